@@ -1,0 +1,196 @@
+"""The nouns of d2l-tui: plain frozen dataclasses shared by services and screens.
+
+Nothing here imports Textual or boto3, so both sides (and the tests) can use them freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+# Every resource the app creates carries these tags so it can find its own things
+# in any region and after a restart (AWS is the source of truth).
+TAG_MANAGED = "d2l-tui:managed"
+TAG_NAME = "d2l-tui:name"
+# RunInstances' ClientToken is not visible afterwards through DescribeInstances on every
+# implementation (moto ignores it), so the launch also tags the instance with it: before a
+# retry the app looks for that tag and never launches twice.
+TAG_CLIENT_TOKEN = "d2l-tui:client-token"
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    latency_ms: float | None = None  # None: not measured (unreachable or timed out)
+    gpu_type_count: int | None = None  # None: could not be read
+    simulated: bool = False
+
+    @property
+    def offers_gpus(self) -> bool:
+        return bool(self.gpu_type_count)
+
+
+class Purchase(str, Enum):
+    ON_DEMAND = "on-demand"
+    SPOT = "spot"
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A vCPU quota that gates GPU launches in one region."""
+
+    code: str  # e.g. L-DB2E81BA
+    name: str  # e.g. "Running On-Demand G and VT instances"
+    bucket: str  # "G" (G and VT), "P", "Standard"
+    purchase: Purchase
+    value: float | None  # None: unknown (see reason)
+    usage: float | None  # vCPUs in use; None: unknown
+    reason: str = ""  # why value or usage is unknown
+
+    @property
+    def headroom(self) -> float | None:
+        if self.value is None:
+            return None
+        return self.value - (self.usage or 0.0)
+
+
+@dataclass(frozen=True)
+class GpuType:
+    instance_type: str  # g4dn.xlarge
+    family: str  # g4dn
+    gpu_name: str  # T4
+    gpu_count: int
+    gpu_memory_mib: int  # per GPU
+    vcpus: int
+    memory_gib: float
+    arch: str  # x86_64 | arm64
+    ondemand_usd_per_hour: float | None = None
+    spot_usd_per_hour: float | None = None
+    note: str = ""  # "current: T4, good first choice", "previous generation"
+    current_generation: bool = True
+
+    @property
+    def bucket(self) -> str:
+        """Which vCPU quota bucket this type counts against."""
+        return quota_bucket(self.instance_type)
+
+    @property
+    def total_gpu_memory_gib(self) -> float:
+        return self.gpu_count * self.gpu_memory_mib / 1024
+
+
+def quota_bucket(instance_type: str) -> str:
+    family = instance_type.split(".", 1)[0].lower()
+    if family.startswith(("g", "vt")):
+        return "G"
+    if family.startswith("p"):
+        return "P"
+    return "Standard"
+
+
+@dataclass(frozen=True)
+class PriceSource:
+    """Where the prices shown come from, always shown next to them."""
+
+    kind: str  # "pricing-api" | "cache" | "bundled"
+    as_of: str  # ISO date or timestamp of the data
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.kind == "pricing-api":
+            return f"AWS Pricing API, fetched {self.as_of}"
+        if self.kind == "cache":
+            return f"AWS Pricing API (cached {self.as_of})"
+        return f"bundled catalog dated {self.as_of} (offline fallback)"
+
+
+@dataclass(frozen=True)
+class GpuCatalog:
+    region: str
+    types: tuple[GpuType, ...]
+    prices: PriceSource
+
+
+class ImageKind(str, Enum):
+    DLAMI = "dlami"
+    UBUNTU_2404 = "ubuntu-24.04"
+    UBUNTU_2204 = "ubuntu-22.04"
+    MY_AMI = "my-ami"
+    CUSTOM = "ami"  # an explicit ami-… id
+
+
+@dataclass(frozen=True)
+class ImageChoice:
+    kind: ImageKind
+    image_id: str
+    name: str
+    arch: str
+    root_gib: int  # the image's root snapshot size: the disk can't be smaller
+    root_device_name: str = "/dev/sda1"
+    description: str = ""
+    creation_date: str = ""
+    resolved_via: str = ""  # "ssm:/aws/service/..." or "describe-images"
+
+    @property
+    def username(self) -> str:
+        return "ubuntu"
+
+    @property
+    def cuda_preinstalled(self) -> bool:
+        return self.kind == ImageKind.DLAMI
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    name: str  # the EC2 key pair name
+    private_key_path: str | None  # local file; None when not found locally
+    create: bool = False  # generate locally and import before launch
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything RunInstances will be sent, as the review step shows it."""
+
+    region: str
+    instance_type: str
+    image: ImageChoice
+    disk_gib: int
+    key: KeyChoice
+    ssh_cidr: str
+    name: str
+    spot: bool = False
+    volume_type: str = "gp3"
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    name: str
+    region: str
+    instance_type: str
+    state: str  # pending | running | stopping | stopped | shutting-down | terminated
+    public_dns: str = ""
+    public_ip: str = ""
+    key_name: str = ""
+    image_id: str = ""
+    launch_time: datetime | None = None
+    availability_zone: str = ""
+    spot: bool = False
+    status_checks: str = ""  # "initializing", "ok", "impaired", "" when unknown
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def ssh_command(self, key_path: str | None, user: str = "ubuntu") -> str:
+        host = self.public_dns or self.public_ip or "<no public address yet>"
+        key = f"-i {key_path} " if key_path else ""
+        return f"ssh {key}{user}@{host}"
+
+
+@dataclass(frozen=True)
+class LaunchProgress:
+    """One step of a launch, as the launch view shows it."""
+
+    message: str
+    instance: Instance | None = None
+    done: bool = False

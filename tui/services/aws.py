@@ -1,0 +1,148 @@
+"""boto3 access: one Session per (profile, region), clients made once and shared.
+
+boto3 clients are thread-safe but Sessions are not, so sessions and clients are created under a
+lock and then shared by the thread workers. boto3 itself honours ``AWS_ENDPOINT_URL`` (and the
+per-service ``AWS_ENDPOINT_URL_EC2`` …), which is how a user or a test points the app at an
+emulator; nothing here overrides it. boto3 is imported lazily so the first frame paints first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tui.services.errors import CredentialsError, D2lError, from_client_error
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGION = "us-east-1"
+
+
+class Aws:
+    """The AWS account the app talks to: a profile, a home region, and shared clients."""
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        region: str | None = None,
+        *,
+        simulated: bool = False,
+        customize: Callable[[Any], None] | None = None,
+    ):
+        """``customize(session)`` runs on every new boto3 Session: the simulated cloud and the tests
+        register botocore event hooks there to answer what the emulator can't (quotas, prices)."""
+        self.profile = profile or os.environ.get("AWS_PROFILE") or None
+        self._region = region
+        self.simulated = simulated
+        self._customize = customize
+        self._lock = threading.Lock()
+        self._sessions: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    @property
+    def endpoint_url(self) -> str:
+        return os.environ.get("AWS_ENDPOINT_URL", "")
+
+    @property
+    def home_region(self) -> str:
+        """--region, else the profile's / environment's region, else us-east-1."""
+        if self._region:
+            return self._region
+        try:
+            region = self._session(None).region_name
+        except D2lError:
+            region = None
+        return region or DEFAULT_REGION
+
+    def _session(self, region: str | None) -> Any:
+        import boto3
+        import botocore.exceptions
+
+        key = region or ""
+        with self._lock:
+            if key not in self._sessions:
+                try:
+                    session = boto3.session.Session(profile_name=self.profile, region_name=region)
+                except botocore.exceptions.ProfileNotFound as exc:
+                    raise CredentialsError(
+                        f"The AWS profile {self.profile!r} does not exist.",
+                        "Check `aws configure list-profiles`, or run without --profile.",
+                    ) from exc
+                if self._customize is not None:
+                    self._customize(session)
+                self._sessions[key] = session
+            return self._sessions[key]
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        from botocore.config import Config
+
+        region = region or self.home_region
+        key = (service, region)
+        with self._lock:
+            cached = self._clients.get(key)
+        if cached is not None:
+            return cached
+        session = self._session(region)
+        config = Config(
+            retries={"mode": "adaptive", "max_attempts": 6},  # RequestLimitExceeded: backoff, then give up
+            connect_timeout=5,
+            read_timeout=30,
+            user_agent_extra="d2l-tui",
+        )
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = session.client(service, region_name=region, config=config)
+            return self._clients[key]
+
+    def identity(self) -> str:
+        """The caller's ARN; raises CredentialsError with what to do when there is none."""
+        return check_credentials(lambda: self.client("sts").get_caller_identity(), self.profile)
+
+
+def check_credentials(call: Any, profile: str | None = None) -> str:
+    """Run an identity call and classify every way credentials can be missing or stale."""
+    import botocore.exceptions as bex
+
+    login = f"aws sso login --profile {profile}" if profile else "aws sso login --profile <name>"
+    try:
+        response = call()
+    except bex.NoCredentialsError as exc:
+        raise CredentialsError(
+            "No AWS credentials were found.",
+            "Run `aws configure` (access key) or `aws configure sso`, or try the simulated cloud with --demo.",
+        ) from exc
+    except (bex.SSOTokenLoadError, bex.UnauthorizedSSOTokenError, bex.TokenRetrievalError) as exc:
+        raise CredentialsError(
+            "Your AWS SSO session has expired or was never started.",
+            f"Run `{login}`, then start d2l-tui again.",
+        ) from exc
+    except bex.PartialCredentialsError as exc:
+        raise CredentialsError(
+            "Your AWS credentials are incomplete (a key without its secret?).",
+            "Run `aws configure` to set both the access key id and the secret.",
+        ) from exc
+    except bex.ProfileNotFound as exc:
+        raise CredentialsError(
+            f"The AWS profile {profile!r} does not exist.",
+            "Check `aws configure list-profiles`, or run without --profile.",
+        ) from exc
+    except bex.ClientError as exc:
+        err = from_client_error(exc, "GetCallerIdentity")
+        if isinstance(err, CredentialsError):
+            raise err from exc
+        if err.code in ("AccessDenied", "AccessDeniedException"):
+            raise CredentialsError(
+                "AWS denied access with these credentials.",
+                "Check the IAM user's policies, or pick another --profile.",
+                code=err.code,
+            ) from exc
+        raise err from exc
+    except bex.EndpointConnectionError as exc:
+        raise D2lError(
+            f"Could not reach AWS ({exc.kwargs.get('endpoint_url', 'endpoint')}).",
+            "Check your network (or AWS_ENDPOINT_URL), then try again.",
+        ) from exc
+    return str(response.get("Arn", ""))
