@@ -1,0 +1,164 @@
+"""The App: start-up (credentials or the simulated cloud), then the launch wizard.
+
+Start-up paints first and imports boto3 (and moto, for --demo) in a worker afterwards, so the
+first frame is not held up by the heavy imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Footer, LoadingIndicator, Static
+from textual.worker import Worker, WorkerState
+
+from tui.context import AppContext
+from tui.screens.base import BACK, StepScreen
+from tui.screens.wizard_state import WizardState
+
+log = logging.getLogger(__name__)
+
+
+def wizard_steps() -> list[type[StepScreen]]:
+    from tui.screens.gpu_type import GpuTypeStep
+    from tui.screens.image import ImageStep
+    from tui.screens.keypair import KeyPairStep
+    from tui.screens.limits import LimitsStep
+    from tui.screens.region import RegionStep
+    from tui.screens.review import ReviewStep
+    from tui.screens.storage import StorageStep
+
+    return [RegionStep, LimitsStep, GpuTypeStep, ImageStep, StorageStep, KeyPairStep, ReviewStep]
+
+
+class D2lApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "d2l-tui"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave d2l-tui", priority=True)]
+
+    def __init__(
+        self,
+        ctx: AppContext | None = None,
+        *,
+        demo: bool = False,
+        profile: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.demo = demo
+        self.profile = profile
+        self.region = region
+        self.state = WizardState()
+        self._cloud: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="starting"):
+            yield Static("Starting the simulated cloud…" if self.demo else "Checking your AWS credentials…")
+            yield LoadingIndicator()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.run_wizard()
+
+    async def _app_context(self) -> AppContext:
+        if self.ctx is not None:
+            return self.ctx
+        if self.demo:
+            self.ctx = await asyncio.to_thread(self._start_simulated_cloud)
+        else:
+            from tui.services.aws import Aws
+
+            self.ctx = AppContext(aws=Aws(self.profile, self.region))
+        return self.ctx
+
+    def _start_simulated_cloud(self) -> AppContext:
+        from tui.context import simulated_context
+        from tui.demo.cloud import SimulatedCloud
+
+        self._cloud = SimulatedCloud()
+        return simulated_context(self._cloud.start())
+
+    async def _ensure_credentials(self) -> bool:
+        """True to go on; False when the user chose to quit."""
+        from tui.screens.credentials import CredentialsScreen
+        from tui.services.errors import CredentialsError
+
+        while True:
+            ctx = await self._app_context()
+            try:
+                identity = await asyncio.to_thread(ctx.aws.identity)
+                log.info("AWS identity: %s (simulated=%s)", identity, ctx.simulated)
+                return True
+            except CredentialsError as exc:
+                log.warning("credentials: %s", exc)
+                choice = await self.push_screen(CredentialsScreen(exc), wait_for_dismiss=True)
+            if choice == "quit":
+                return False
+            if choice == "demo":
+                self.demo = True
+                self.ctx = None
+
+    @work(exclusive=True, group="wizard", exit_on_error=False)
+    async def run_wizard(self) -> None:
+        from tui.screens.launch_view import LaunchScreen
+
+        if not await self._ensure_credentials():
+            self.exit()
+            return
+        ctx = await self._app_context()
+        steps = wizard_steps()
+        index = 0
+        while True:
+            result = await self.push_screen(steps[index](ctx, self.state), wait_for_dismiss=True)
+            if result == BACK:
+                index = max(0, index - 1)
+                continue
+            if index < len(steps) - 1:
+                index += 1
+                continue
+            outcome = await self.push_screen(LaunchScreen(ctx, self.state.spec()), wait_for_dismiss=True)
+            if outcome == "again":
+                self.state = WizardState(region=self.state.region, quotas=self.state.quotas)
+                index = 0
+            # "back": stay on the review step with every choice kept
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # One place for worker failures; the default branch catches workers nobody else handles.
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        log.error("worker %s failed", event.worker.name, exc_info=error)
+        from tui.services.errors import D2lError
+
+        if isinstance(error, D2lError):
+            self.notify(str(error), severity="error", timeout=10)
+        else:
+            self.notify("Something went wrong; details are in the log file.", severity="error", timeout=10)
+
+    def on_unmount(self) -> None:
+        if self._cloud is not None:
+            self._cloud.stop()
+
+
+def make_app(ctx: AppContext | None = None, **kwargs: Any) -> D2lApp:
+    return D2lApp(ctx, **kwargs)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from tui.logs import setup_logging
+
+    setup_logging()
+    app = make_app(
+        demo=bool(getattr(args, "demo", False)),
+        profile=getattr(args, "profile", None),
+        region=getattr(args, "region", None),
+    )
+    app.run()
+    return 0

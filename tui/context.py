@@ -1,0 +1,80 @@
+"""What the app needs from the world, bundled so tests and --demo can hand in their own parts.
+
+``make_app`` (tui/app.py) takes one of these; there are no globals to patch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tui import paths
+
+if TYPE_CHECKING:
+    from tui.services.aws import Aws
+    from tui.services.catalog import PriceBook
+
+LatencyProbe = Callable[[Iterable[str]], Awaitable[dict[str, float | None]]]
+
+
+@dataclass
+class AppContext:
+    aws: Aws
+    simulated: bool = False
+    key_dir: Path = field(default_factory=lambda: Path("~/.ssh/d2l-tui").expanduser())
+    cache_dir: Path = field(default_factory=paths.cache_dir)
+    probe_latencies: LatencyProbe | None = None
+    detect_public_ip: Callable[[], str | None] | None = None
+    _pricebook: PriceBook | None = None
+
+    @property
+    def pricebook(self) -> PriceBook:
+        # Built on first use: importing the catalog (and boto3) waits until after the first paint.
+        if self._pricebook is None:
+            from tui.services.catalog import PriceBook
+
+            self._pricebook = PriceBook(self.aws, self.cache_dir, offline=self.simulated)
+        return self._pricebook
+
+    async def latencies(self, regions: Iterable[str]) -> dict[str, float | None]:
+        if self.probe_latencies is not None:
+            return await self.probe_latencies(regions)
+        from tui.services.regions import probe_latencies
+
+        return await probe_latencies(regions)
+
+    def public_ip(self) -> str | None:
+        if self.detect_public_ip is not None:
+            return self.detect_public_ip()
+        from tui.services.network import detect_public_ip
+
+        return detect_public_ip()
+
+
+async def simulated_latencies(regions: Iterable[str]) -> dict[str, float | None]:
+    """The simulated cloud measures nothing over the network: stable made-up figures, shown as such."""
+    await asyncio.sleep(0)
+    result: dict[str, float | None] = {}
+    for name in regions:
+        digest = hashlib.sha256(name.encode()).digest()
+        base = 12.0 if name == "us-east-1" else 20.0
+        result[name] = base + digest[0] % 200
+    return result
+
+
+def simulated_context(aws: Aws, key_dir: Path | None = None) -> AppContext:
+    from tui.demo.cloud import DEMO_PUBLIC_IP
+
+    ctx = AppContext(
+        aws=aws,
+        simulated=True,
+        probe_latencies=simulated_latencies,
+        detect_public_ip=lambda: DEMO_PUBLIC_IP,
+    )
+    # Simulated key pairs are real files, but they belong to no real account: keep them out of ~/.ssh.
+    ctx.key_dir = key_dir or paths.state_dir() / "simulated-ssh"
+    return ctx

@@ -1,0 +1,108 @@
+"""The frame every wizard step shares: breadcrumb, title, explanation, body, inline error, Back/Next."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+from tui.screens.wizard_state import WizardState
+from tui.services.errors import D2lError
+from tui.widgets.step_header import StepHeader
+
+if TYPE_CHECKING:
+    from tui.context import AppContext
+
+log = logging.getLogger(__name__)
+
+# A step's screen is dismissed with NEXT or BACK; what was chosen lives in WizardState.
+NEXT = "next"
+BACK = "back"
+
+
+class StepScreen(Screen[str]):
+    """One step of the launch wizard."""
+
+    STEP = 0
+    TITLE_TEXT = ""
+    HELP_TEXT = ""
+    NEXT_LABEL = "Next"
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="wizard.back", tooltip="Previous step; choices are kept"),
+        Binding("ctrl+n", "next", "Next", id="wizard.next", tooltip="Accept this step"),
+    ]
+
+    def __init__(self, ctx: AppContext, state: WizardState) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.state = state
+
+    def compose(self) -> ComposeResult:
+        yield StepHeader(self.STEP, self.ctx.simulated)
+        with Vertical(id="step-body"):
+            yield Static(self.TITLE_TEXT, id="step-title")
+            if self.HELP_TEXT:
+                yield Static(self.HELP_TEXT, id="step-help")
+            yield from self.compose_body()
+            yield Static("", id="step-error")
+        with Horizontal(id="step-buttons"):
+            yield Button("Back", id="back", disabled=self.STEP == 0)
+            yield Button(self.NEXT_LABEL, id="next", variant="primary")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    # -- inline errors: a sentence and a next step, never a traceback ---------------------------
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one("#step-error", Static)
+        error.update(message)
+        error.set_class(bool(message), "visible")
+
+    def show_exception(self, exc: BaseException, doing: str) -> None:
+        if isinstance(exc, D2lError):
+            log.warning("%s failed: %s (code=%s request=%s)", doing, exc, exc.code, exc.request_id)
+            self.show_error(str(exc))
+        else:
+            log.error("%s failed", doing, exc_info=exc)
+            self.show_error(
+                f"Something went wrong while {doing}. Details are in the log file; press r to retry."
+            )
+
+    def clear_error(self) -> None:
+        self.show_error("")
+
+    # -- navigation ------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "back":
+            self.action_back()
+        elif event.button.id == "next":
+            self.action_next()
+
+    def action_back(self) -> None:
+        if self.STEP > 0:
+            self.dismiss(BACK)
+
+    def action_next(self) -> None:
+        problem = self.accept()
+        if problem:
+            self.show_error(problem)
+            return
+        self.dismiss(NEXT)
+
+    def accept(self) -> str | None:
+        """Store the step's choice in the state; return a sentence when it can't be accepted."""
+        return None
+
+    def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
+        if action == "back" and self.STEP == 0:
+            return None
+        return True

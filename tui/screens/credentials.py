@@ -1,0 +1,55 @@
+"""Shown when AWS credentials are missing or stale: what to do, or try the simulated cloud."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+from tui.services.errors import CredentialsError
+
+HOW_TO = """\
+d2l-tui uses the standard AWS credential chain, like the aws CLI:
+
+  • an access key:  aws configure
+  • an SSO login:   aws configure sso   then   aws sso login --profile NAME
+  • a profile:      d2l-tui --profile NAME   (or AWS_PROFILE=NAME)
+
+No AWS account yet? The simulated cloud runs the whole walk on this machine; nothing leaves it."""
+
+
+class CredentialsScreen(Screen[str]):
+    """Dismissed with "demo", "retry" or "quit"."""
+
+    BINDINGS = [
+        Binding("d", "choose('demo')", "Simulated cloud", id="creds.demo", tooltip="Try everything offline"),
+        Binding("r", "choose('retry')", "Retry", id="creds.retry", tooltip="Check the credentials again"),
+        Binding("q", "choose('quit')", "Quit", id="creds.quit", tooltip="Leave d2l-tui"),
+    ]
+
+    def __init__(self, error: CredentialsError) -> None:
+        super().__init__()
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="credentials"):
+            yield Static("AWS credentials needed", id="step-title")
+            yield Static(self.error.what, id="credentials-what")
+            yield Static(self.error.next_step, id="credentials-next")
+            yield Static(HOW_TO, id="credentials-howto")
+            with Horizontal(id="step-buttons"):
+                yield Button("Try the simulated cloud", id="demo", variant="primary")
+                yield Button("Retry", id="retry")
+                yield Button("Quit", id="quit")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#demo", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(str(event.button.id))
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)

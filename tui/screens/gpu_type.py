@@ -1,0 +1,179 @@
+"""Step 3: a sortable, filterable table of the GPU instance types the region offers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static
+
+from tui.models import GpuCatalog, GpuType, Purchase
+from tui.screens.base import StepScreen
+
+
+def money(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.3f}"
+
+
+def fit_text(fits: bool | None, shortfall: float) -> str:
+    if fits is None:
+        return "? quota unknown"
+    return "yes" if fits else f"no: {shortfall:g} vCPUs short"
+
+
+# (label, key function); unknown prices sort last.
+SORTS: list[tuple[str, Callable[[GpuType], Any]]] = [
+    ("on-demand $/h", lambda t: (t.ondemand_usd_per_hour is None, t.ondemand_usd_per_hour or 0)),
+    ("spot $/h", lambda t: (t.spot_usd_per_hour is None, t.spot_usd_per_hour or 0)),
+    ("GPU memory", lambda t: -t.total_gpu_memory_gib),
+    ("GPUs", lambda t: -t.gpu_count),
+    ("vCPUs", lambda t: -t.vcpus),
+    ("type", lambda t: t.instance_type),
+]
+
+
+def matches(gpu_type: GpuType, text: str) -> bool:
+    """Every word of the filter must appear in the type, the GPU name or the note."""
+    hay = f"{gpu_type.instance_type} {gpu_type.gpu_name} {gpu_type.note} {gpu_type.arch}".lower()
+    return all(word in hay for word in text.lower().split())
+
+
+class GpuTypeStep(StepScreen):
+    STEP = 2
+    TITLE_TEXT = "Choose a GPU instance type"
+    HELP_TEXT = "The chapter's K80/M60 table is history. g4dn (T4) is the cheapest way to run the book."
+    BINDINGS = [
+        Binding("s", "cycle_sort", "Sort", id="gpu.sort", tooltip="Sort by the next column"),
+        Binding(
+            "p", "toggle_purchase", "Spot/On-demand", id="gpu.purchase", tooltip="Switch purchase option"
+        ),
+        Binding("slash", "focus_filter", "Filter", id="gpu.filter", tooltip="Filter by type or GPU"),
+        Binding("r", "reload", "Refresh", id="gpu.reload", tooltip="Read the types and prices again"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="Filter: e.g. 'l4', 'a100', 'g6'  (press / to focus)", id="gpu-filter")
+        yield DataTable(id="gpu-types", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="gpu-summary")
+
+    def on_mount(self) -> None:
+        self.catalog: GpuCatalog | None = None
+        self.sort_index = 0
+        self.shown_types: list[GpuType] = []
+        table = self.query_one("#gpu-types", DataTable)
+        for label in (
+            "Type",
+            "GPU",
+            "GPU mem",
+            "vCPUs",
+            "RAM",
+            "On-demand $/h",
+            "Spot $/h",
+            "Fits quota",
+            "Note",
+        ):
+            table.add_column(label, key=label)
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.clear_error()
+        self.query_one("#gpu-types", DataTable).loading = True
+        self.load_types()
+
+    @work(exclusive=True, group="gpu-types", exit_on_error=False)
+    async def load_types(self) -> None:
+        from tui.services.catalog import gpu_types
+
+        table = self.query_one("#gpu-types", DataTable)
+        assert self.state.region is not None
+        try:
+            self.catalog = await asyncio.to_thread(
+                gpu_types, self.ctx.aws, self.state.region.name, self.ctx.pricebook
+            )
+        except Exception as exc:
+            self.show_exception(exc, "listing GPU instance types")
+            return
+        finally:
+            table.loading = False
+        self.refresh_table()
+        table.focus()
+
+    def refresh_table(self) -> None:
+        from tui.services.quotas import fit
+
+        if self.catalog is None:
+            return
+        table = self.query_one("#gpu-types", DataTable)
+        text = self.query_one("#gpu-filter", Input).value
+        label, key = SORTS[self.sort_index]
+        self.shown_types = sorted((t for t in self.catalog.types if matches(t, text)), key=key)
+        chosen = self.state.gpu_type.instance_type if self.state.gpu_type else None
+        with self.app.batch_update():
+            table.clear()
+            for t in self.shown_types:
+                fits, short = fit(t, self.state.quotas, self.state.purchase)
+                gpu = f"{t.gpu_name} × {t.gpu_count}"
+                note = t.note if t.current_generation else f"previous generation. {t.note}".strip()
+                table.add_row(
+                    t.instance_type,
+                    gpu,
+                    f"{t.total_gpu_memory_gib:.0f} GiB",
+                    str(t.vcpus),
+                    f"{t.memory_gib:g} GiB",
+                    money(t.ondemand_usd_per_hour),
+                    money(t.spot_usd_per_hour),
+                    fit_text(fits, short),
+                    note,
+                    key=t.instance_type,
+                )
+            if chosen and chosen in {t.instance_type for t in self.shown_types}:
+                table.move_cursor(row=table.get_row_index(chosen))
+        purchase = self.state.purchase.value
+        self.query_one("#gpu-summary", Static).update(
+            f"{len(self.shown_types)} of {len(self.catalog.types)} types · sorted by {label} · buying {purchase} · "
+            f"prices: {self.catalog.prices.label}"
+        )
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.refresh_table()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#gpu-types", DataTable).focus()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        by_column = {"Type": 5, "GPU": 3, "GPU mem": 2, "vCPUs": 4, "On-demand $/h": 0, "Spot $/h": 1}
+        if str(event.column_key.value) in by_column:
+            self.sort_index = by_column[str(event.column_key.value)]
+            self.refresh_table()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.refresh_table()
+
+    def action_toggle_purchase(self) -> None:
+        spot = self.state.purchase == Purchase.SPOT
+        self.state.purchase = Purchase.ON_DEMAND if spot else Purchase.SPOT
+        self.refresh_table()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#gpu-filter", Input).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_next()
+
+    def accept(self) -> str | None:
+        table = self.query_one("#gpu-types", DataTable)
+        if not self.shown_types:
+            return "No instance type is shown. Clear the filter, or press r to reload."
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        chosen = next((t for t in self.shown_types if t.instance_type == key), None)
+        if chosen is None:
+            return "Choose an instance type from the table."
+        if self.state.gpu_type and self.state.gpu_type.arch != chosen.arch:
+            self.state.image = None  # an x86_64 image can't boot an arm64 type
+        self.state.gpu_type = chosen
+        return None

@@ -1,0 +1,150 @@
+"""Step 8: RunInstances, then live status until the instance answers; the ssh command one key away."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, LoadingIndicator, Log, Static
+
+from tui.models import Instance, LaunchProgress, LaunchSpec
+from tui.services.errors import D2lError
+from tui.widgets.step_header import StepHeader
+
+if TYPE_CHECKING:
+    from tui.context import AppContext
+
+log = logging.getLogger(__name__)
+
+
+class LaunchScreen(Screen[str]):
+    """Dismissed with "back" (to the review, after a failure) or "again" (a new launch)."""
+
+    BINDINGS = [
+        Binding("c", "copy_ssh", "Copy ssh command", id="launch.copy", tooltip="Copy the ssh command"),
+        Binding("escape", "back", "Back to review", id="launch.back", tooltip="Change something and retry"),
+        Binding("n", "again", "New launch", id="launch.again", tooltip="Start the wizard again"),
+    ]
+
+    def __init__(self, ctx: AppContext, spec: LaunchSpec) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.spec = spec
+        self.instance: Instance | None = None
+        self.finished = False
+        self.failed = False
+
+    def compose(self) -> ComposeResult:
+        yield StepHeader(7, self.ctx.simulated)
+        with Vertical(id="step-body"):
+            yield Static(
+                f"Launching {self.spec.name} ({self.spec.instance_type} in {self.spec.region})",
+                id="step-title",
+            )
+            yield LoadingIndicator(id="launch-spinner")
+            yield Log(id="launch-log", max_lines=500)
+            yield Static("", id="step-error")
+            yield Static("", id="launch-result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.run_launch()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_ssh":
+            return True if self.instance and self.instance.public_dns else None
+        if action == "back":
+            return True if self.failed else None
+        if action == "again":
+            return True if self.finished else None
+        return True
+
+    def _progress(self, event: LaunchProgress) -> None:
+        # Called from the launch thread: hand the line to the event loop.
+        self.app.call_from_thread(self._show_progress, event)
+
+    def _show_progress(self, event: LaunchProgress) -> None:
+        self.query_one("#launch-log", Log).write_line(event.message)
+        if event.instance is not None:
+            self.instance = event.instance
+            self.refresh_bindings()
+
+    @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
+    def run_launch(self) -> None:
+        from tui.services.launch import launch
+
+        worker_cancelled = self._cancelled
+        try:
+            instance = launch(self.ctx.aws, self.spec, self._progress, cancelled=worker_cancelled)
+        except Exception as exc:
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._succeeded, instance)
+
+    def _cancelled(self) -> bool:
+        from textual.worker import get_current_worker
+
+        try:
+            return get_current_worker().is_cancelled
+        except Exception:
+            return False
+
+    def _failed(self, exc: BaseException) -> None:
+        self.query_one("#launch-spinner").display = False
+        self.failed = True
+        if isinstance(exc, D2lError):
+            log.warning("launch failed: %s (code=%s request=%s)", exc, exc.code, exc.request_id)
+            message = str(exc)
+        else:
+            log.error("launch failed", exc_info=exc)
+            message = "The launch failed unexpectedly. Details are in the log file."
+        error = self.query_one("#step-error", Static)
+        error.update(f"{message}\nPress Escape to go back to the review.")
+        error.add_class("visible")
+        self.refresh_bindings()
+
+    def _succeeded(self, instance: Instance) -> None:
+        self.instance = instance
+        self.finished = True
+        self.query_one("#launch-spinner").display = False
+        command = instance.ssh_command(self.spec.key.private_key_path or self.key_path())
+        self.query_one("#launch-result", Static).update(
+            f"[b]{instance.instance_id}[/b] is running at [b]{instance.public_dns or instance.public_ip}[/b]\n\n"
+            f"  {command}\n\nPress c to copy the ssh command."
+        )
+        self.ssh_command = command
+        self.refresh_bindings()
+        self.notify(f"{instance.name} is ready.", title="Launched")
+
+    def key_path(self) -> str | None:
+        from tui.services.keys import find_private_key
+
+        found = find_private_key(self.spec.key.name, self.ctx.key_dir)
+        return str(found) if found else None
+
+    def action_copy_ssh(self) -> None:
+        if self.instance is None:
+            return
+        command = getattr(self, "ssh_command", None) or self.instance.ssh_command(self.key_path())
+        self.app.copy_to_clipboard(command)  # OSC 52: works over SSH and without a display
+        self.copy_with_pyperclip(command)
+        self.notify(command, title="Copied to the clipboard")
+
+    @work(thread=True, group="clipboard", exit_on_error=False)
+    def copy_with_pyperclip(self, text: str) -> None:
+        from tui.services.clipboard import copy_text
+
+        copy_text(text)
+
+    def action_back(self) -> None:
+        if self.failed:
+            self.dismiss("back")
+
+    def action_again(self) -> None:
+        if self.finished:
+            self.dismiss("again")

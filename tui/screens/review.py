@@ -1,0 +1,125 @@
+"""Step 7: every parameter that will be sent, what it costs, and the security defaults."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Checkbox, Input, Static
+
+from tui.models import Purchase
+from tui.screens.base import StepScreen
+from tui.screens.storage import GP3_USD_PER_GB_MONTH
+from tui.screens.wizard_state import default_name
+
+
+class ReviewStep(StepScreen):
+    STEP = 6
+    TITLE_TEXT = "Review and launch"
+    NEXT_LABEL = "Launch"
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="review-scroll"):
+            yield Static("", id="review-table")
+            yield Static("Name:")
+            yield Input(id="name", max_length=64)
+            yield Static("Allow SSH (TCP 22) only from:", id="cidr-label")
+            yield Input(id="cidr", placeholder="looking up your public IP…")
+            yield Checkbox("I understand: SSH will be open to the whole internet", id="open-world")
+            yield Static("", id="review-cost")
+
+    def on_mount(self) -> None:
+        assert self.state.gpu_type is not None
+        self.query_one("#name", Input).value = self.state.name or default_name(
+            self.state.gpu_type.instance_type
+        )
+        self.query_one("#open-world", Checkbox).display = False
+        self.render_review()
+        if self.state.ssh_cidr:
+            self.query_one("#cidr", Input).value = self.state.ssh_cidr
+        else:
+            self.lookup_ip()
+        self.query_one("#name", Input).focus()
+
+    @work(exclusive=True, group="public-ip", exit_on_error=False)
+    async def lookup_ip(self) -> None:
+        ip = await asyncio.to_thread(self.ctx.public_ip)
+        field = self.query_one("#cidr", Input)
+        if ip and not field.value:
+            field.value = f"{ip}/32"
+        elif not ip:
+            field.placeholder = "e.g. 198.51.100.23/32"
+            self.show_error("Couldn't look up your public IP. Type the address (or CIDR) you will SSH from.")
+
+    def render_review(self) -> None:
+        state = self.state
+        assert state.region and state.gpu_type and state.image and state.key
+        t = state.gpu_type
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        spot = state.purchase == Purchase.SPOT
+        disk = state.disk_gib or state.default_disk()
+        key = state.key
+        key_text = f"{key.name} (new ed25519, imported into {state.region.name})" if key.create else key.name
+        rows = [
+            ("Region", state.region.name),
+            (
+                "Instance type",
+                f"{t.instance_type}: {t.gpu_name} × {t.gpu_count}, {t.vcpus} vCPUs, {t.memory_gib:g} GiB",
+            ),
+            ("Purchase", "spot (can be interrupted with 2 minutes' notice)" if spot else "on-demand"),
+            ("Image", f"{state.image.name} ({state.image.image_id})"),
+            ("Root volume", f"{disk} GiB gp3, encrypted, deleted on terminate"),
+            ("Key pair", key_text),
+            ("Metadata", "IMDSv2 required (HttpTokens=required)"),
+            ("Tags", "d2l-tui:managed=true, d2l-tui:name=<name> on the instance, volume, key and group"),
+        ]
+        for label, value in rows:
+            table.add_row(label, value)
+        self.query_one("#review-table", Static).update(table)
+        price = t.spot_usd_per_hour if spot else t.ondemand_usd_per_hour
+        volume = disk * GP3_USD_PER_GB_MONTH
+        if price is None:
+            cost = f"Price unknown for {t.instance_type}. Disk: about ${volume:,.2f}/month."
+        else:
+            cost = (
+                f"Costs about ${price:,.3f}/hour (${price * 24:,.2f}/day) while running, "
+                f"plus ${volume:,.2f}/month for the disk while it exists, running or stopped."
+            )
+        self.query_one("#review-cost", Static).update(cost)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "cidr":
+            self.clear_error()
+            self.query_one("#open-world", Checkbox).display = event.value.strip() in ("0.0.0.0/0", "::/0")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "name":
+            self.query_one("#cidr", Input).focus()
+        else:
+            self.action_next()
+
+    def accept(self) -> str | None:
+        from tui.services.errors import InputError
+        from tui.services.keys import validate_key_name
+        from tui.services.network import validate_cidr
+
+        name = self.query_one("#name", Input).value.strip()
+        # Instance names become file names (ssh config, known_hosts entries): same rules as key names.
+        problem = validate_key_name(name)
+        if problem:
+            return problem.replace("Key names", "Names").replace("key name", "name")
+        try:
+            cidr, warning = validate_cidr(self.query_one("#cidr", Input).value)
+        except InputError as exc:
+            return str(exc)
+        if warning and not self.query_one("#open-world", Checkbox).value:
+            self.query_one("#open-world", Checkbox).display = True
+            return f"{warning} Tick the box to confirm, or type your own address."
+        self.state.name = name
+        self.state.ssh_cidr = cidr
+        return None

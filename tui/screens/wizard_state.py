@@ -1,0 +1,45 @@
+"""What the wizard has chosen so far. Steps read and write it; Back keeps every choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tui.models import GpuType, ImageChoice, KeyChoice, LaunchSpec, Purchase, Quota, Region
+
+# The chapter's figure: 64 GB leaves room for CUDA, a framework and the notebooks.
+DEFAULT_DISK_GIB = 64
+MAX_DISK_GIB = 16384
+
+
+@dataclass
+class WizardState:
+    region: Region | None = None
+    quotas: list[Quota] = field(default_factory=list)
+    purchase: Purchase = Purchase.ON_DEMAND
+    gpu_type: GpuType | None = None
+    image: ImageChoice | None = None
+    disk_gib: int | None = None  # None: not chosen yet (defaults from the image)
+    key: KeyChoice | None = None
+    ssh_cidr: str = ""
+    name: str = ""
+
+    def default_disk(self) -> int:
+        root = self.image.root_gib if self.image else 0
+        return max(DEFAULT_DISK_GIB, root)
+
+    def spec(self) -> LaunchSpec:
+        assert self.region and self.gpu_type and self.image and self.key, "wizard incomplete"
+        return LaunchSpec(
+            region=self.region.name,
+            instance_type=self.gpu_type.instance_type,
+            image=self.image,
+            disk_gib=self.disk_gib or self.default_disk(),
+            key=self.key,
+            ssh_cidr=self.ssh_cidr,
+            name=self.name or default_name(self.gpu_type.instance_type),
+            spot=self.purchase == Purchase.SPOT,
+        )
+
+
+def default_name(instance_type: str) -> str:
+    return "d2l-" + instance_type.replace(".", "-")
