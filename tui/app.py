@@ -123,7 +123,8 @@ class D2lApp(App[None]):
             if index < len(steps) - 1:
                 index += 1
                 continue
-            outcome = await self.push_screen(LaunchScreen(ctx, self.state.spec()), wait_for_dismiss=True)
+            launch_screen = LaunchScreen(ctx, self.state.spec(), self.state.client_token())
+            outcome = await self.push_screen(launch_screen, wait_for_dismiss=True)
             if outcome == "again":
                 self.state = WizardState(region=self.state.region, quotas=self.state.quotas)
                 index = 0

@@ -13,9 +13,9 @@ from enum import Enum
 # in any region and after a restart (AWS is the source of truth).
 TAG_MANAGED = "d2l-tui:managed"
 TAG_NAME = "d2l-tui:name"
-# RunInstances' ClientToken is not visible afterwards through DescribeInstances on every
-# implementation (moto ignores it), so the launch also tags the instance with it: before a
-# retry the app looks for that tag and never launches twice.
+# RunInstances' ClientToken is not honoured by every implementation (moto 5.2 launches a second
+# instance for a repeated token), so the launch also tags the instance with it: before a retry
+# the app looks for that tag and never launches twice.
 TAG_CLIENT_TOKEN = "d2l-tui:client-token"
 
 

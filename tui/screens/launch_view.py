@@ -31,10 +31,11 @@ class LaunchScreen(Screen[str]):
         Binding("n", "again", "New launch", id="launch.again", tooltip="Start the wizard again"),
     ]
 
-    def __init__(self, ctx: AppContext, spec: LaunchSpec) -> None:
+    def __init__(self, ctx: AppContext, spec: LaunchSpec, client_token: str) -> None:
         super().__init__()
         self.ctx = ctx
         self.spec = spec
+        self.client_token = client_token
         self.instance: Instance | None = None
         self.finished = False
         self.failed = False
@@ -80,7 +81,14 @@ class LaunchScreen(Screen[str]):
 
         worker_cancelled = self._cancelled
         try:
-            instance = launch(self.ctx.aws, self.spec, self._progress, cancelled=worker_cancelled)
+            instance = launch(
+                self.ctx.aws,
+                self.spec,
+                self._progress,
+                client_token=self.client_token,
+                cancelled=worker_cancelled,
+                key_dir=self.ctx.key_dir,
+            )
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return

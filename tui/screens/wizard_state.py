@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 
 from tui.models import GpuType, ImageChoice, KeyChoice, LaunchSpec, Purchase, Quota, Region
@@ -22,6 +24,13 @@ class WizardState:
     key: KeyChoice | None = None
     ssh_cidr: str = ""
     name: str = ""
+    # Launching the same choices again (Back after a failure, then Launch) reuses the ClientToken,
+    # so an instance whose RunInstances answer was lost is adopted, never launched twice; changed
+    # choices get a new token (AWS refuses a token reused with other parameters).
+    nonce: str = field(default_factory=lambda: secrets.token_hex(8))
+
+    def client_token(self) -> str:
+        return hashlib.sha256(f"{self.nonce}:{self.spec()!r}".encode()).hexdigest()[:40]
 
     def default_disk(self) -> int:
         root = self.image.root_gib if self.image else 0

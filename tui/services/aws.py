@@ -39,7 +39,7 @@ class Aws:
         self.simulated = simulated
         self._customize = customize
         self._lock = threading.Lock()
-        self._sessions: dict[str, Any] = {}
+        self._boto_session: Any = None  # the boto3 Session, made on first use
         self._clients: dict[tuple[str, str], Any] = {}
 
     @property
@@ -52,20 +52,21 @@ class Aws:
         if self._region:
             return self._region
         try:
-            region = self._session(None).region_name
+            region = self._session().region_name
         except D2lError:
             region = None
         return region or DEFAULT_REGION
 
-    def _session(self, region: str | None) -> Any:
+    def _session(self, region: str | None = None) -> Any:
+        """The one boto3 Session of this profile. One Session serves every region: each new Session
+        re-parses the service models (seconds for EC2), while clients made from one share them."""
         import boto3
         import botocore.exceptions
 
-        key = region or ""
         with self._lock:
-            if key not in self._sessions:
+            if self._boto_session is None:
                 try:
-                    session = boto3.session.Session(profile_name=self.profile, region_name=region)
+                    session = boto3.session.Session(profile_name=self.profile)
                 except botocore.exceptions.ProfileNotFound as exc:
                     raise CredentialsError(
                         f"The AWS profile {self.profile!r} does not exist.",
@@ -73,8 +74,8 @@ class Aws:
                     ) from exc
                 if self._customize is not None:
                     self._customize(session)
-                self._sessions[key] = session
-            return self._sessions[key]
+                self._boto_session = session
+            return self._boto_session
 
     def client(self, service: str, region: str | None = None) -> Any:
         from botocore.config import Config
@@ -85,7 +86,7 @@ class Aws:
             cached = self._clients.get(key)
         if cached is not None:
             return cached
-        session = self._session(region)
+        session = self._session()
         config = Config(
             retries={"mode": "adaptive", "max_attempts": 6},  # RequestLimitExceeded: backoff, then give up
             connect_timeout=5,

@@ -1,22 +1,197 @@
 """GPU instance types (DescribeInstanceTypes GpuInfo) and their prices.
 
-CONTRACT (implemented by the regions/catalog/quotas work):
+Specs come from EC2 itself, so a new size shows up without a release. On-demand prices come from
+the AWS Pricing API, cached on disk per region; when the API can't be read the cache (with its age)
+or the bundled dated catalog stands in, and the label always says which. Spot prices come from the
+bundled catalog for now. Nothing here raises for prices: a price is a convenience, never a blocker.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from tui.models import GpuCatalog, PriceSource
+from tui.models import GpuCatalog, GpuType, PriceSource
 from tui.services.aws import Aws
+from tui.services.errors import D2lError
+from tui.services.regions import describe_error, failure_reason, gpu_offerings
+
+log = logging.getLogger(__name__)
+
+_DLAMI_GONE = "V100, previous generation: not supported by current Deep Learning AMIs"
 
 # Families and what to say about them: the chapter's 2016 table (K520, K80, M60) is history.
-FAMILY_NOTES: dict[str, tuple[bool, str]] = {}  # family -> (current_generation, note)
+FAMILY_NOTES: dict[str, tuple[bool, str]] = {  # family -> (current_generation, note)
+    "g4dn": (True, "T4 16 GB: the cheapest way to run the book"),
+    "g5": (True, "A10G 24 GB"),
+    "g5g": (True, "Graviton (arm64) + T4G 16 GB: needs arm64 images"),
+    "g6": (True, "L4 24 GB"),
+    "g6e": (True, "L40S 48 GB"),
+    "gr6": (True, "L4 24 GB, more RAM per vCPU"),
+    "p3": (False, _DLAMI_GONE),
+    "p3dn": (False, _DLAMI_GONE),
+    "p4d": (True, "A100 40 GB"),
+    "p4de": (True, "A100 80 GB"),
+    "p5": (True, "H100 80 GB"),
+    "p5e": (True, "H200 141 GB (sold as Capacity Blocks, not on demand)"),
+    "p5en": (True, "H200 141 GB, faster networking"),
+}
+
+# The Pricing API's endpoints exist only in us-east-1, eu-central-1 and ap-south-1; all list every region.
+PRICING_REGION = "us-east-1"
+PRICING_PERMISSION = "pricing:GetProducts"
+# After the Pricing API fails, don't ask again for a while: an unreachable endpoint costs several
+# seconds of retries each time, and the GPU step may be reloaded often.
+RETRY_PRICING_AFTER_S = 300.0
+# DescribeInstanceTypes takes at most 100 names per call.
+_DESCRIBE_BATCH = 100
+# The bundled catalog has no architecture column: Graviton families are arm64-only.
+_ARM64_FAMILIES = frozenset({"g5g"})
+
+
+@dataclass(frozen=True)
+class _Row:
+    instance_type: str
+    gpu_name: str
+    gpu_count: int
+    gpu_memory_mib: int
+    vcpus: int
+    memory_gib: float
+    region: str
+    ondemand: float | None
+    spot: float | None
+    source_date: str
+
+
+def _price(text: str) -> float | None:
+    text = text.strip()
+    return float(text) if text else None
+
+
+CATALOG_FILE = "aws-gpu-catalog.csv"
+
+
+def _catalog_text() -> str:
+    return resources.files("tui.data").joinpath(CATALOG_FILE).read_text("utf-8")
+
+
+@cache
+def _bundled_rows() -> tuple[_Row, ...]:
+    # Parsed once per process: ~600 rows, read from the installed package data.
+    data = _catalog_text()
+    return tuple(
+        _Row(
+            instance_type=row["instance_type"],
+            gpu_name=row["gpu_name"],
+            gpu_count=int(float(row["gpu_count"])),
+            gpu_memory_mib=int(float(row["gpu_memory_mib"])),
+            vcpus=int(float(row["vcpus"])),
+            memory_gib=float(row["memory_gib"]),
+            region=row["region"],
+            ondemand=_price(row["ondemand_usd_per_hour"]),
+            spot=_price(row["spot_usd_per_hour"]),
+            source_date=row["source_date"],
+        )
+        for row in csv.DictReader(io.StringIO(data))
+    )
+
+
+def bundled_type_names() -> tuple[str, ...]:
+    """Every GPU instance type the bundled catalog knows, in any region."""
+    return tuple(sorted({row.instance_type for row in _bundled_rows()}))
+
+
+def _bundled_specs() -> dict[str, _Row]:
+    """instance_type -> one bundled row (specs are the same in every region)."""
+    return {row.instance_type: row for row in _bundled_rows()}
 
 
 def bundled_prices(region: str) -> tuple[dict[str, tuple[float | None, float | None]], PriceSource]:
     """(instance_type -> (on-demand $/h, spot $/h)) from the bundled dated CSV, and its source label."""
-    raise NotImplementedError
+    rows = _bundled_rows()
+    here = [row for row in rows if row.region == region]
+    as_of = max((row.source_date for row in here or rows), default="unknown")
+    return {row.instance_type: (row.ondemand, row.spot) for row in here}, PriceSource("bundled", as_of)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _age(delta: timedelta) -> str:
+    hours = max(0, int(delta.total_seconds() // 3600))
+    if hours >= 24:
+        days = hours // 24
+        return f"{days} day{'s' if days != 1 else ''} old"
+    return f"{hours} hour{'s' if hours != 1 else ''} old"
+
+
+def _ondemand_from_price_list(items: list[Any]) -> dict[str, float]:
+    """instance type -> $/h from GetProducts' PriceList (each item a JSON document in a string)."""
+    found: dict[str, float] = {}
+    for item in items:
+        try:
+            doc = json.loads(item) if isinstance(item, str) else item
+            attributes = doc["product"]["attributes"]
+            # Capacity Blocks are priced apart from on-demand; products without the attribute are on-demand.
+            if attributes.get("marketoption", "OnDemand") != "OnDemand":
+                continue
+            itype = attributes["instanceType"]
+            for term in doc.get("terms", {}).get("OnDemand", {}).values():
+                for dimension in term.get("priceDimensions", {}).values():
+                    usd = float(dimension["pricePerUnit"]["USD"])
+                    # A type can be listed more than once; a 0.00 dimension is not a price to show.
+                    if usd > 0 and usd < found.get(itype, float("inf")):
+                        found[itype] = usd
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.debug("skipping an unreadable price list item: %r", exc)
+    return found
+
+
+def _fetch_ondemand_prices(aws: Aws, region: str) -> dict[str, float]:
+    """Linux, shared-tenancy on-demand $/h of GPU instance types in the region (Pricing API).
+
+    botocore's errors pass through (the caller turns every failure into a fallback); D2lError when
+    the API lists nothing for the region."""
+
+    def match(field: str, value: str) -> dict[str, str]:
+        return {"Type": "TERM_MATCH", "Field": field, "Value": value}
+
+    filters = [
+        match("regionCode", region),
+        match("operatingSystem", "Linux"),
+        match("tenancy", "Shared"),
+        match("preInstalledSw", "NA"),
+        match("capacitystatus", "Used"),
+        match("instanceFamily", "GPU instance"),
+        # Without these, p4d/p5 also list Capacity Block rows (priced apart) beside the on-demand one.
+        match("licenseModel", "No License required"),
+        match("marketoption", "OnDemand"),
+    ]
+    pages = aws.client("pricing", PRICING_REGION).get_paginator("get_products")
+    items = [
+        item
+        for page in pages.paginate(ServiceCode="AmazonEC2", Filters=filters)
+        for item in page.get("PriceList", [])
+    ]
+    prices = _ondemand_from_price_list(items)
+    if not prices:
+        raise D2lError(
+            f"The Pricing API listed no GPU prices for {region}.", "Prices fall back to a saved copy."
+        )
+    return prices
 
 
 class PriceBook:
@@ -26,13 +201,162 @@ class PriceBook:
     """
 
     def __init__(self, aws: Aws, cache_dir: Path, *, offline: bool = False, max_age_days: float = 7.0):
-        raise NotImplementedError
+        self.aws = aws
+        self.cache_dir = Path(cache_dir)
+        self.offline = offline
+        self.max_age = timedelta(days=max_age_days)
+        # Screens may ask from several thread workers at once: one fetch per region, not one per caller.
+        self._lock = threading.Lock()
+        self._failed: dict[str, tuple[float, tuple[dict[str, float] | None, PriceSource]]] = {}
+
+    def cache_path(self, region: str) -> Path:
+        return self.cache_dir / f"prices-{region}.json"
 
     def prices(self, region: str) -> tuple[dict[str, tuple[float | None, float | None]], PriceSource]:
-        raise NotImplementedError
+        bundled, bundled_source = bundled_prices(region)
+        if self.offline:
+            return bundled, bundled_source
+        spot_note = f"spot prices: bundled catalog dated {bundled_source.as_of}"
+        with self._lock:
+            ondemand, source = self._ondemand(region, spot_note)
+        if ondemand is None:
+            return bundled, PriceSource("bundled", bundled_source.as_of, source.detail)
+        names = ondemand.keys() | bundled.keys()
+        return {t: (ondemand.get(t), bundled.get(t, (None, None))[1]) for t in names}, source
+
+    def _ondemand(self, region: str, spot_note: str) -> tuple[dict[str, float] | None, PriceSource]:
+        now = datetime.now(timezone.utc)
+        cached = self._read_cache(region)
+        if cached is not None and now - cached[0] < self.max_age:
+            return cached[1], PriceSource("cache", _stamp(cached[0]), spot_note)
+        failed = self._failed.get(region)
+        if failed is not None and time.monotonic() - failed[0] < RETRY_PRICING_AFTER_S:
+            return failed[1]
+        try:
+            fetched = _fetch_ondemand_prices(self.aws, region)
+        except Exception as exc:  # any failure (denied, unreachable, unimplemented) falls back
+            reason = failure_reason(exc, "the Pricing API", PRICING_PERMISSION, PRICING_REGION)
+            log.warning("Pricing API unavailable for %s: %s", region, reason, exc_info=True)
+            fallback: tuple[dict[str, float] | None, PriceSource]
+            if cached is not None:
+                age = _age(now - cached[0])
+                detail = f"on-demand prices unrefreshed, because {reason}; {spot_note}"
+                fallback = cached[1], PriceSource("cache", f"{_stamp(cached[0])}, {age}", detail)
+            else:
+                fallback = None, PriceSource("bundled", "", f"no live prices, because {reason}")
+            self._failed[region] = (time.monotonic(), fallback)
+            return fallback
+        self._failed.pop(region, None)
+        self._write_cache(region, now, fetched)
+        return fetched, PriceSource("pricing-api", _stamp(now), spot_note)
+
+    def _read_cache(self, region: str) -> tuple[datetime, dict[str, float]] | None:
+        path = self.cache_path(region)
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+            fetched_at = datetime.fromisoformat(doc["fetched_at"])
+            prices = {str(k): float(v) for k, v in doc["ondemand_usd_per_hour"].items()}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("ignoring unreadable price cache %s: %r", path, exc)
+            return None
+        if fetched_at.tzinfo is None:
+            fetched_at = fetched_at.replace(tzinfo=timezone.utc)
+        return fetched_at, prices
+
+    def _write_cache(self, region: str, fetched_at: datetime, prices: dict[str, float]) -> None:
+        doc = {
+            "region": region,
+            "fetched_at": fetched_at.isoformat(),
+            "source": "AWS Pricing API GetProducts (Linux, shared tenancy, on-demand)",
+            "ondemand_usd_per_hour": dict(sorted(prices.items())),
+        }
+        tmp = ""
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            # Write beside the target and rename: a reader never sees half a file.
+            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=f".prices-{region}.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(doc, f, indent=1)
+            os.replace(tmp, self.cache_path(region))
+        except OSError as exc:  # a cache we can't write only costs a later API call
+            log.warning("could not write the price cache for %s: %r", region, exc)
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+
+
+def _describe_types(aws: Aws, region: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    import botocore.exceptions as bex
+
+    pages = aws.client("ec2", region).get_paginator("describe_instance_types")
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        for start in range(0, len(names), _DESCRIBE_BATCH):
+            for page in pages.paginate(InstanceTypes=names[start : start + _DESCRIBE_BATCH]):
+                found.update({t["InstanceType"]: t for t in page.get("InstanceTypes", [])})
+    except (bex.ClientError, bex.BotoCoreError) as exc:
+        raise describe_error(exc, "DescribeInstanceTypes", region) from exc
+    return found
+
+
+def _arch(architectures: list[str]) -> str:
+    return "arm64" if architectures == ["arm64"] else "x86_64"
+
+
+def _gpu_type(
+    name: str, info: dict[str, Any] | None, spec: _Row | None, price: tuple[float | None, float | None]
+) -> GpuType | None:
+    family = name.split(".", 1)[0]
+    current, note = FAMILY_NOTES.get(family, (True, ""))
+    info = info or {}
+    gpus = info.get("GpuInfo", {}).get("Gpus") or []
+    if gpus:
+        gpu_name = str(gpus[0].get("Name", ""))
+        gpu_count = int(gpus[0].get("Count", 0))
+        gpu_memory_mib = int(gpus[0].get("MemoryInfo", {}).get("SizeInMiB", 0))
+    elif spec is not None:  # answers without GpuInfo (some emulators, brand-new types): the catalog knows
+        gpu_name, gpu_count, gpu_memory_mib = spec.gpu_name, spec.gpu_count, spec.gpu_memory_mib
+    else:
+        log.info("skipping %s: no GPU details in DescribeInstanceTypes or the bundled catalog", name)
+        return None
+    vcpus = info.get("VCpuInfo", {}).get("DefaultVCpus")
+    memory_mib = info.get("MemoryInfo", {}).get("SizeInMiB")
+    architectures = info.get("ProcessorInfo", {}).get("SupportedArchitectures")
+    if vcpus is None or memory_mib is None or not architectures:
+        if spec is None:
+            log.info("skipping %s: no vCPU/memory details", name)
+            return None
+        vcpus = vcpus if vcpus is not None else spec.vcpus
+        memory_mib = memory_mib if memory_mib is not None else spec.memory_gib * 1024
+        architectures = architectures or (["arm64"] if family in _ARM64_FAMILIES else ["x86_64"])
+    return GpuType(
+        instance_type=name,
+        family=family,
+        gpu_name=gpu_name,
+        gpu_count=gpu_count,
+        gpu_memory_mib=gpu_memory_mib,
+        vcpus=int(vcpus),
+        memory_gib=float(memory_mib) / 1024,
+        arch=_arch(list(architectures)),
+        ondemand_usd_per_hour=price[0],
+        spot_usd_per_hour=price[1],
+        note=note,
+        current_generation=current,
+    )
+
+
+def _by_price(t: GpuType) -> tuple[bool, float, str]:
+    return (t.ondemand_usd_per_hour is None, t.ondemand_usd_per_hour or 0.0, t.instance_type)
 
 
 def gpu_types(aws: Aws, region: str, pricebook: PriceBook) -> GpuCatalog:
     """The GPU types offered in the region with specs from DescribeInstanceTypes (GpuInfo), prices,
     notes and generation; sorted by on-demand price."""
-    raise NotImplementedError
+    names = gpu_offerings(aws, region)
+    described = _describe_types(aws, region, names) if names else {}
+    prices, source = pricebook.prices(region)
+    specs = _bundled_specs()
+    found = (_gpu_type(n, described.get(n), specs.get(n), prices.get(n, (None, None))) for n in names)
+    types = sorted((t for t in found if t is not None), key=_by_price)
+    return GpuCatalog(region=region, types=tuple(types), prices=source)

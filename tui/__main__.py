@@ -1,0 +1,25 @@
+"""`d2l-tui` and `python -m tui`: the interactive app, or a headless command (launch, ls).
+
+The headless path never imports Textual (the app is imported only when there is no command), so
+scripts start fast and work where Textual can't draw.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the app or the command; returns the exit status."""
+    from tui import cli
+
+    args = cli.parse_args(argv)
+    if args.command is None:
+        from tui.app import run_app
+
+        return run_app(args)
+    return cli.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
