@@ -51,7 +51,9 @@ def wait_for(session: str, predicate, timeout: float = 30.0) -> float:  # type: 
     raise TimeoutError(f"screen never matched; last screen:\n{pane(session)}")
 
 
-def one_run(args: list[str], first: str, ready: str | None, env: dict[str, str]) -> tuple[float, float | None, float]:
+def one_run(
+    args: list[str], first: str, ready: str | None, env: dict[str, str]
+) -> tuple[float, float | None, float]:
     session = f"bench{os.getpid()}{time.monotonic_ns()}"
     command = " ".join([str(BIN), *args])
     start = time.perf_counter()
