@@ -53,6 +53,14 @@ def add_realistic_image_sizes(session: Any) -> None:
     session.events.register("after-call.ec2.DescribeImages", _fill_root_sizes)
 
 
+def simulated_answers(session: Any) -> None:
+    """Every hook the simulated cloud adds on top of moto."""
+    from tui.demo.answers import add_simulated_quotas
+
+    add_realistic_image_sizes(session)
+    add_simulated_quotas(session)
+
+
 class SimulatedCloud:
     """moto started in-process for the life of the app."""
 
@@ -70,7 +78,7 @@ class SimulatedCloud:
 
         self._mock = mock_aws()
         self._mock.start()
-        return Aws(region=DEMO_REGION, simulated=True, customize=add_realistic_image_sizes)
+        return Aws(region=DEMO_REGION, simulated=True, customize=simulated_answers)
 
     def stop(self) -> None:
         if self._mock is not None:

@@ -36,6 +36,9 @@ SORTS: list[tuple[str, Callable[[GpuType], Any]]] = [
 ]
 
 
+RECOMMENDED_TYPE = "g4dn.xlarge"
+
+
 def matches(gpu_type: GpuType, text: str) -> bool:
     """Every word of the filter must appear in the type, the GPU name or the note."""
     hay = f"{gpu_type.instance_type} {gpu_type.gpu_name} {gpu_type.note} {gpu_type.arch}".lower()
@@ -111,7 +114,8 @@ class GpuTypeStep(StepScreen):
         text = self.query_one("#gpu-filter", Input).value
         label, key = SORTS[self.sort_index]
         self.shown_types = sorted((t for t in self.catalog.types if matches(t, text)), key=key)
-        chosen = self.state.gpu_type.instance_type if self.state.gpu_type else None
+        # The book runs well on the cheapest T4: start there unless something was chosen before.
+        chosen = self.state.gpu_type.instance_type if self.state.gpu_type else RECOMMENDED_TYPE
         with self.app.batch_update():
             table.clear()
             for t in self.shown_types:

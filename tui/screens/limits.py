@@ -19,9 +19,9 @@ def number(value: float | None) -> str:
 
 def quota_note(quota: Quota) -> str:
     if quota.value is None or quota.usage is None:
-        return quota.reason or "unknown"
+        return "unknown: see below"
     if quota.value == 0:
-        return "0: request an increase before launching this kind"
+        return "0: request an increase first"
     return ""
 
 
@@ -76,9 +76,10 @@ class LimitsStep(StepScreen):
             )
         table.focus()
         region = self.state.region.name
-        self.query_one("#limits-summary", Static).update(
-            f"Quotas for {region}. Unknown values don't block a launch: AWS has the last word."
-        )
+        reasons = dict.fromkeys(q.reason for q in quotas if q.reason)  # once each, in order
+        lines = [f"Quotas for {region}. Unknown values don't block a launch: AWS has the last word."]
+        lines += [f"• {reason}" for reason in reasons]
+        self.query_one("#limits-summary", Static).update("\n".join(lines))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_next()

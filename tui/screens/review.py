@@ -75,6 +75,7 @@ class ReviewStep(StepScreen):
             ("Image", f"{state.image.name} ({state.image.image_id})"),
             ("Root volume", f"{disk} GiB gp3, encrypted, deleted on terminate"),
             ("Key pair", key_text),
+            ("Security group", "d2l-tui-ssh-…: inbound TCP 22 only from the address below; nothing else"),
             ("Metadata", "IMDSv2 required (HttpTokens=required)"),
             ("Tags", "d2l-tui:managed=true, d2l-tui:name=<name> on the instance, volume, key and group"),
         ]

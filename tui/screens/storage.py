@@ -49,7 +49,9 @@ class StorageStep(StepScreen):
         size, problem = validate_disk(event.value, self.state.image.root_gib)
         self.show_error(problem)
         cost = self.query_one("#disk-cost", Static)
-        if size is not None:
+        if size is None:
+            cost.update("")
+        else:
             cost.update(
                 f"About ${size * GP3_USD_PER_GB_MONTH:,.2f}/month while it exists "
                 f"(image minimum {self.state.image.root_gib} GiB)."

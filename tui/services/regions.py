@@ -88,9 +88,24 @@ def list_region_names(aws: Aws) -> list[str]:
         raise describe_error(exc, "DescribeRegions", aws.home_region) from exc
     # Without AllRegions AWS lists only enabled regions; the status check also covers endpoints
     # (emulators included) that list every region and mark the ones the account hasn't opted into.
+    # One set of credentials works in one partition (aws, aws-cn, aws-us-gov): an emulator lists
+    # all of them, and regions of another partition could never be used with these credentials.
+    home = partition(aws.home_region)
     return sorted(
-        r["RegionName"] for r in answer.get("Regions", []) if r.get("OptInStatus") != "not-opted-in"
+        r["RegionName"]
+        for r in answer.get("Regions", [])
+        if r.get("OptInStatus") != "not-opted-in" and partition(r["RegionName"]) == home
     )
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-iso"):
+        return "aws-iso"
+    return "aws"
 
 
 def _ec2_host(region: str) -> tuple[str, int]:
