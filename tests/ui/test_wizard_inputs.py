@@ -1,0 +1,182 @@
+"""Bad input is refused inline with a sentence, Back keeps every choice, and AWS errors become
+sentences on screen. Keys only, on moto."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from moto import mock_aws
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from tests.ui.driving import build_context, loaded, screen_name, wait_for_screen, wait_until
+from tui.app import D2lApp, make_app
+from tui.context import AppContext
+from tui.demo.cloud import add_realistic_image_sizes
+from tui.services.aws import Aws
+
+STEPS = ["RegionStep", "LimitsStep", "GpuTypeStep", "ImageStep", "StorageStep", "KeyPairStep", "ReviewStep"]
+TABLES = {
+    "RegionStep": "#regions",
+    "LimitsStep": "#quotas",
+    "GpuTypeStep": "#gpu-types",
+    "ImageStep": "#images",
+}
+
+
+async def drive_to(pilot: Pilot[Any], target: str) -> None:
+    """Accept every step's default until ``target`` is on screen and loaded."""
+    for step in STEPS:
+        await wait_for_screen(pilot, step)
+        if step in TABLES:
+            await wait_until(pilot, loaded(pilot, TABLES[step]))
+        if step == "KeyPairStep":
+            await wait_until(pilot, loaded(pilot, "#keys"))
+        if step == target:
+            return
+        await pilot.press("ctrl+n")
+
+
+def error_text(app: D2lApp) -> str:
+    return str(app.screen.query_one("#step-error", Static).render())
+
+
+async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:
+    field = pilot.app.screen.query_one(selector, Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*text)
+
+
+@pytest.mark.parametrize(
+    ("typed", "sentence"),
+    [
+        ("64GB", "Type a whole number of GiB"),
+        ("", "Type a whole number of GiB"),
+        ("40", "The image needs at least 75 GiB"),
+        ("20000", "at most 16384 GiB"),
+    ],
+)
+async def test_storage_refuses_bad_sizes_inline(aws: Aws, tmp_path: Path, typed: str, sentence: str) -> None:
+    app = make_app(build_context(aws, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive_to(pilot, "StorageStep")  # the Deep Learning AMI: 75 GiB snapshot
+        assert app.screen.query_one("#disk", Input).value == "75"  # 64 raised to the image's size
+        await type_into(pilot, "#disk", typed)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen_name(pilot) == "StorageStep"
+        assert sentence in error_text(app)
+    assert aws.client("ec2").describe_instances()["Reservations"] == []
+
+
+async def test_key_name_refused_inline(aws: Aws, tmp_path: Path) -> None:
+    app = make_app(build_context(aws, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive_to(pilot, "KeyPairStep")
+        await type_into(pilot, "#key-name", "my key")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen_name(pilot) == "KeyPairStep"
+        assert "has a space" in error_text(app)
+    assert not (tmp_path / "ssh" / "d2l-tui" / "my key.pem").exists()
+
+
+@pytest.mark.parametrize(
+    ("typed", "sentence"),
+    [("not-an-ip", "is not an IP address or CIDR block"), ("0.0.0.0/0", "Tick the box to confirm")],
+)
+async def test_review_refuses_bad_cidr(aws: Aws, tmp_path: Path, typed: str, sentence: str) -> None:
+    app = make_app(build_context(aws, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive_to(pilot, "ReviewStep")
+        await type_into(pilot, "#cidr", typed)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen_name(pilot) == "ReviewStep"
+        assert sentence in error_text(app)
+    assert aws.client("ec2").describe_instances()["Reservations"] == []
+
+
+async def test_back_keeps_every_choice(aws: Aws, tmp_path: Path) -> None:
+    app = make_app(build_context(aws, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive_to(pilot, "GpuTypeStep")
+        await pilot.press("slash", *"g5.xlarge", "enter", "enter")
+        await wait_for_screen(pilot, "ImageStep")
+        await wait_until(pilot, loaded(pilot, "#images"))
+        await pilot.press("down", "enter")  # Ubuntu 24.04
+        await wait_for_screen(pilot, "StorageStep")
+        await type_into(pilot, "#disk", "123")
+        await pilot.press("enter")
+        await wait_for_screen(pilot, "KeyPairStep")
+        for _ in range(3):  # key pair -> storage -> image -> GPU type
+            await pilot.press("escape")
+            await pilot.pause()
+        await wait_for_screen(pilot, "GpuTypeStep")
+        await wait_until(pilot, loaded(pilot, "#gpu-types"))
+        await pilot.press("ctrl+n")
+        await wait_for_screen(pilot, "ImageStep")
+        await wait_until(pilot, loaded(pilot, "#images"))
+        assert app.state.gpu_type is not None and app.state.gpu_type.instance_type == "g5.xlarge"
+        assert app.state.image is not None and "noble-24.04" in app.state.image.name
+        await pilot.press("ctrl+n")
+        await wait_for_screen(pilot, "StorageStep")
+        assert app.screen.query_one("#disk", Input).value == "123"
+
+
+def _refuse_run_instances(code: str, message: str) -> Any:
+    def hook(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        meta = {"RequestId": "req-launch", "HTTPStatusCode": 400, "HTTPHeaders": {}}
+        return AWSResponse("https://ec2.us-east-1.amazonaws.com/", 400, HTTPHeaders(), None), {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": meta,
+        }
+
+    def customize(session: Any) -> None:
+        add_realistic_image_sizes(session)
+        session.events.register("before-call.ec2.RunInstances", hook)
+
+    return customize
+
+
+async def test_vcpu_limit_is_a_sentence_and_back_returns_to_review(tmp_path: Path) -> None:
+    message = "You have requested more vCPU capacity than your current vCPU limit of 0 allows."
+    with mock_aws():
+        aws = Aws(region="us-east-1", customize=_refuse_run_instances("VcpuLimitExceeded", message))
+        app = make_app(build_context(aws, tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await drive_to(pilot, "ReviewStep")
+            await wait_until(pilot, lambda: app.screen.query_one("#cidr", Input).value != "")
+            await pilot.press("ctrl+n")
+            await wait_for_screen(pilot, "LaunchScreen")
+            await wait_until(pilot, lambda: app.screen.failed)  # type: ignore[attr-defined]
+            shown = error_text(app)
+            assert "vCPU limit" in shown and "quota increase" in shown
+            assert "Traceback" not in shown
+            await pilot.press("escape")
+            await wait_for_screen(pilot, "ReviewStep")
+            assert app.state.gpu_type is not None and app.state.gpu_type.instance_type == "g4dn.xlarge"
+        assert aws.client("ec2").describe_instances()["Reservations"] == []
+
+
+async def test_no_credentials_screen_offers_the_simulated_cloud(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    app = make_app(AppContext(aws=Aws(region="us-east-1")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, "CredentialsScreen")
+        text = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "No AWS credentials were found." in text
+        assert "aws configure" in text
+        await pilot.press("d")  # try the simulated cloud
+        await wait_for_screen(pilot, "RegionStep")
+        await wait_until(pilot, loaded(pilot, "#regions"), timeout=60)
+        assert app.ctx is not None and app.ctx.simulated
+        assert "SIMULATED CLOUD" in str(app.screen.query_one("StepHeader", Static).render())
