@@ -55,7 +55,7 @@ def one_run(
     args: list[str], first: str, ready: str | None, env: dict[str, str]
 ) -> tuple[float, float | None, float]:
     session = f"bench{os.getpid()}{time.monotonic_ns()}"
-    command = " ".join([str(BIN), *args])
+    command = " ".join(args)
     start = time.perf_counter()
     subprocess.run(
         ["tmux", "new-session", "-d", "-x", "120", "-y", "40", "-s", session, command], check=True, env=env
@@ -83,19 +83,23 @@ def main() -> int:
     plain_env = dict(env, AWS_SHARED_CREDENTIALS_FILE=f"{home}/none", AWS_CONFIG_FILE=f"{home}/none")
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
         plain_env.pop(var, None)
+    app = str(BIN)
+    bare = [sys.executable, str(Path(__file__).with_name("bare_app.py"))]
     modes = [
-        ("d2l-tui --demo", ["--demo"], "Starting the simulated cloud", "us-east-1", env),
-        ("d2l-tui", [], "Checking your AWS credentials", "AWS credentials needed", plain_env),
+        ("bare Textual app", bare, "bare textual app", None, env),
+        ("d2l-tui --demo", [app, "--demo"], "Starting the simulated cloud", "us-east-1", env),
+        ("d2l-tui", [app], "Checking your AWS credentials", "AWS credentials needed", plain_env),
     ]
     for label, args, first, ready, mode_env in modes:
         one_run(args, first, ready, mode_env)  # warm the page cache and .pyc files
         runs = [one_run(args, first, ready, mode_env) for _ in range(opts.runs)]
         first_frame = statistics.median(r[0] for r in runs)
-        ready_s = statistics.median(r[1] for r in runs if r[1] is not None)
+        readies = [r[1] for r in runs if r[1] is not None]
+        ready_text = f"ready ({ready!r}) {statistics.median(readies) * 1000:6.0f} ms" if readies else ""
         rss = max(r[2] for r in runs)
         print(
-            f"{label:16} first frame {first_frame * 1000:6.0f} ms   ready ({ready!r}) {ready_s * 1000:6.0f} ms"
-            f"   peak RSS {rss:5.1f} MiB   ({opts.runs} warm runs, median; RSS max)"
+            f"{label:17} first frame {first_frame * 1000:5.0f} ms   peak RSS {rss:5.1f} MiB   {ready_text}"
+            f"   ({opts.runs} warm runs: median time, max RSS)"
         )
     return 0
 

@@ -65,7 +65,9 @@ class D2lApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.run_wizard()
+        # After the first frame: the worker imports boto3 (and moto) in a thread, and the GIL it
+        # holds while importing would otherwise delay the first paint.
+        self.call_after_refresh(self.run_wizard)
 
     async def _app_context(self) -> AppContext:
         if self.ctx is not None:
