@@ -44,7 +44,19 @@ def test_enabled_regions_leave_out_those_not_opted_in(aws: Aws) -> None:
     assert names == sorted(names)
     assert "us-east-1" in names
     assert not opted_out & set(names)
-    assert set(names) == {r["RegionName"] for r in listed} - opted_out
+    commercial = {r["RegionName"] for r in listed if regions.partition(r["RegionName"]) == "aws"}
+    assert set(names) == commercial - opted_out
+
+
+def test_regions_of_other_partitions_are_left_out(aws: Aws) -> None:
+    listed = {r["RegionName"] for r in aws.client("ec2").describe_regions()["Regions"]}
+    assert {"cn-north-1", "us-gov-west-1"} <= listed, "moto lists every partition's regions"
+
+    names = regions.list_region_names(aws)
+
+    assert not [n for n in names if n.startswith(("cn-", "us-gov-"))]
+    china = regions.list_region_names(Aws(region="cn-north-1"))
+    assert china and all(n.startswith("cn-") for n in china)
 
 
 def test_region_listing_denied_says_which_permission(aws: Aws) -> None:
