@@ -21,8 +21,8 @@ def money(value: float | None) -> str:
 
 def fit_text(fits: bool | None, shortfall: float) -> str:
     if fits is None:
-        return "? quota unknown"
-    return "yes" if fits else f"no: {shortfall:g} vCPUs short"
+        return "unknown"
+    return "yes" if fits else f"no, {shortfall:g} vCPUs short"
 
 
 # (label, key function); unknown prices sort last.
@@ -121,7 +121,7 @@ class GpuTypeStep(StepScreen):
             for t in self.shown_types:
                 fits, short = fit(t, self.state.quotas, self.state.purchase)
                 gpu = f"{t.gpu_name} × {t.gpu_count}"
-                note = t.note if t.current_generation else f"previous generation. {t.note}".strip()
+                note = t.note if t.current_generation else f"previous gen: {t.note}".strip(": ")
                 table.add_row(
                     t.instance_type,
                     gpu,

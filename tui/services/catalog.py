@@ -30,23 +30,24 @@ from tui.services.regions import describe_error, failure_reason, gpu_offerings
 
 log = logging.getLogger(__name__)
 
-_DLAMI_GONE = "V100, previous generation: not supported by current Deep Learning AMIs"
+_DLAMI_GONE = "V100; no current Deep Learning AMI"
 
 # Families and what to say about them: the chapter's 2016 table (K520, K80, M60) is history.
+# Short enough for the table's last column: the GPU model and memory have their own columns.
 FAMILY_NOTES: dict[str, tuple[bool, str]] = {  # family -> (current_generation, note)
-    "g4dn": (True, "T4 16 GB: the cheapest way to run the book"),
-    "g5": (True, "A10G 24 GB"),
-    "g5g": (True, "Graviton (arm64) + T4G 16 GB: needs arm64 images"),
-    "g6": (True, "L4 24 GB"),
-    "g6e": (True, "L40S 48 GB"),
-    "gr6": (True, "L4 24 GB, more RAM per vCPU"),
+    "g4dn": (True, "cheapest; runs the whole book"),
+    "g5": (True, "about 2-3x a T4"),
+    "g5g": (True, "Graviton: arm64 images only"),
+    "g6": (True, "T4's successor, 24 GB"),
+    "g6e": (True, "48 GB for large models"),
+    "gr6": (True, "L4 with more RAM"),
     "p3": (False, _DLAMI_GONE),
     "p3dn": (False, _DLAMI_GONE),
-    "p4d": (True, "A100 40 GB"),
-    "p4de": (True, "A100 80 GB"),
-    "p5": (True, "H100 80 GB"),
-    "p5e": (True, "H200 141 GB (sold as Capacity Blocks, not on demand)"),
-    "p5en": (True, "H200 141 GB, faster networking"),
+    "p4d": (True, "A100 training"),
+    "p4de": (True, "A100 80 GB training"),
+    "p5": (True, "H100 training"),
+    "p5e": (True, "Capacity Blocks only"),
+    "p5en": (True, "H200, faster network"),
 }
 
 # The Pricing API's endpoints exist only in us-east-1, eu-central-1 and ap-south-1; all list every region.
