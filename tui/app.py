@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
@@ -40,7 +42,16 @@ def wizard_steps() -> list[type[StepScreen]]:
 class D2lApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "d2l-tui"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave d2l-tui", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave d2l-tui", priority=True),
+        Binding(
+            "ctrl+l",
+            "instances",
+            "Instances",
+            id="app.instances",
+            tooltip="Every instance d2l-tui launched, what it costs, and its actions (Escape: back)",
+        ),
+    ]
 
     def __init__(
         self,
@@ -57,6 +68,7 @@ class D2lApp(App[None]):
         self.region = region
         self.state = WizardState()
         self._cloud: Any = None
+        self.credentials_ok = False  # the instances screen needs working credentials
 
     def compose(self) -> ComposeResult:
         with Vertical(id="starting"):
@@ -114,6 +126,8 @@ class D2lApp(App[None]):
         if not await self._ensure_credentials():
             self.exit()
             return
+        self.credentials_ok = True
+        self.refresh_bindings()
         ctx = await self._app_context()
         steps = wizard_steps()
         index = 0
@@ -131,6 +145,34 @@ class D2lApp(App[None]):
                 self.state = WizardState(region=self.state.region, quotas=self.state.quotas)
                 index = 0
             # "back": stay on the review step with every choice kept
+
+    # -- the instances screen: reachable from anywhere once credentials work; Escape comes back --
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "instances":
+            return True if self.credentials_ok and self.ctx is not None else None
+        return True
+
+    def action_instances(self) -> None:
+        from tui.screens.instance_actions import InstanceActions
+        from tui.screens.instances import InstancesScreen
+
+        if self.ctx is None or not self.credentials_ok or isinstance(self.screen, InstanceActions):
+            return
+        self.push_screen(InstancesScreen(self.ctx))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        from tui.screens.instance_actions import PALETTE, InstanceActions
+
+        yield from super().get_system_commands(screen)
+        if self.check_action("instances", ()) and not isinstance(screen, InstanceActions):
+            yield SystemCommand(
+                "Instances", "Every instance d2l-tui launched, with costs", self.action_instances
+            )
+        if isinstance(screen, InstanceActions):
+            for title, action, help_text in PALETTE:
+                if screen.check_action(action, ()):
+                    yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # One place for worker failures; the default branch catches workers nobody else handles.

@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the instances d2l-tui manages (in --region only, when given).",
     )
     ls.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+
+    from tui.cli_lifecycle import add_commands
+
+    add_commands(sub, common)  # stop | start | terminate | image NAME, ssh NAME, ssh-config
     return parser
 
 
@@ -344,6 +348,10 @@ def run(args: argparse.Namespace) -> int:
             return _launch(args)
         if args.command == "ls":
             return _ls(args)
+        from tui.cli_lifecycle import COMMANDS, run_command
+
+        if args.command in COMMANDS:
+            return run_command(args, _make_aws, _key_dir, _UsageError)
         raise AssertionError(f"unknown command {args.command!r}")  # argparse only lets known ones through
     except _UsageError as exc:
         _say(f"{PROG}: {exc}")

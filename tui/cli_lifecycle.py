@@ -1,0 +1,154 @@
+"""The headless lifecycle commands: stop | start | terminate | image NAME, ssh NAME, ssh-config.
+
+Same services as the instances screen, same output rules as `launch` and `ls` (results on stdout,
+progress on stderr, a failure as one line). Split from cli.py to keep each file readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+PROG = "d2l-tui"
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    for command, what in (
+        ("stop", "stop an instance (its disk stays, and is billed)"),
+        ("start", "start a stopped instance"),
+        ("terminate", "terminate an instance and delete its disk (needs --yes)"),
+        ("image", "save an instance's disk as an image (My AMIs)"),
+        ("ssh", "open a shell on an instance"),
+    ):
+        parser = sub.add_parser(
+            command, parents=[common], help=what, description=what[0].upper() + what[1:] + "."
+        )
+        parser.add_argument(
+            "name", metavar="NAME", help="the instance's name (or id), as `d2l-tui ls` shows it"
+        )
+        if command == "terminate":
+            parser.add_argument("--yes", action="store_true", help="go ahead: everything on its disk is lost")
+        if command == "image":
+            parser.add_argument("--image-name", help="the image's name (default: NAME-YYYYmmdd-HHMM)")
+            parser.add_argument(
+                "--terminate", action="store_true", help="terminate the instance once the image is available"
+            )
+            parser.add_argument("--yes", action="store_true", help="needed with --terminate")
+        if command == "ssh":
+            parser.add_argument(
+                "--print", action="store_true", help="print the ssh command instead of running it"
+            )
+            parser.add_argument(
+                "ssh_args", nargs="*", metavar="-- SSH_ARGS", help="after --: passed on to ssh"
+            )
+    config = sub.add_parser(
+        "ssh-config",
+        parents=[common],
+        help="write `Host d2l-NAME` entries for running instances (ssh d2l-NAME)",
+        description="Write the app's ssh config include file (one Host per running instance) and print its path. "
+        "With --install, also add one Include line to ~/.ssh/config (asked for, never done silently).",
+    )
+    config.add_argument("--install", action="store_true", help="add the Include line to ~/.ssh/config")
+
+
+COMMANDS = ("stop", "start", "terminate", "image", "ssh", "ssh-config")
+
+
+def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_error: type[Exception]) -> int:
+    from tui.services import lifecycle, sshconfig
+
+    if args.command == "terminate" and not args.yes:
+        raise usage_error(f"terminate deletes {args.name} and everything on its disk. Add --yes to go ahead.")
+    if args.command == "image" and args.terminate and not args.yes:
+        raise usage_error("--terminate deletes the instance once the image is made. Add --yes to go ahead.")
+    aws = make_aws(args)
+    keys_dir = key_dir(args)
+    include = sshconfig.include_path(keys_dir)
+    if args.command == "ssh-config":
+        return _ssh_config(aws, args, keys_dir)
+    instance = lifecycle.find_instance(aws, args.name, args.region)
+    say = _say
+    if args.command == "stop":
+        after = lifecycle.stop(aws, instance)
+        say(
+            f"{instance.name} is {after.state}. Its disk is still billed; its public address changes on start."
+        )
+        sshconfig.remove(include, instance.name or instance.instance_id)
+    elif args.command == "start":
+        after = lifecycle.start(aws, instance)
+        say(f"{instance.name} is {after.state}; `{PROG} ssh {instance.name}` once it is running.")
+    elif args.command == "terminate":
+        after = lifecycle.terminate(aws, instance)
+        sshconfig.remove(include, instance.name or instance.instance_id)
+        say(f"{instance.name} is {after.state}.")
+    elif args.command == "image":
+        name = args.image_name or lifecycle.default_image_name(instance)
+        image_id = lifecycle.create_image(
+            aws,
+            instance,
+            name,
+            progress=say,
+            poll_interval=0.2 if args.demo else 5.0,
+            terminate_after=args.terminate,
+        )
+        print(image_id, flush=True)
+    else:
+        return _ssh(aws, args, instance, keys_dir)
+    print(instance.instance_id, flush=True)
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _ssh(aws: Any, args: argparse.Namespace, instance: Any, key_dir: Any) -> int:
+    from tui.services import lifecycle, sshconfig
+    from tui.services.errors import InputError
+    from tui.services.keys import find_private_key
+
+    if not lifecycle.can("ssh", instance):
+        raise InputError(
+            f"{instance.name} is {instance.state} and has no public address to ssh to.",
+            f"Start it with `{PROG} start {instance.name}`."
+            if instance.state == "stopped"
+            else "Wait a moment and try again.",
+        )
+    key = find_private_key(instance.key_name, key_dir) if instance.key_name else None
+    argv = sshconfig.ssh_argv(instance, key)
+    extra = [a for a in args.ssh_args if a != "--"] if args.ssh_args else []
+    if args.print:
+        import shlex
+
+        print(shlex.join(argv + extra), flush=True)
+        return 0
+    sshconfig.known_hosts_path().parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    os.execvp(argv[0], argv + extra)  # the shell is ssh's: nothing of ours stays running
+    return 0  # not reached: execvp replaces this process
+
+
+def _ssh_config(aws: Any, args: argparse.Namespace, key_dir: Any) -> int:
+    from tui.services import sshconfig
+    from tui.services.keys import find_private_key
+    from tui.services.lifecycle import list_managed
+
+    instances = list_managed(aws, [args.region] if args.region else None)
+    keys = {i.key_name: find_private_key(i.key_name, key_dir) for i in instances if i.key_name}
+    include = sshconfig.include_path(key_dir)
+    sshconfig.sync(include, instances, keys, complete=not args.region)
+    hosts = sorted(sshconfig.read_blocks(include))
+    _say(f"{len(hosts)} host(s): {', '.join(hosts) or 'none running'}")
+    if args.install:
+        added = sshconfig.install_include(include)
+        _say(
+            f"{'Added' if added else 'Already there:'} `{sshconfig.include_line(include)}` in ~/.ssh/config."
+        )
+    elif not sshconfig.include_installed(include):
+        _say(
+            f"To use `ssh d2l-NAME`, run `{PROG} ssh-config --install` (adds one Include line to ~/.ssh/config)."
+        )
+    print(include, flush=True)
+    return 0

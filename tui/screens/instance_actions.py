@@ -1,0 +1,233 @@
+"""The actions on one instance, shared by the instances table and an instance's own view.
+
+Every AWS call runs in a thread worker; its outcome comes back as a notification and a refresh,
+and a refusal (a race, a missing permission) as a sentence on the status line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Static
+
+from tui.screens.confirm import IMAGE_FIRST, TERMINATE, ConfirmationModal, ImageNameModal, TypeNameModal
+from tui.services import lifecycle, sshconfig
+from tui.services.costs import InstanceRow, money
+from tui.services.errors import D2lError
+
+if TYPE_CHECKING:
+    from tui.context import AppContext
+    from tui.models import Instance
+
+log = logging.getLogger(__name__)
+
+ACTION_BINDINGS = [
+    Binding("s", "stop", "Stop", id="instances.stop", tooltip="Stop (the disk stays, and is billed)"),
+    Binding("S", "start", "Start", id="instances.start", tooltip="Start a stopped instance"),
+    Binding("x", "terminate", "Terminate", id="instances.terminate", tooltip="Delete it and its disk"),
+    Binding("i", "image", "Image", id="instances.image", tooltip="Save its disk as an image (My AMIs)"),
+    Binding("c", "copy_ssh", "Copy ssh", id="instances.copy", tooltip="Copy the ssh command"),
+    Binding("o", "open_shell", "Shell", id="instances.shell", tooltip="Open a shell on it (ssh)"),
+    Binding("r", "reload", "Refresh", id="instances.refresh", tooltip="Ask AWS again now"),
+]
+# action -> what lifecycle.can() calls it
+_NEEDS = {
+    "stop": "stop",
+    "start": "start",
+    "terminate": "terminate",
+    "image": "image",
+    "copy_ssh": "ssh",
+    "open_shell": "ssh",
+}
+PALETTE = [
+    ("Stop instance", "stop", "Stop the selected instance; its disk stays (and is billed)"),
+    ("Start instance", "start", "Start the selected stopped instance"),
+    ("Terminate instance", "terminate", "Delete the selected instance and its disk (type its name)"),
+    ("Create image", "image", "Save the selected instance's disk as an image"),
+    ("Copy ssh command", "copy_ssh", "Copy the ssh command of the selected instance"),
+    ("Open a shell", "open_shell", "Suspend the app and ssh into the selected instance"),
+    ("Refresh instances", "reload", "Ask AWS for the instances now"),
+]
+
+
+class InstanceActions(Screen[None]):
+    """A screen whose ``selected()`` row the action keys apply to."""
+
+    ctx: AppContext
+
+    def selected(self) -> InstanceRow | None:
+        raise NotImplementedError
+
+    def refresh_soon(self) -> None:
+        raise NotImplementedError
+
+    def say(self, message: str, error: bool = False) -> None:
+        status = self.query_one("#instances-status", Static)
+        status.update(message)
+        status.set_class(error, "error")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needs = _NEEDS.get(action)
+        if needs is None:
+            return True
+        row = self.selected()
+        # None greys the key out in the footer: it exists, but not for this instance's state.
+        return True if row is not None and lifecycle.can(needs, row.instance) else None
+
+    def key_path(self, instance: Instance) -> Path | None:
+        from tui.services.keys import find_private_key
+
+        return find_private_key(instance.key_name, self.ctx.key_dir) if instance.key_name else None
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("stop", row.instance):
+            return
+        inst = row.instance
+        body = (
+            f"{inst.name} stops being billed by the hour ({money(row.usd_per_hour, '/h')}), but its disk "
+            f"({row.disk_gib} GiB) is still billed: {money(row.disk_usd_per_month, '/month')}.\n"
+            "Its public address changes when it starts again (the ssh command and ssh config follow).\n"
+            "Anything not saved to disk (running notebooks, GPU memory) is lost."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.lifecycle_action(inst, "stop")
+
+        self.app.push_screen(ConfirmationModal(f"Stop {inst.name}?", body, yes="Stop"), answered)
+
+    def action_start(self) -> None:
+        row = self.selected()
+        if row is not None and lifecycle.can("start", row.instance):
+            self.lifecycle_action(row.instance, "start")
+
+    def action_terminate(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("terminate", row.instance):
+            return
+        inst = row.instance
+
+        def answered(choice: str | None) -> None:
+            if choice == TERMINATE:
+                self.lifecycle_action(inst, "terminate")
+            elif choice == IMAGE_FIRST:
+                self.ask_image(inst, terminate_after=True)
+
+        detail = f"{inst.instance_type} in {inst.region} ({inst.instance_id}), {inst.state}."
+        self.app.push_screen(TypeNameModal(inst.name or inst.instance_id, detail), answered)
+
+    def action_image(self) -> None:
+        row = self.selected()
+        if row is not None and lifecycle.can("image", row.instance):
+            self.ask_image(row.instance, terminate_after=False)
+
+    def ask_image(self, inst: Instance, terminate_after: bool) -> None:
+        def answered(choice: tuple[str, bool] | None) -> None:
+            if choice is not None:
+                self.make_image(inst, choice[0], choice[1])
+
+        modal = ImageNameModal(inst.name, lifecycle.default_image_name(inst), terminate_after)
+        self.app.push_screen(modal, answered)
+
+    def action_copy_ssh(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        command = sshconfig.ssh_command(row.instance, self.key_path(row.instance))
+        self.app.copy_to_clipboard(command)  # OSC 52: works over SSH and without a display
+        self.copy_with_pyperclip(command)
+        self.notify(command, title="Copied to the clipboard")
+
+    @work(thread=True, group="clipboard", exit_on_error=False)
+    def copy_with_pyperclip(self, text: str) -> None:
+        from tui.services.clipboard import copy_text
+
+        copy_text(text)
+
+    def action_open_shell(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        argv = sshconfig.ssh_argv(row.instance, self.key_path(row.instance))
+        try:
+            # The terminal belongs to ssh until it exits; the app's screen comes back afterwards.
+            with self.app.suspend():
+                subprocess.run(argv, check=False)
+        except Exception as exc:  # SuspendNotSupported (a web terminal), ssh not installed
+            log.warning("open shell failed: %s", exc)
+            self.say(
+                f"Could not open a shell here ({exc}). Press c to copy the ssh command instead.", error=True
+            )
+        self.refresh_soon()
+
+    def action_reload(self) -> None:
+        self.refresh_soon()
+
+    # -- workers --------------------------------------------------------------------------------
+
+    @work(thread=True, group="instance-action", exit_on_error=False)
+    def lifecycle_action(self, inst: Instance, action: str) -> None:
+        call: Any = {"stop": lifecycle.stop, "start": lifecycle.start, "terminate": lifecycle.terminate}[
+            action
+        ]
+        self.app.call_from_thread(self.say, f"Asking AWS to {action} {inst.name}…")
+        try:
+            after = call(self.ctx.aws, inst)
+            if action == "terminate":
+                sshconfig.remove(sshconfig.include_path(self.ctx.key_dir), inst.name or inst.instance_id)
+        except Exception as exc:
+            self.app.call_from_thread(self.failed, exc, f"{action} {inst.name}")
+            return
+        self.app.call_from_thread(self.acted, f"{inst.name} is {after.state}.")
+
+    @work(thread=True, group="instance-image", exit_on_error=False)
+    def make_image(self, inst: Instance, name: str, terminate_after: bool) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        try:
+            image_id = lifecycle.create_image(
+                self.ctx.aws,
+                inst,
+                name,
+                progress=lambda line: self.app.call_from_thread(self.say, line),
+                cancelled=lambda: worker.is_cancelled,
+                poll_interval=self.IMAGE_POLL_S,
+                terminate_after=terminate_after,
+            )
+            if terminate_after:
+                sshconfig.remove(sshconfig.include_path(self.ctx.key_dir), inst.name or inst.instance_id)
+        except Exception as exc:
+            self.app.call_from_thread(self.failed, exc, f"create an image of {inst.name}")
+            return
+        done = f"Image {image_id} ({name}) is available under My AMIs."
+        self.app.call_from_thread(
+            self.acted, done + (f" {inst.name} is being terminated." if terminate_after else "")
+        )
+
+    IMAGE_POLL_S = 5.0
+
+    def acted(self, message: str) -> None:
+        self.say(message)
+        self.notify(message)
+        self.refresh_soon()
+
+    def failed(self, exc: BaseException, doing: str) -> None:
+        if isinstance(exc, D2lError):
+            log.warning("%s failed: %s (code=%s)", doing, exc, exc.code)
+            message = str(exc)
+        else:
+            log.error("%s failed", doing, exc_info=exc)
+            message = f"Could not {doing}; details are in the log file. Press r to refresh."
+        self.say(message, error=True)
+        self.notify(message, severity="error", timeout=10)
+        self.refresh_soon()  # the table stays true to AWS after a refusal

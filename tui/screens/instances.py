@@ -1,0 +1,206 @@
+"""Every instance the app launched, in every enabled region, with what it costs and one key per action.
+
+The list is polled with a chained timer (re-armed after each answer, so polls never overlap), faster
+while an instance is changing state. Rows are updated by instance id, so the cursor stays put.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Static
+
+from tui.screens.instance_actions import ACTION_BINDINGS, InstanceActions
+from tui.services.costs import InstanceRow, money, uptime
+from tui.services.errors import D2lError
+from tui.services.lifecycle import TRANSITIONAL_STATES
+
+if TYPE_CHECKING:
+    from tui.context import AppContext
+
+log = logging.getLogger(__name__)
+
+COLUMNS = [
+    ("name", "Name"),
+    ("region", "Region"),
+    ("type", "Type"),
+    ("gpu", "GPU"),
+    ("state", "State"),
+    ("uptime", "Up"),
+    ("per_hour", "$/h"),
+    ("so_far", "$ so far"),
+    ("disk", "Disk $/month"),
+    ("dns", "Public DNS"),
+]
+
+INSTANCES_CSS = """
+InstancesScreen #instances-table, InstanceDetailScreen #instance-details { height: 1fr; }
+#instances-status { height: auto; color: $text-muted; padding: 0 1; }
+#instances-status.error { color: $error; text-style: bold; }
+"""
+
+
+def cells(row: InstanceRow) -> dict[str, str]:
+    inst = row.instance
+    stopped = inst.state == "stopped"
+    return {
+        "name": inst.name or inst.instance_id,
+        "region": inst.region,
+        "type": inst.instance_type,
+        "gpu": row.gpu or "-",
+        "state": inst.state,
+        "uptime": uptime(inst),
+        "per_hour": money(row.usd_per_hour),
+        "so_far": money(row.usd_so_far),
+        # Stopped: the disk is all that is billed, so its cost is what matters.
+        "disk": money(row.disk_usd_per_month) + (" (stopped)" if stopped else ""),
+        "dns": inst.public_dns or inst.public_ip or "-",
+    }
+
+
+class InstancesScreen(InstanceActions):
+    DEFAULT_CSS = INSTANCES_CSS
+    BINDINGS = [
+        *ACTION_BINDINGS,
+        Binding("enter", "details", "Details", id="instances.details", tooltip="This instance's own view"),
+        Binding("escape", "back", "Back", id="instances.back", tooltip="Back to the launch wizard"),
+    ]
+    # Seconds between polls: quick while something is pending/stopping, slow when all is settled.
+    FAST_S = 3.0
+    SLOW_S = 30.0
+
+    def __init__(self, ctx: AppContext, regions: list[str] | None = None) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.regions = regions  # None: every enabled region
+        self.rows: dict[str, InstanceRow] = {}
+        self.loaded = False
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="step-body"):
+            yield Static("Your instances (every enabled region)", id="step-title")
+            table: DataTable[str] = DataTable(id="instances-table", cursor_type="row", zebra_stripes=True)
+            yield table
+            yield Static("Asking every region for the app's instances…", id="instances-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        table.loading = True
+        self.load()
+
+    # -- polling --------------------------------------------------------------------------------
+
+    def refresh_soon(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.load()
+
+    def _arm(self) -> None:
+        busy = any(r.instance.state in TRANSITIONAL_STATES for r in self.rows.values())
+        self._timer = self.set_timer(self.FAST_S if busy else self.SLOW_S, self.load)
+
+    @work(thread=True, exclusive=True, group="instances-refresh", exit_on_error=False)
+    def load(self) -> None:
+        from tui.services import sshconfig
+        from tui.services.costs import instance_rows
+        from tui.services.keys import find_private_key
+
+        try:
+            rows = instance_rows(
+                self.ctx.aws, lambda region: self.ctx.pricebook.prices(region)[0], self.regions
+            )
+        except Exception as exc:
+            self.app.call_from_thread(self._load_failed, exc)
+            return
+        try:
+            # Keep `ssh d2l-NAME` pointing at the current addresses (the app's own include file).
+            names = {r.instance.key_name for r in rows if r.instance.key_name}
+            keys = {n: find_private_key(n, self.ctx.key_dir) for n in names}
+            sshconfig.sync(sshconfig.include_path(self.ctx.key_dir), [r.instance for r in rows], keys)
+        except Exception as exc:  # a convenience: never hide the list because of it
+            log.warning("ssh config include not updated: %s", exc)
+        self.app.call_from_thread(self._show, rows)
+
+    def _show(self, rows: list[InstanceRow]) -> None:
+        table = self.query_one(DataTable)
+        fresh = {r.key: r for r in rows}
+        with self.app.batch_update():
+            for key in list(self.rows):
+                if key not in fresh:
+                    table.remove_row(key)
+            for key, row in fresh.items():
+                values = cells(row)
+                if key in self.rows:
+                    old = cells(self.rows[key])
+                    for column, value in values.items():
+                        if old[column] != value:
+                            table.update_cell(key, column, value)
+                else:
+                    table.add_row(*(values[c] for c, _ in COLUMNS), key=key)
+        self.rows = fresh
+        table.loading = False
+        self.loaded = True
+        if not rows:
+            self.say("No instances launched by d2l-tui. Press Escape to launch one.")
+        elif not self.query_one("#instances-status").has_class("error"):
+            hourly = sum(r.usd_per_hour or 0 for r in rows if r.usd_so_far is not None)
+            monthly = sum(r.disk_usd_per_month for r in rows)
+            self.say(
+                f"{len(rows)} instance(s); running: {money(hourly, '/h')}; disks: {money(monthly, '/month')}. "
+                "Enter: details."
+            )
+        self.refresh_bindings()
+        self._arm()
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self.query_one(DataTable).loading = False
+        if isinstance(exc, D2lError):
+            self.say(f"{exc} The list retries by itself; press r to retry now.", error=True)
+        else:
+            log.error("listing instances failed", exc_info=exc)
+            self.say("Listing instances failed; details are in the log file. Press r to retry.", error=True)
+        self._arm()
+
+    # -- selection ------------------------------------------------------------------------------
+
+    def selected(self) -> InstanceRow | None:
+        table = self.query_one(DataTable)
+        if not self.rows or table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return self.rows.get(str(key))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "details":
+            return True if self.selected() is not None else None
+        return super().check_action(action, parameters)
+
+    def action_details(self) -> None:
+        from tui.screens.instance_detail import InstanceDetailScreen
+
+        row = self.selected()
+        if row is not None:
+            self.app.push_screen(InstanceDetailScreen(self.ctx, row), lambda _: self.refresh_soon())
+
+    def action_back(self) -> None:
+        self.dismiss(None)
