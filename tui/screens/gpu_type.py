@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -13,6 +13,9 @@ from textual.widgets import DataTable, Input, Static
 
 from tui.models import GpuCatalog, GpuType, Purchase
 from tui.screens.base import StepScreen
+
+if TYPE_CHECKING:
+    from tui.services.quota_requests import Filed, QuotaRequest
 
 
 def money(value: float | None) -> str:
@@ -56,15 +59,24 @@ class GpuTypeStep(StepScreen):
         ),
         Binding("slash", "focus_filter", "Filter", id="gpu.filter", tooltip="Filter by type or GPU"),
         Binding("r", "reload", "Refresh", id="gpu.reload", tooltip="Read the types and prices again"),
+        Binding(
+            "i",
+            "request_increase",
+            "Request increase",
+            id="gpu.request",
+            tooltip="Ask AWS for a higher limit for the highlighted type's quota",
+        ),
     ]
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="Filter: e.g. 'l4', 'a100', 'g6'  (press / to focus)", id="gpu-filter")
         yield DataTable(id="gpu-types", cursor_type="row", zebra_stripes=True)
         yield Static("", id="gpu-summary")
+        yield Static("", id="gpu-requests")
 
     def on_mount(self) -> None:
         self.catalog: GpuCatalog | None = None
+        self.requests: dict[str, QuotaRequest] = {}  # quota code -> the request filed from here
         self.sort_index = 0
         self.shown_types: list[GpuType] = []
         table = self.query_one("#gpu-types", DataTable)
@@ -137,10 +149,51 @@ class GpuTypeStep(StepScreen):
             if chosen and chosen in {t.instance_type for t in self.shown_types}:
                 table.move_cursor(row=table.get_row_index(chosen))
         purchase = self.state.purchase.value
+        prices = self.catalog.prices
+        detail = f" ({prices.detail})" if prices.detail else ""
         self.query_one("#gpu-summary", Static).update(
             f"{len(self.shown_types)} of {len(self.catalog.types)} types · sorted by {label} · buying {purchase} · "
-            f"prices: {self.catalog.prices.label}"
+            f"prices: {prices.label}{detail}"
         )
+        self.render_requests()
+
+    def render_requests(self) -> None:
+        lines = [f"Increase request for {code}: {r.summary}" for code, r in self.requests.items()]
+        self.query_one("#gpu-requests", Static).update("\n".join(lines))
+
+    def highlighted(self) -> GpuType | None:
+        table = self.query_one("#gpu-types", DataTable)
+        if not self.shown_types or table.row_count == 0:
+            return None
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return next((t for t in self.shown_types if t.instance_type == key), None)
+
+    def action_request_increase(self) -> None:
+        from tui.screens.quota_request import QuotaRequestScreen
+
+        chosen = self.highlighted()
+        if chosen is None or self.state.region is None:
+            self.show_error("Highlight an instance type first (the table may still be loading).")
+            return
+        purchase = self.state.purchase
+        quota = next(
+            (q for q in self.state.quotas if (q.bucket, q.purchase) == (chosen.bucket, purchase)), None
+        )
+        modal = QuotaRequestScreen(
+            self.ctx,
+            self.state.region.name,
+            chosen.bucket,
+            purchase,
+            quota,
+            chosen.vcpus,
+            chosen.instance_type,
+        )
+        self.app.push_screen(modal, self.request_filed)
+
+    def request_filed(self, filed: Filed | None) -> None:
+        if filed is not None:
+            self.requests[filed.request.quota_code] = filed.request
+            self.render_requests()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_table()

@@ -23,12 +23,20 @@ log = logging.getLogger(__name__)
 
 
 class LaunchScreen(Screen[str]):
-    """Dismissed with "back" (to the review, after a failure) or "again" (a new launch)."""
+    """Dismissed with "back" (to the review, after a failure), "again" (a new launch) or "limits" (the
+    launch hit a vCPU limit: the limits step, with the increase request for this type opened)."""
 
     BINDINGS = [
         Binding("c", "copy_ssh", "Copy ssh command", id="launch.copy", tooltip="Copy the ssh command"),
         Binding("escape", "back", "Back to review", id="launch.back", tooltip="Change something and retry"),
         Binding("n", "again", "New launch", id="launch.again", tooltip="Start the wizard again"),
+        Binding(
+            "l",
+            "limits",
+            "Request increase",
+            id="launch.limits",
+            tooltip="Open the limits step with the increase request for this type",
+        ),
     ]
 
     def __init__(self, ctx: AppContext, spec: LaunchSpec, client_token: str) -> None:
@@ -39,6 +47,7 @@ class LaunchScreen(Screen[str]):
         self.instance: Instance | None = None
         self.finished = False
         self.failed = False
+        self.quota_failed = False  # the failure was a vCPU / instance limit
 
     def compose(self) -> ComposeResult:
         yield StepHeader(7, self.ctx.simulated)
@@ -63,6 +72,8 @@ class LaunchScreen(Screen[str]):
             return True if self.failed else None
         if action == "again":
             return True if self.finished else None
+        if action == "limits":
+            return True if self.quota_failed else None
         return True
 
     def _progress(self, event: LaunchProgress) -> None:
@@ -111,8 +122,12 @@ class LaunchScreen(Screen[str]):
         else:
             log.error("launch failed", exc_info=exc)
             message = "The launch failed unexpectedly. Details are in the log file."
+        from tui.services.errors import QuotaError
+
+        self.quota_failed = isinstance(exc, QuotaError)
+        keys = "Press l to request a higher limit now, or Escape" if self.quota_failed else "Press Escape"
         error = self.query_one("#step-error", Static)
-        error.update(f"{message}\nPress Escape to go back to the review.")
+        error.update(f"{message}\n{keys} to go back to the review.")
         error.add_class("visible")
         self.refresh_bindings()
 
@@ -152,6 +167,10 @@ class LaunchScreen(Screen[str]):
     def action_back(self) -> None:
         if self.failed:
             self.dismiss("back")
+
+    def action_limits(self) -> None:
+        if self.quota_failed:
+            self.dismiss("limits")
 
     def action_again(self) -> None:
         if self.finished:

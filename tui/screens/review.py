@@ -91,7 +91,28 @@ class ReviewStep(StepScreen):
                 f"Costs about ${price:,.3f}/hour (${price * 24:,.2f}/day) while running, "
                 f"plus ${volume:,.2f}/month for the disk while it exists, running or stopped."
             )
+        if spot:
+            cost += (
+                "\nSpot: the lowest price in the region lately; it moves with demand. AWS can take the "
+                "instance back with 2 minutes' notice: it is then terminated and its disk deleted, so keep "
+                "work you need elsewhere (git, S3)."
+            )
+        cost += self.quota_warning()
         self.query_one("#review-cost", Static).update(cost)
+
+    def quota_warning(self) -> str:
+        """A sentence when the chosen type is known not to fit its vCPU quota ("" when it fits or is unknown)."""
+        from tui.services.quotas import fit
+
+        t = self.state.gpu_type
+        assert t is not None
+        fits, short = fit(t, self.state.quotas, self.state.purchase)
+        if fits is not False:
+            return ""
+        return (
+            f"\n[b]The {t.bucket} {self.state.purchase.value} vCPU limit is {short:g} short for {t.instance_type}:[/b] "
+            "AWS will refuse the launch. Go back to Limits (Escape) and press i to request an increase."
+        )
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "cidr":

@@ -2,8 +2,9 @@
 
 Specs come from EC2 itself, so a new size shows up without a release. On-demand prices come from
 the AWS Pricing API, cached on disk per region; when the API can't be read the cache (with its age)
-or the bundled dated catalog stands in, and the label always says which. Spot prices come from the
-bundled catalog for now. Nothing here raises for prices: a price is a convenience, never a blocker.
+or the bundled dated catalog stands in, and the label always says which. Spot prices are the lowest
+DescribeSpotPriceHistory price across the region's zones (spot_prices.py), else the bundled catalog's.
+Nothing here raises for prices: a price is a convenience, never a blocker.
 """
 
 from __future__ import annotations
@@ -213,17 +214,43 @@ class PriceBook:
     def cache_path(self, region: str) -> Path:
         return self.cache_dir / f"prices-{region}.json"
 
-    def prices(self, region: str) -> tuple[dict[str, tuple[float | None, float | None]], PriceSource]:
+    def prices(
+        self, region: str, names: list[str] | None = None
+    ) -> tuple[dict[str, tuple[float | None, float | None]], PriceSource]:
+        """(type -> (on-demand, spot) $/h) and where they come from. ``names``: the types whose live
+        spot prices to read (none read without them)."""
         bundled, bundled_source = bundled_prices(region)
         if self.offline:
+            # The simulated cloud has no spot market (moto answers a 0.00001 placeholder): bundled.
             return bundled, bundled_source
-        spot_note = f"spot prices: bundled catalog dated {bundled_source.as_of}"
+        spot, spot_note = self._spot(region, names or [], bundled_source.as_of)
         with self._lock:
             ondemand, source = self._ondemand(region, spot_note)
+        if spot is None:
+            spot = {t: s for t, (_, s) in bundled.items() if s is not None}
         if ondemand is None:
-            return bundled, PriceSource("bundled", bundled_source.as_of, source.detail)
-        names = ondemand.keys() | bundled.keys()
-        return {t: (ondemand.get(t), bundled.get(t, (None, None))[1]) for t in names}, source
+            merged = {t: (od, spot.get(t)) for t, (od, _) in bundled.items()}
+            detail = "; ".join(x for x in (source.detail, spot_note) if x)
+            return merged, PriceSource("bundled", bundled_source.as_of, detail)
+        types = ondemand.keys() | bundled.keys() | spot.keys()
+        return {t: (ondemand.get(t), spot.get(t)) for t in types}, source
+
+    def _spot(self, region: str, names: list[str], bundled_as_of: str) -> tuple[dict[str, float] | None, str]:
+        """(live lowest spot $/h per type, or None for the bundled ones; the note saying which)."""
+        from tui.services.spot_prices import SPOT_PERMISSION, lowest_spot_prices
+
+        bundled_note = f"spot prices: bundled catalog dated {bundled_as_of}"
+        if not names:
+            return None, bundled_note
+        try:
+            live = lowest_spot_prices(self.aws, region, names)
+        except Exception as exc:  # denied, unreachable, unimplemented: the bundled prices stand in
+            reason = failure_reason(exc, "EC2", SPOT_PERMISSION, region)
+            log.warning("spot prices for %s unavailable: %s", region, reason, exc_info=True)
+            return None, f"{bundled_note}, because {reason}"
+        if not live:
+            return None, f"{bundled_note} (no plausible live spot price was listed)"
+        return live, "spot prices: lowest in any zone, last hour"
 
     def _ondemand(self, region: str, spot_note: str) -> tuple[dict[str, float] | None, PriceSource]:
         now = datetime.now(timezone.utc)
@@ -356,7 +383,7 @@ def gpu_types(aws: Aws, region: str, pricebook: PriceBook) -> GpuCatalog:
     notes and generation; sorted by on-demand price."""
     names = gpu_offerings(aws, region)
     described = _describe_types(aws, region, names) if names else {}
-    prices, source = pricebook.prices(region)
+    prices, source = pricebook.prices(region, names)
     specs = _bundled_specs()
     found = (_gpu_type(n, described.get(n), specs.get(n), prices.get(n, (None, None))) for n in names)
     types = sorted((t for t in found if t is not None), key=_by_price)

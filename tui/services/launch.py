@@ -4,6 +4,7 @@ Exactly once: every launch carries a client token (a uuid4 unless the caller res
 instance is tagged with it, and before each RunInstances (the first and every retry after a lost
 response) we look for an instance with that tag and adopt it instead of launching a second one.
 AWS also deduplicates on ClientToken itself; the tag makes it hold on emulators that don't.
+No capacity in a zone: failover.py tries the others.
 
 Following: DescribeInstances until the state is running with a public DNS name, then
 DescribeInstanceStatus until both status checks are ok. No boto3 waiters: the loop sleeps in small
@@ -22,17 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME, Instance, LaunchProgress, LaunchSpec
-from tui.services import keys, network
+from tui.services import failover, keys, network
 from tui.services.aws import Aws
-from tui.services.errors import D2lError, error_code, from_client_error
+from tui.services.errors import CapacityError, D2lError, error_code, from_client_error
 
 log = logging.getLogger(__name__)
 
 MAX_RUN_ATTEMPTS = 3
 RETRY_BACKOFF_S = (1.0, 3.0)  # waits before the 2nd and 3rd attempt
 # How long to follow an instance before giving up on it (it keeps running; the message says so).
-RUNNING_TIMEOUT_S = 15 * 60
-STATUS_TIMEOUT_S = 20 * 60
+RUNNING_TIMEOUT_S, STATUS_TIMEOUT_S = 15 * 60, 20 * 60
 _GONE_STATES = ("shutting-down", "terminated", "stopping", "stopped")
 
 
@@ -170,7 +170,7 @@ def _run_exactly_once(
     import botocore.exceptions as bex
 
     ec2 = aws.client("ec2", spec.region)
-    token = str(params["ClientToken"])
+    token = failover.tag_token(params)  # the launch's own token, also on zone attempts
     lost = _lost_response_errors()
     for attempt in range(1, MAX_RUN_ATTEMPTS + 1):
         try:
@@ -364,9 +364,8 @@ def run_and_follow(
     cancelled: Callable[[], bool] = lambda: False,
     retry_backoff: tuple[float, ...] = RETRY_BACKOFF_S,
 ) -> Instance:
-    """The launch once the key pair and security group exist: RunInstances exactly once, then follow.
-
-    ``retry_backoff``: seconds to wait before each retry after a lost response."""
+    """Once the key pair and security group exist: RunInstances exactly once (other zones when the
+    first has no capacity), then follow. ``retry_backoff``: waits before retries after a lost answer."""
     token = client_token or str(uuid.uuid4())
     params = run_instances_params(spec, security_group_id, token)
     market = "spot" if spec.spot else "on-demand"
@@ -376,7 +375,14 @@ def run_and_follow(
             f"{spec.image.name or spec.image.image_id}) …"
         )
     )
-    instance = _run_exactly_once(aws, spec, params, progress, cancelled, retry_backoff)
+
+    def run(attempt: dict[str, Any]) -> Instance:
+        return _run_exactly_once(aws, spec, attempt, progress, cancelled, retry_backoff)
+
+    try:
+        instance = run(params)
+    except CapacityError as exc:  # InsufficientInstanceCapacity or Unsupported: per zone
+        instance = failover.across_zones(aws, spec, params, exc, progress, run, cancelled)
     log.info("launched %s in %s (client token %s)", instance.instance_id, spec.region, token)
     return follow(aws, instance, progress, poll_interval=poll_interval, cancelled=cancelled)
 
