@@ -60,6 +60,7 @@ class D2lApp(App[None]):
         demo: bool = False,
         profile: str | None = None,
         region: str | None = None,
+        instances: bool = False,
     ) -> None:
         super().__init__()
         self.ctx = ctx
@@ -69,6 +70,7 @@ class D2lApp(App[None]):
         self.state = WizardState()
         self._cloud: Any = None
         self.credentials_ok = False  # the instances screen needs working credentials
+        self.open_instances = instances  # --instances: the instances screen over the wizard at start
 
     def compose(self) -> ComposeResult:
         with Vertical(id="starting"):
@@ -122,6 +124,7 @@ class D2lApp(App[None]):
     @work(exclusive=True, group="wizard", exit_on_error=False)
     async def run_wizard(self) -> None:
         from tui.screens.launch_view import LaunchScreen
+        from tui.screens.limits import LimitsStep
 
         if not await self._ensure_credentials():
             self.exit()
@@ -129,10 +132,20 @@ class D2lApp(App[None]):
         self.credentials_ok = True
         self.refresh_bindings()
         ctx = await self._app_context()
+        if self.open_instances:
+            # Over the wizard's first step, so Escape lands where a plain start would have.
+            self.call_after_refresh(self.action_instances)
         steps = wizard_steps()
         index = 0
+        open_request = False
         while True:
-            result = await self.push_screen(steps[index](ctx, self.state), wait_for_dismiss=True)
+            if open_request and steps[index] is LimitsStep:
+                # A launch refused by a vCPU limit: the limits step opens the increase request.
+                screen: StepScreen = LimitsStep(ctx, self.state, open_request=True)
+            else:
+                screen = steps[index](ctx, self.state)
+            open_request = False
+            result = await self.push_screen(screen, wait_for_dismiss=True)
             if result == BACK:
                 index = max(0, index - 1)
                 continue
@@ -144,6 +157,9 @@ class D2lApp(App[None]):
             if outcome == "again":
                 self.state = WizardState(region=self.state.region, quotas=self.state.quotas)
                 index = 0
+            elif outcome == "limits":
+                index = steps.index(LimitsStep)
+                open_request = True
             # "back": stay on the review step with every choice kept
 
     # -- the instances screen: reachable from anywhere once credentials work; Escape comes back --
@@ -170,7 +186,8 @@ class D2lApp(App[None]):
                 "Instances", "Every instance d2l-tui launched, with costs", self.action_instances
             )
         if isinstance(screen, InstanceActions):
-            for title, action, help_text in PALETTE:
+            # A screen may add its own commands (the instances screen: its leftovers).
+            for title, action, help_text in (*PALETTE, *getattr(screen, "EXTRA_PALETTE", ())):
                 if screen.check_action(action, ()):
                     yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
 
@@ -204,6 +221,7 @@ def run_app(args: argparse.Namespace) -> int:
         demo=bool(getattr(args, "demo", False)),
         profile=getattr(args, "profile", None),
         region=getattr(args, "region", None),
+        instances=bool(getattr(args, "instances", False)),
     )
     app.run()
     return 0
