@@ -166,7 +166,7 @@ class D2lApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "instances":
-            return True if self.credentials_ok and self.ctx is not None else None
+            return True if self.credentials_ok and self.ctx is not None else False
         return True
 
     def action_instances(self) -> None:

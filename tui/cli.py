@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Launch and use an AWS GPU instance for Dive into Deep Learning. "
         "Without a command: the interactive app.",
     )
+    # Only for the app (no command): start on the instances screen once the credentials check passes.
+    parser.add_argument(
+        "--instances", action="store_true", help="open the instances screen at start (Escape: the wizard)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     launch = sub.add_parser(
@@ -118,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the instances d2l-tui manages (in --region only, when given).",
     )
     ls.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+    ls.add_argument(
+        "--leftovers",
+        action="store_true",
+        help="also list unused resources and saved images, with $/month (table only)",
+    )
 
     from tui.cli_lifecycle import add_commands
 
@@ -309,6 +318,12 @@ def _ls(args: argparse.Namespace) -> int:
     else:
         where = args.region or "any enabled region"
         print(f"No instances launched by {PROG} in {where}.")
+    if args.leftovers and not args.json:
+        from tui.cli_lifecycle import leftovers_table
+        from tui.services.leftovers import find_leftovers
+
+        found = find_leftovers(aws, [args.region] if args.region else None)
+        print("\nLeftovers and saved images:\n" + (leftovers_table(found) if found else "none"))
     return 0
 
 

@@ -43,6 +43,15 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 "ssh_args", nargs="*", metavar="-- SSH_ARGS", help="after --: passed on to ssh"
             )
+    cleanup = sub.add_parser(
+        "cleanup",
+        parents=[common],
+        help="delete the app's leftovers: unused security groups, key pairs, volumes, snapshots (needs --yes)",
+        description="Delete what d2l-tui made that nothing uses any more. Saved images are kept (delete them "
+        "in the app, key D). Key pairs are deleted in AWS only: the private key files stay. Without --yes: "
+        "lists what would be deleted.",
+    )
+    cleanup.add_argument("--yes", action="store_true", help="go ahead and delete them")
     config = sub.add_parser(
         "ssh-config",
         parents=[common],
@@ -53,7 +62,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     config.add_argument("--install", action="store_true", help="add the Include line to ~/.ssh/config")
 
 
-COMMANDS = ("stop", "start", "terminate", "image", "ssh", "ssh-config")
+COMMANDS = ("stop", "start", "terminate", "image", "ssh", "ssh-config", "cleanup")
 
 
 def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_error: type[Exception]) -> int:
@@ -68,6 +77,8 @@ def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_err
     include = sshconfig.include_path(keys_dir)
     if args.command == "ssh-config":
         return _ssh_config(aws, args, keys_dir)
+    if args.command == "cleanup":
+        return _cleanup(aws, args, usage_error)
     instance = lifecycle.find_instance(aws, args.name, args.region)
     say = _say
     if args.command == "stop":
@@ -151,4 +162,45 @@ def _ssh_config(aws: Any, args: argparse.Namespace, key_dir: Any) -> int:
             f"To use `ssh d2l-NAME`, run `{PROG} ssh-config --install` (adds one Include line to ~/.ssh/config)."
         )
     print(include, flush=True)
+    return 0
+
+
+def leftovers_table(items: list[Any]) -> str:
+    """The leftovers as `ls` prints its instances: aligned columns, a header, the monthly total."""
+    from tui.services.costs import money
+    from tui.services.leftovers import LABELS, monthly
+
+    header = ("KIND", "NAME", "REGION", "ID", "$/MONTH", "DETAIL")
+    rows = [header] + [
+        (LABELS[x.kind], x.name or "-", x.region, x.resource_id, money(x.usd_per_month), x.detail)
+        for x in items
+    ]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join([*lines, f"Total: {money(monthly(items), '/month')}"])
+
+
+def _cleanup(aws: Any, args: argparse.Namespace, usage_error: type[Exception]) -> int:
+    from tui.services.costs import money
+    from tui.services.leftovers import bulk, clean_up, find_leftovers, monthly
+
+    found = find_leftovers(aws, [args.region] if args.region else None)
+    doomed = bulk(found)
+    kept = len(found) - len(doomed)
+    if kept:
+        _say(f"{kept} saved image(s) kept; delete them in the app (instances screen, key D).")
+    if not doomed:
+        print("Nothing to clean up.", flush=True)
+        return 0
+    print(leftovers_table(doomed), flush=True)
+    if not args.yes:
+        raise usage_error(f"cleanup deletes the {len(doomed)} resource(s) above. Add --yes to go ahead.")
+    results = clean_up(aws, doomed, progress=_say)
+    failed = [r for r in results if r.error is not None]
+    saved = monthly(r.leftover for r in results if r.error is None)
+    _say(f"Deleted {len(results) - len(failed)} of {len(results)}, saving {money(saved, '/month')}.")
+    if failed:
+        from tui.services.errors import D2lError
+
+        raise D2lError(f"{len(failed)} could not be deleted: {failed[0].error}", "")
     return 0

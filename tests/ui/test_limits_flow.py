@@ -115,7 +115,7 @@ async def test_g_quota_of_zero_request_from_the_gpu_table(quotas: ServiceQuotas,
         # Back on the limits step the request (read from the history) and its status show.
         await pilot.press("escape")
         await wait_for_screen(pilot, "LimitsStep")
-        await wait_until(pilot, lambda: cell(app, "#quotas", "L-DB2E81BA", 6) == "PENDING (4)")
+        await wait_until(pilot, lambda: cell(app, "#quotas", "L-DB2E81BA", 5) == "PENDING (4)")
         assert "waiting for AWS to review it" in text(app, "#limits-summary")
 
 
@@ -125,13 +125,13 @@ async def test_limits_step_request_then_the_duplicate_is_not_filed(
     app = quotas.app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "LimitsStep")  # the first row: G on-demand
-        assert cell(app, "#quotas", "L-DB2E81BA", 6) == "—"
+        assert cell(app, "#quotas", "L-DB2E81BA", 5) == "—"
         await pilot.press("i")
         await wait_for_screen(pilot, "QuotaRequestScreen")
         app.screen.query_one("#desired", Input).value = ""
         await pilot.press("8", "enter")
         await wait_for_screen(pilot, "LimitsStep")
-        assert cell(app, "#quotas", "L-DB2E81BA", 6) == "PENDING (8)"
+        assert cell(app, "#quotas", "L-DB2E81BA", 5) == "PENDING (8)"
 
         await pilot.press("i")
         await submit_modal(pilot)

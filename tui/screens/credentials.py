@@ -26,7 +26,7 @@ class CredentialsScreen(Screen[str]):
     BINDINGS = [
         Binding("d", "choose('demo')", "Simulated cloud", id="creds.demo", tooltip="Try everything offline"),
         Binding("r", "choose('retry')", "Retry", id="creds.retry", tooltip="Check the credentials again"),
-        Binding("q", "choose('quit')", "Quit", id="creds.quit", tooltip="Leave d2l-tui"),
+        Binding("q", "choose('quit')", "Quit", id="creds.quit", tooltip="Leave d2l-tui", show=False),
     ]
 
     def __init__(self, error: CredentialsError) -> None:

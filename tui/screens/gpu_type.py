@@ -71,6 +71,7 @@ class GpuTypeStep(StepScreen):
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="Filter: e.g. 'l4', 'a100', 'g6'  (press / to focus)", id="gpu-filter")
         yield DataTable(id="gpu-types", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="gpu-note")
         yield Static("", id="gpu-summary")
         yield Static("", id="gpu-requests")
 
@@ -194,6 +195,12 @@ class GpuTypeStep(StepScreen):
         if filed is not None:
             self.requests[filed.request.quota_code] = filed.request
             self.render_requests()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # The Note column is cut at narrow widths: the highlighted type's note in full, under the table.
+        chosen = next((t for t in self.shown_types if t.instance_type == event.row_key.value), None)
+        note = f"{chosen.instance_type}: {chosen.note}" if chosen and chosen.note else ""
+        self.query_one("#gpu-note", Static).update(note)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_table()

@@ -17,8 +17,15 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from tui.screens.instance_actions import ACTION_BINDINGS, InstanceActions
+from tui.screens.leftovers_section import (
+    LEFTOVER_BINDINGS,
+    LEFTOVER_PALETTE,
+    LEFTOVERS_CSS,
+    LeftoversSection,
+)
 from tui.services.costs import InstanceRow, money, uptime
 from tui.services.errors import D2lError
+from tui.services.leftovers import Leftover
 from tui.services.lifecycle import TRANSITIONAL_STATES
 
 if TYPE_CHECKING:
@@ -39,11 +46,14 @@ COLUMNS = [
     ("dns", "Public DNS"),
 ]
 
-INSTANCES_CSS = """
+INSTANCES_CSS = (
+    """
 InstancesScreen #instances-table, InstanceDetailScreen #instance-details { height: 1fr; }
 #instances-status { height: auto; color: $text-muted; padding: 0 1; }
 #instances-status.error { color: $error; text-style: bold; }
 """
+    + LEFTOVERS_CSS
+)
 
 
 def cells(row: InstanceRow) -> dict[str, str]:
@@ -64,13 +74,15 @@ def cells(row: InstanceRow) -> dict[str, str]:
     }
 
 
-class InstancesScreen(InstanceActions):
+class InstancesScreen(InstanceActions, LeftoversSection):
     DEFAULT_CSS = INSTANCES_CSS
     BINDINGS = [
         *ACTION_BINDINGS,
+        *LEFTOVER_BINDINGS,
         Binding("enter", "details", "Details", id="instances.details", tooltip="This instance's own view"),
         Binding("escape", "back", "Back", id="instances.back", tooltip="Back to the launch wizard"),
     ]
+    EXTRA_PALETTE = LEFTOVER_PALETTE
     # Seconds between polls: quick while something is pending/stopping, slow when all is settled.
     FAST_S = 3.0
     SLOW_S = 30.0
@@ -80,6 +92,7 @@ class InstancesScreen(InstanceActions):
         self.ctx = ctx
         self.regions = regions  # None: every enabled region
         self.rows: dict[str, InstanceRow] = {}
+        self.leftovers: dict[str, Leftover] = {}
         self.loaded = False
         self._timer: Timer | None = None
 
@@ -88,6 +101,7 @@ class InstancesScreen(InstanceActions):
             yield Static("Your instances (every enabled region)", id="step-title")
             table: DataTable[str] = DataTable(id="instances-table", cursor_type="row", zebra_stripes=True)
             yield table
+            yield from self.leftovers_widgets()
             yield Static("Asking every region for the app's instances…", id="instances-status")
         yield Footer()
 
@@ -96,6 +110,7 @@ class InstancesScreen(InstanceActions):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         table.loading = True
+        self.setup_leftovers()
         self.load()
 
     # -- polling --------------------------------------------------------------------------------
@@ -131,6 +146,19 @@ class InstancesScreen(InstanceActions):
         except Exception as exc:  # a convenience: never hide the list because of it
             log.warning("ssh config include not updated: %s", exc)
         self.app.call_from_thread(self._show, rows)
+        self.load_leftovers()
+
+    @work(thread=True, exclusive=True, group="leftovers-refresh", exit_on_error=False)
+    def load_leftovers(self) -> None:
+        """After the instances, in its own worker: the table of instances never waits for it."""
+        from tui.services.leftovers import find_leftovers
+
+        try:
+            items = find_leftovers(self.ctx.aws, self.regions)
+        except Exception as exc:  # the instances are what matters; say so once, keep the old list
+            log.warning("leftovers not listed: %s", exc)
+            return
+        self.app.call_from_thread(self.show_leftovers, items)
 
     def _show(self, rows: list[InstanceRow]) -> None:
         table = self.query_one(DataTable)
@@ -193,6 +221,8 @@ class InstancesScreen(InstanceActions):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "details":
             return True if self.selected() is not None else None
+        if action in ("cleanup", "delete_leftover"):
+            return self.check_leftover_action(action)
         return super().check_action(action, parameters)
 
     def action_details(self) -> None:

@@ -67,13 +67,13 @@ class LaunchScreen(Screen[str]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_ssh":
-            return True if self.instance and self.instance.public_dns else None
+            return True if self.instance and self.instance.public_dns else False
         if action == "back":
-            return True if self.failed else None
+            return True if self.failed else False
         if action == "again":
-            return True if self.finished else None
+            return True if self.finished else False
         if action == "limits":
-            return True if self.quota_failed else None
+            return True if self.quota_failed else False
         return True
 
     def _progress(self, event: LaunchProgress) -> None:
@@ -115,6 +115,9 @@ class LaunchScreen(Screen[str]):
 
     def _failed(self, exc: BaseException) -> None:
         self.query_one("#launch-spinner").display = False
+        self.query_one("#step-title", Static).update(
+            f"{self.spec.name} was not launched ({self.spec.instance_type} in {self.spec.region})"
+        )
         self.failed = True
         if isinstance(exc, D2lError):
             log.warning("launch failed: %s (code=%s request=%s)", exc, exc.code, exc.request_id)

@@ -35,6 +35,9 @@ def request_cell(request: QuotaRequest | None) -> str:
     return "—" if request is None else f"{request.status} ({request.desired_value:g})"
 
 
+REQUEST_COLUMN = "Request"
+
+
 class LimitsStep(StepScreen):
     STEP = 1
     TITLE_TEXT = "Check your limits"
@@ -68,9 +71,9 @@ class LimitsStep(StepScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#quotas", DataTable)
-        table.add_columns(
-            "Quota", "Code", "Purchase", "Limit (vCPUs)", "In use", "Headroom", "Request", "Note"
-        )
+        for label in ("Quota", "Purchase", "vCPU limit", "In use", "Headroom", "Request", "Note"):
+            # Keyed by label: cells are updated by column key, not by position.
+            table.add_column(label, key=label)
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -102,7 +105,6 @@ class LimitsStep(StepScreen):
         for q in quotas:
             table.add_row(
                 q.name,
-                q.code,
                 q.purchase.value,
                 number(q.value),
                 number(q.usage),
@@ -120,9 +122,9 @@ class LimitsStep(StepScreen):
     def render_summary(self) -> None:
         assert self.state.region is not None
         reasons = dict.fromkeys(q.reason for q in self.quotas if q.reason)  # once each, in order
-        lines = [
-            f"Quotas for {self.state.region.name}. Unknown values don't block a launch: AWS has the last word."
-        ]
+        lines = [f"Quotas for {self.state.region.name} (codes: {', '.join(q.code for q in self.quotas)})."]
+        if reasons:
+            lines.append("Unknown values don't block a launch: AWS has the last word.")
         lines += [f"• {reason}" for reason in reasons]
         lines += [f"• Request for {code}: {r.summary}" for code, r in self.requests.items()]
         if self.history_reason:
@@ -185,7 +187,7 @@ class LimitsStep(StepScreen):
         self.requests[request.quota_code] = request
         table = self.query_one("#quotas", DataTable)
         if request.quota_code in {q.code for q in self.quotas}:
-            table.update_cell(request.quota_code, table.ordered_columns[6].key, request_cell(request))
+            table.update_cell(request.quota_code, REQUEST_COLUMN, request_cell(request))
         self.render_summary()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Static
 
@@ -20,6 +21,7 @@ class ReviewStep(StepScreen):
     STEP = 6
     TITLE_TEXT = "Review and launch"
     NEXT_LABEL = "Launch"
+    BINDINGS = [Binding("ctrl+n", "next", "Launch", id="wizard.launch", tooltip="Launch with these settings")]
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="review-scroll"):

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REGION = "us-east-1"
 
+# Services whose answers are optional (each has a fallback: bundled prices, "unknown" quotas):
+# a failing endpoint must not hold a screen for six backed-off attempts.
+_ATTEMPTS = {"pricing": 2, "service-quotas": 3, "cloudwatch": 3}
+
 
 class Aws:
     """The AWS account the app talks to: a profile, a home region, and shared clients."""
@@ -87,8 +91,9 @@ class Aws:
         if cached is not None:
             return cached
         session = self._session()
+        attempts = _ATTEMPTS.get(service, 6)  # RequestLimitExceeded: backoff, then give up
         config = Config(
-            retries={"mode": "adaptive", "max_attempts": 6},  # RequestLimitExceeded: backoff, then give up
+            retries={"mode": "adaptive", "max_attempts": attempts},
             connect_timeout=5,
             read_timeout=30,
             user_agent_extra="d2l-tui",

@@ -115,7 +115,7 @@ def bundled_type_names() -> tuple[str, ...]:
     return tuple(sorted({row.instance_type for row in _bundled_rows()}))
 
 
-def _bundled_specs() -> dict[str, _Row]:
+def bundled_specs() -> dict[str, _Row]:
     """instance_type -> one bundled row (specs are the same in every region)."""
     return {row.instance_type: row for row in _bundled_rows()}
 
@@ -384,7 +384,7 @@ def gpu_types(aws: Aws, region: str, pricebook: PriceBook) -> GpuCatalog:
     names = gpu_offerings(aws, region)
     described = _describe_types(aws, region, names) if names else {}
     prices, source = pricebook.prices(region, names)
-    specs = _bundled_specs()
+    specs = bundled_specs()
     found = (_gpu_type(n, described.get(n), specs.get(n), prices.get(n, (None, None))) for n in names)
     types = sorted((t for t in found if t is not None), key=_by_price)
     return GpuCatalog(region=region, types=tuple(types), prices=source)

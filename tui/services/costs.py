@@ -63,9 +63,9 @@ class SavedImage:
 
 
 def gpu_label(instance_type: str) -> str:
-    from tui.services.catalog import _bundled_specs
+    from tui.services.catalog import bundled_specs
 
-    row = _bundled_specs().get(instance_type)
+    row = bundled_specs().get(instance_type)
     if row is None:
         return ""
     return row.gpu_name if row.gpu_count <= 1 else f"{row.gpu_count}×{row.gpu_name}"

@@ -70,10 +70,15 @@ def zone_named(exc: BaseException) -> str:
 
 def siblings(instance_type: str) -> list[str]:
     """Other sizes of the same family the bundled catalog knows, nearest first."""
-    from tui.services.catalog import bundled_type_names
+    from tui.services.catalog import bundled_specs
 
+    specs = bundled_specs()
     family = instance_type.split(".", 1)[0]
-    names = [n for n in bundled_type_names() if n.split(".", 1)[0] == family and n != instance_type]
+    names = [n for n in specs if n.split(".", 1)[0] == family and n != instance_type]
+    here = specs.get(instance_type)
+    if here is not None:
+        # Nearest in vCPUs first (smaller before larger at equal distance): the quota is in vCPUs.
+        names.sort(key=lambda n: (abs(specs[n].vcpus - here.vcpus), specs[n].vcpus))
     return names[:2]
 
 

@@ -372,7 +372,7 @@ def run_and_follow(
     progress(
         LaunchProgress(
             f"Launching {spec.instance_type} ({market}, {spec.disk_gib} GiB {spec.volume_type}, "
-            f"{spec.image.name or spec.image.image_id}) …"
+            f"{spec.image.image_id}) …"
         )
     )
 

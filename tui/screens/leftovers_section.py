@@ -1,0 +1,174 @@
+"""The instances screen's second table: what the app made that nothing uses, and the saved images.
+
+``L`` cleans up every leftover but the saved images (kept on purpose); ``D`` deletes the row under
+the leftovers table's cursor, a saved image included. Both confirm first, listing what goes and
+the $/month it saves. The deletions run in a thread worker; the table is then asked again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Static
+
+from tui.screens.confirm import ConfirmationModal
+from tui.services.costs import money
+from tui.services.leftovers import LABELS, CleanupResult, Leftover, bulk, monthly
+
+if TYPE_CHECKING:
+    from tui.context import AppContext
+
+log = logging.getLogger(__name__)
+
+LEFTOVER_COLUMNS = [
+    ("what", "What"),
+    ("name", "Name"),
+    ("region", "Region"),
+    ("id", "Id"),
+    ("monthly", "$/month"),
+    ("detail", "Detail"),
+]
+LEFTOVER_BINDINGS = [
+    Binding(
+        "L", "cleanup", "Clean up", id="instances.cleanup", tooltip="Delete every leftover (not saved images)"
+    ),
+    Binding(
+        "D", "delete_leftover", "Delete", id="instances.delete", tooltip="Delete the highlighted leftover"
+    ),
+]
+LEFTOVER_PALETTE = [
+    ("Clean up leftovers", "cleanup", "Delete unused security groups, key pairs, volumes and snapshots"),
+    ("Delete leftover", "delete_leftover", "Delete the leftover or saved image under the cursor"),
+]
+LEFTOVERS_CSS = """
+#leftovers-title { height: auto; padding: 1 1 0 1; text-style: bold; }
+#leftovers-table { height: auto; max-height: 12; }
+"""
+MAX_LISTED = 12  # lines of a confirmation; the rest is counted
+
+
+def leftover_cells(item: Leftover) -> tuple[str, ...]:
+    return (
+        LABELS[item.kind],
+        item.name or "-",
+        item.region,
+        item.resource_id,
+        money(item.usd_per_month),
+        item.detail,
+    )
+
+
+def confirmation_body(items: list[Leftover]) -> str:
+    lines = [f"- {x.label}: {money(x.usd_per_month, '/month')}" for x in items[:MAX_LISTED]]
+    if len(items) > MAX_LISTED:
+        lines.append(f"… and {len(items) - MAX_LISTED} more")
+    images = [x for x in items if x.snapshot_ids]
+    if images:
+        lines.append("Deregistering an image deletes its snapshots too: it can't be launched again.")
+    lines.append("Key pairs are deleted in AWS only; the private key files stay on this computer.")
+    lines.append(f"Saves {money(monthly(items), '/month')}.")
+    return "\n".join(lines)
+
+
+class LeftoversSection(Screen[None]):
+    """Mixed into the instances screen: the leftovers table, its keys and its worker."""
+
+    ctx: AppContext
+    regions: list[str] | None
+    leftovers: dict[str, Leftover]
+
+    def say(self, message: str, error: bool = False) -> None:
+        raise NotImplementedError
+
+    def leftovers_widgets(self) -> tuple[Static, DataTable[str]]:
+        title = Static("", id="leftovers-title")
+        table: DataTable[str] = DataTable(id="leftovers-table", cursor_type="row", zebra_stripes=True)
+        title.display = table.display = False  # shown once there is something to show
+        return title, table
+
+    def setup_leftovers(self) -> None:
+        table = self.query_one("#leftovers-table", DataTable)
+        for key, label in LEFTOVER_COLUMNS:
+            table.add_column(label, key=key)
+
+    def show_leftovers(self, items: list[Leftover]) -> None:
+        table = self.query_one("#leftovers-table", DataTable)
+        fresh = {x.key: x for x in items}
+        with self.app.batch_update():
+            for key in list(self.leftovers):
+                if key not in fresh:
+                    table.remove_row(key)
+            for key, item in fresh.items():
+                if key not in self.leftovers:
+                    table.add_row(*leftover_cells(item), key=key)
+                elif self.leftovers[key] != item:
+                    for (column, _), value in zip(LEFTOVER_COLUMNS, leftover_cells(item), strict=True):
+                        table.update_cell(key, column, value)
+        self.leftovers = fresh
+        title = self.query_one("#leftovers-title", Static)
+        title.update(
+            f"Leftovers and saved images: {money(monthly(items), '/month')}. "
+            "L: clean up (not images); D: delete the highlighted one."
+        )
+        title.display = table.display = bool(items)
+        self.refresh_bindings()
+
+    def highlighted_leftover(self) -> Leftover | None:
+        table = self.query_one("#leftovers-table", DataTable)
+        if not self.leftovers or table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return self.leftovers.get(str(key))
+
+    def check_leftover_action(self, action: str) -> bool | None:
+        if action == "cleanup":
+            return True if bulk(self.leftovers.values()) else None
+        return True if self.highlighted_leftover() is not None else None
+
+    def action_cleanup(self) -> None:
+        self._confirm(bulk(self.leftovers.values()), "Clean up leftovers?")
+
+    def action_delete_leftover(self) -> None:
+        item = self.highlighted_leftover()
+        if item is not None:
+            self._confirm([item], f"Delete the {item.label}?")
+
+    def _confirm(self, items: list[Leftover], title: str) -> None:
+        if not items:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete_leftovers(items)
+
+        self.app.push_screen(ConfirmationModal(title, confirmation_body(items), yes="Delete"), answered)
+
+    @work(thread=True, group="leftovers-cleanup", exit_on_error=False)
+    def delete_leftovers(self, items: list[Leftover]) -> None:
+        from tui.services.leftovers import clean_up
+
+        self.app.call_from_thread(self.say, f"Deleting {len(items)} leftover(s)…")
+        results = clean_up(
+            self.ctx.aws, items, progress=lambda line: self.app.call_from_thread(self.say, line)
+        )
+        self.app.call_from_thread(self._cleaned, results)
+
+    def _cleaned(self, results: list[CleanupResult]) -> None:
+        failed = [r for r in results if r.error is not None]
+        done = [r.leftover for r in results if r.error is None]
+        message = f"Deleted {len(done)} leftover(s), saving {money(monthly(done), '/month')}."
+        if failed:
+            message += f" {len(failed)} kept: {failed[0].error}"
+        self.say(message, error=bool(failed))
+        self.notify(message, severity="error" if failed else "information")
+        self.refresh_soon()
+
+    def refresh_soon(self) -> None:
+        raise NotImplementedError
