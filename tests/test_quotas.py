@@ -10,9 +10,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
+from tui.demo.answers import service_quota
 from tui.models import GpuType, Purchase, Quota
 from tui.services.aws import Aws
-from tui.services.quotas import GPU_QUOTAS, USAGE_CLASS, fit, read_quotas
+from tui.services.quotas import GPU_QUOTAS, fit, read_quotas
 
 Answer = tuple[AWSResponse, dict[str, Any]]
 DLAMI_OWNER = "898082745236"  # Amazon's Deep Learning AMI account; moto loads these from tui/demo/amis.json
@@ -33,33 +34,9 @@ def _error(code: str, message: str, status: int = 400) -> Answer:
 
 
 def _quota(code: str, value: float, region: str = "us-east-1") -> dict[str, Any]:
-    """GetServiceQuota's answer for an EC2 vCPU quota, shaped as Service Quotas sends it."""
-    _code, name, bucket, purchase = next(q for q in GPU_QUOTAS if q[0] == code)
-    return {
-        "Quota": {
-            "ServiceCode": "ec2",
-            "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
-            "QuotaArn": f"arn:aws:servicequotas:{region}:123456789012:ec2/{code}",
-            "QuotaCode": code,
-            "QuotaName": name,
-            "Value": value,
-            "Unit": "None",
-            "Adjustable": True,
-            "GlobalQuota": False,
-            "UsageMetric": {
-                "MetricNamespace": "AWS/Usage",
-                "MetricName": "ResourceCount",
-                "MetricDimensions": {
-                    "Class": USAGE_CLASS[(bucket, purchase)],
-                    "Resource": "vCPU",
-                    "Service": "EC2",
-                    "Type": "Resource",
-                },
-                "MetricStatisticRecommendation": "Maximum",
-            },
-            "QuotaAppliedAtLevel": "ACCOUNT",
-        }
-    }
+    """GetServiceQuota's answer for an EC2 vCPU quota, shaped as Service Quotas sends it (the same
+    builder the simulated cloud answers with)."""
+    return service_quota(code, value, region)
 
 
 class Hooks:

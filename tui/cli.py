@@ -327,27 +327,6 @@ def _ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _as_error(exc: BaseException, profile: str | None) -> Any:
-    """Any exception as a D2lError: ours as they are, botocore's credential and network errors
-    through the same classification the start-up check uses, anything else as "unexpected"."""
-    from tui.services.aws import check_credentials
-    from tui.services.errors import D2lError
-
-    if isinstance(exc, D2lError):
-        return exc
-
-    def reraise() -> Any:
-        raise exc
-
-    try:
-        check_credentials(reraise, profile)
-    except D2lError as err:
-        return err
-    except BaseException:
-        pass
-    return D2lError(f"Something unexpected went wrong ({type(exc).__name__}).", "")
-
-
 def run(args: argparse.Namespace) -> int:
     """Run a headless command; the exit status: 0 done, 1 failed, 2 refused, 130 interrupted."""
     from tui.logs import log_exception, setup_logging
@@ -377,7 +356,9 @@ def run(args: argparse.Namespace) -> int:
         return 130
     except Exception as exc:
         log_exception(log, exc, f"{PROG} {args.command} failed")
-        err = _as_error(exc, getattr(args, "profile", None))
+        from tui.services.aws import as_d2l_error
+
+        err = as_d2l_error(exc, getattr(args, "profile", None))
         next_step = err.next_step
         if not next_step or next_step == "See the log file for details.":
             next_step = see_log

@@ -152,3 +152,21 @@ def check_credentials(call: Any, profile: str | None = None) -> str:
             "Check your network (or AWS_ENDPOINT_URL), then try again.",
         ) from exc
     return str(response.get("Arn", ""))
+
+
+def as_d2l_error(exc: BaseException, profile: str | None, fallback: D2lError | None = None) -> D2lError:
+    """Any exception as a D2lError: ours as they are; botocore's credential and connection errors
+    through the same classification the start-up check uses; anything else as ``fallback``."""
+    if isinstance(exc, D2lError):
+        return exc
+
+    def reraise() -> Any:
+        raise exc
+
+    try:
+        check_credentials(reraise, profile)
+    except D2lError as err:
+        return err
+    except Exception:
+        pass
+    return fallback or D2lError(f"Something unexpected went wrong ({type(exc).__name__}).", "")

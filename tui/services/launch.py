@@ -26,6 +26,7 @@ from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME, Instance, Launch
 from tui.services import failover, keys, network
 from tui.services.aws import Aws
 from tui.services.errors import CapacityError, D2lError, error_code, from_client_error
+from tui.services.polling import cancellable_sleep
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +141,6 @@ def find_by_client_token(aws: Aws, region: str, client_token: str) -> Instance |
     return (live or found)[0]
 
 
-def _wait(seconds: float, cancelled: Callable[[], bool]) -> bool:
-    """Sleep up to ``seconds`` in short slices; True when cancelled meanwhile."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if cancelled():
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(left, 0.2))
-
-
 def _lost_response_errors() -> tuple[type[BaseException], ...]:
     import botocore.exceptions as bex
 
@@ -192,7 +181,7 @@ def _run_exactly_once(
                     "Check your network, then look for the instance with `d2l-tui ls` before launching again.",
                 ) from exc
             progress(LaunchProgress("No answer from AWS; checking whether the instance started …"))
-            if _wait(retry_backoff[min(attempt, len(retry_backoff)) - 1], cancelled):
+            if cancellable_sleep(retry_backoff[min(attempt, len(retry_backoff)) - 1], cancelled):
                 raise LaunchCancelled(
                     "The launch was cancelled while retrying.",
                     "Look for the instance in the instances list: the first request may have started it.",
@@ -287,7 +276,7 @@ def follow(
                 "(does the default subnet assign public IPs?).",
                 "Check the instance in the EC2 console; terminate it if it is not needed.",
             )
-        if _wait(poll_interval, cancelled):
+        if cancellable_sleep(poll_interval, cancelled):
             progress(LaunchProgress(f"Stopped waiting; {current.instance_id} keeps starting", current))
             return current
 
@@ -312,7 +301,7 @@ def follow(
                 f"{current.instance_id} has not passed its status checks after {STATUS_TIMEOUT_S // 60} minutes.",
                 "Look at its system log in the EC2 console, or terminate it and launch again.",
             )
-        if _wait(poll_interval, cancelled):
+        if cancellable_sleep(poll_interval, cancelled):
             progress(LaunchProgress(f"Stopped waiting; {current.instance_id} keeps starting", current))
             return current
 

@@ -18,9 +18,10 @@ from typing import Any
 
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, Instance
-from tui.services.aws import Aws, check_credentials
+from tui.services.aws import Aws, as_d2l_error
 from tui.services.errors import CapacityError, D2lError, InputError, error_code, from_client_error
 from tui.services.launch import instance_from_api
+from tui.services.polling import cancellable_sleep
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +51,13 @@ def _managed_in_region(aws: Aws, region: str) -> list[Instance]:
 
 
 def _as_d2l_error(exc: BaseException, profile: str | None) -> D2lError:
-    """botocore's credential and connection errors as our sentences (check_credentials knows them all)."""
-    if isinstance(exc, D2lError):
-        return exc
-
-    def reraise() -> Any:
-        raise exc
-
-    try:
-        check_credentials(reraise, profile)
-    except D2lError as err:
-        return err
-    except Exception:
-        pass
-    return D2lError(
-        f"Listing instances failed ({type(exc).__name__}: {exc}).",
-        "Check your network and credentials, then try again.",
+    return as_d2l_error(
+        exc,
+        profile,
+        D2lError(
+            f"Listing instances failed ({type(exc).__name__}: {exc}).",
+            "Check your network and credentials, then try again.",
+        ),
     )
 
 
@@ -323,7 +315,7 @@ def create_image(
             raise D2lError(
                 f"Image {image_id} is still {state} after a long wait.", "Check it later in `d2l-tui ls`."
             )
-        if _sleep(poll_interval, cancelled):
+        if cancellable_sleep(poll_interval, cancelled):
             raise D2lError(
                 f"Stopped waiting for image {image_id}; AWS goes on creating it.",
                 "It appears under My AMIs once available.",
@@ -365,15 +357,3 @@ def _tag_snapshots(ec2: Any, snapshot_ids: list[str], tags: list[dict[str, str]]
         ec2.create_tags(Resources=snapshot_ids, Tags=tags)
     except Exception as exc:
         log_exception(log, exc, f"tagging snapshots {snapshot_ids}")
-
-
-def _sleep(seconds: float, cancelled: Callable[[], bool]) -> bool:
-    """Sleep up to ``seconds`` in short slices; True when cancelled meanwhile."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if cancelled():
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(left, 0.2))
