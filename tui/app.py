@@ -130,6 +130,7 @@ class D2lApp(App[None]):
             self.exit()
             return
         self.credentials_ok = True
+        self.report_quota_requests()
         self.refresh_bindings()
         ctx = await self._app_context()
         if self.open_instances:
@@ -161,6 +162,23 @@ class D2lApp(App[None]):
                 index = steps.index(LimitsStep)
                 open_request = True
             # "back": stay on the review step with every choice kept
+
+    @work(thread=True, exit_on_error=False, group="quota-requests")
+    def report_quota_requests(self) -> None:
+        """Open (or lately decided) GPU quota requests in the home region, as one notification.
+        Only news: a failure is logged and start-up goes on as if there were none."""
+        from tui.services.request_news import notice, requests_to_report
+
+        try:
+            if self.ctx is None:
+                return
+            region = self.ctx.aws.home_region
+            requests = requests_to_report(self.ctx.aws, region)
+            if requests:
+                # notify() touches the app's widgets: from this thread, only via call_from_thread.
+                self.call_from_thread(self.notify, notice(requests, region), timeout=20)
+        except Exception:
+            log.warning("start-up check of quota requests failed", exc_info=True)
 
     # -- the instances screen: reachable from anywhere once credentials work; Escape comes back --
 

@@ -64,6 +64,7 @@ class QuotaRequest:
     created: datetime | None = None
     case_id: str = ""
     region: str = ""
+    updated: datetime | None = None  # LastUpdated: when a decided request was decided
 
     @property
     def is_open(self) -> bool:
@@ -117,6 +118,7 @@ def validate_desired(text: str, current: float | None) -> float:
 
 def _request_from_api(data: dict[str, Any], region: str) -> QuotaRequest:
     created = data.get("Created")
+    updated = data.get("LastUpdated")
     return QuotaRequest(
         request_id=str(data.get("Id", "")),
         quota_code=str(data.get("QuotaCode", "")),
@@ -125,6 +127,7 @@ def _request_from_api(data: dict[str, Any], region: str) -> QuotaRequest:
         created=created if isinstance(created, datetime) else None,
         case_id=str(data.get("CaseId") or ""),
         region=region,
+        updated=updated if isinstance(updated, datetime) else None,
     )
 
 
