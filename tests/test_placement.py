@@ -3,6 +3,10 @@ before-call hook in the real API's shape; moto's own gap is checked to give a re
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from textual.widgets import Static
+
 from tests.test_quotas import Hooks, _error, _ok
 from tui.services.aws import Aws
 from tui.services.placement import placement_score
@@ -51,3 +55,22 @@ def test_no_score_for_the_region_is_a_reason(aws: Aws) -> None:
 def test_moto_alone_gives_a_reason(aws: Aws) -> None:
     found = placement_score(aws, "us-east-1", "g4dn.xlarge")
     assert found.score is None and found.reason
+
+
+async def test_the_review_of_a_spot_launch_shows_the_score(aws: Aws, tmp_path: Path) -> None:
+    from tests.ui.driving import build_context, wait_for_screen, wait_until
+    from tests.ui.test_wizard_inputs import drive_to
+    from tui.app import make_app
+
+    hooks = Hooks().answer(
+        SCORES, lambda _p: _ok({"SpotPlacementScores": [{"Region": "us-east-1", "Score": 8}]})
+    )
+    app = make_app(build_context(hooks.aws(), tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive_to(pilot, "GpuTypeStep")
+        await pilot.press("p")  # buy spot
+        await drive_to(pilot, "ReviewStep")
+        await wait_for_screen(pilot, "ReviewStep")
+        placement = app.screen.query_one("#review-placement", Static)
+        await wait_until(pilot, lambda: "8/10" in str(placement.render()))
+    assert hooks.calls[SCORES][0]["InstanceTypes"] == ["g4dn.xlarge"]

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 LatencyProbe = Callable[[Iterable[str]], Awaitable[dict[str, float | None]]]
 
 
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 @dataclass
 class AppContext:
     aws: Aws
@@ -29,6 +34,8 @@ class AppContext:
     cache_dir: Path = field(default_factory=paths.cache_dir)
     probe_latencies: LatencyProbe | None = None
     detect_public_ip: Callable[[], str | None] | None = None
+    # What "now" is for uptimes and costs so far: tests fix it so snapshots don't drift.
+    clock: Callable[[], datetime] = utc_now
     _pricebook: PriceBook | None = None
 
     @property

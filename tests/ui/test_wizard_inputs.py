@@ -29,8 +29,9 @@ TABLES = {
 
 
 async def drive_to(pilot: Pilot[Any], target: str) -> None:
-    """Accept every step's default until ``target`` is on screen and loaded."""
-    for step in STEPS:
+    """Accept every step's default until ``target`` is on screen and loaded (from the step shown now)."""
+    current = screen_name(pilot)
+    for step in STEPS[STEPS.index(current) if current in STEPS else 0 :]:
         await wait_for_screen(pilot, step)
         if step in TABLES:
             await wait_until(pilot, loaded(pilot, TABLES[step]))

@@ -69,7 +69,7 @@ class InstanceDetailScreen(InstanceActions):
             f"Id            {inst.instance_id}",
             f"Region / zone {inst.region} / {inst.availability_zone or '-'}",
             f"Type          {inst.instance_type}  GPU {row.gpu or '-'}" + ("  (spot)" if inst.spot else ""),
-            f"State         {inst.state}   up {uptime(inst)}",
+            f"State         {inst.state}   up {uptime(inst, self.ctx.clock())}",
             f"Image         {inst.image_id or '-'}",
             f"Key pair      {inst.key_name or '-'}  ({key or 'private key not found locally'})",
             f"Public DNS    {inst.public_dns or '-'}",
@@ -102,7 +102,11 @@ class InstanceDetailScreen(InstanceActions):
 
         try:
             row = row_for(
-                self.ctx.aws, lambda r: self.ctx.pricebook.prices(r)[0], self.aws_region, self.instance_id
+                self.ctx.aws,
+                lambda r: self.ctx.pricebook.prices(r)[0],
+                self.aws_region,
+                self.instance_id,
+                now=self.ctx.clock(),
             )
         except Exception as exc:
             self.app.call_from_thread(self._load_failed, exc)

@@ -7,6 +7,7 @@ while an instance is changing state. Rows are updated by instance id, so the cur
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -56,7 +57,7 @@ InstancesScreen #instances-table, InstanceDetailScreen #instance-details { heigh
 )
 
 
-def cells(row: InstanceRow) -> dict[str, str]:
+def cells(row: InstanceRow, now: datetime | None = None) -> dict[str, str]:
     inst = row.instance
     stopped = inst.state == "stopped"
     return {
@@ -65,7 +66,7 @@ def cells(row: InstanceRow) -> dict[str, str]:
         "type": inst.instance_type,
         "gpu": row.gpu or "-",
         "state": inst.state,
-        "uptime": uptime(inst),
+        "uptime": uptime(inst, now),
         "per_hour": money(row.usd_per_hour),
         "so_far": money(row.usd_so_far),
         # Stopped: the disk is all that is billed, so its cost is what matters.
@@ -92,6 +93,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.ctx = ctx
         self.regions = regions  # None: every enabled region
         self.rows: dict[str, InstanceRow] = {}
+        # What each row shows now: the uptime moves with the clock, so compare with the screen.
+        self.shown: dict[str, dict[str, str]] = {}
         self.leftovers: dict[str, Leftover] = {}
         self.loaded = False
         self._timer: Timer | None = None
@@ -133,7 +136,10 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
         try:
             rows = instance_rows(
-                self.ctx.aws, lambda region: self.ctx.pricebook.prices(region)[0], self.regions
+                self.ctx.aws,
+                lambda region: self.ctx.pricebook.prices(region)[0],
+                self.regions,
+                now=self.ctx.clock(),
             )
         except Exception as exc:
             self.app.call_from_thread(self._load_failed, exc)
@@ -163,20 +169,23 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     def _show(self, rows: list[InstanceRow]) -> None:
         table = self.query_one(DataTable)
         fresh = {r.key: r for r in rows}
+        now = self.ctx.clock()
         with self.app.batch_update():
-            for key in list(self.rows):
+            for key in list(self.shown):
                 if key not in fresh:
                     table.remove_row(key)
+            shown = {}
             for key, row in fresh.items():
-                values = cells(row)
-                if key in self.rows:
-                    old = cells(self.rows[key])
-                    for column, value in values.items():
-                        if old[column] != value:
-                            table.update_cell(key, column, value)
-                else:
+                shown[key] = values = cells(row, now)
+                old = self.shown.get(key)
+                if old is None:
                     table.add_row(*(values[c] for c, _ in COLUMNS), key=key)
+                    continue
+                for column, value in values.items():
+                    if old[column] != value:
+                        table.update_cell(key, column, value)
         self.rows = fresh
+        self.shown = shown
         table.loading = False
         self.loaded = True
         if not rows:
@@ -221,7 +230,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "details":
             return True if self.selected() is not None else None
-        if action in ("cleanup", "delete_leftover"):
+        if action in ("cleanup", "delete_leftover", "launch_from_image"):
             return self.check_leftover_action(action)
         return super().check_action(action, parameters)
 

@@ -8,18 +8,23 @@ the $/month it saves. The deletions run in a thread worker; the table is then as
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from tui.models import ImageChoice, ImageKind
+from tui.screens.base import StepScreen
 from tui.screens.confirm import ConfirmationModal
+from tui.screens.launch_from_image import choose_image, rewind_wizard
 from tui.services.costs import money
-from tui.services.leftovers import LABELS, CleanupResult, Leftover, bulk, monthly
+from tui.services.errors import D2lError
+from tui.services.leftovers import IMAGE, LABELS, CleanupResult, Leftover, bulk, monthly
 
 if TYPE_CHECKING:
+    from tui.app import D2lApp
     from tui.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -39,10 +44,18 @@ LEFTOVER_BINDINGS = [
     Binding(
         "D", "delete_leftover", "Delete", id="instances.delete", tooltip="Delete the highlighted leftover"
     ),
+    Binding(
+        "n",
+        "launch_from_image",
+        "Launch",  # short: the footer is full; the tooltip and palette say "from image"
+        id="instances.launch_from_image",
+        tooltip="Open the wizard with this saved image chosen (My AMIs)",
+    ),
 ]
 LEFTOVER_PALETTE = [
     ("Clean up leftovers", "cleanup", "Delete unused security groups, key pairs, volumes and snapshots"),
     ("Delete leftover", "delete_leftover", "Delete the leftover or saved image under the cursor"),
+    ("Launch from image", "launch_from_image", "Open the wizard with the saved image under the cursor"),
 ]
 LEFTOVERS_CSS = """
 #leftovers-title { height: auto; padding: 1 1 0 1; text-style: bold; }
@@ -130,7 +143,11 @@ class LeftoversSection(Screen[None]):
     def check_leftover_action(self, action: str) -> bool | None:
         if action == "cleanup":
             return True if bulk(self.leftovers.values()) else None
-        return True if self.highlighted_leftover() is not None else None
+        item = self.highlighted_leftover()
+        if action == "launch_from_image":
+            # A pending or failed image can't be launched; My AMIs lists only available ones.
+            return True if item is not None and item.kind == IMAGE and item.state == "available" else None
+        return True if item is not None else None
 
     def action_cleanup(self) -> None:
         self._confirm(bulk(self.leftovers.values()), "Clean up leftovers?")
@@ -139,6 +156,37 @@ class LeftoversSection(Screen[None]):
         item = self.highlighted_leftover()
         if item is not None:
             self._confirm([item], f"Delete the {item.label}?")
+
+    def action_launch_from_image(self) -> None:
+        item = self.highlighted_leftover()
+        if item is None or item.kind != IMAGE:
+            return
+        if not isinstance(self.app.screen_stack[-2], StepScreen):
+            # Under this screen is a launch, not the wizard: the wizard's state belongs to it now.
+            self.say("Finish or leave the launch first (Escape), then launch from the image.", error=True)
+            return
+        self.say(f"Looking up {item.label}…")
+        self.launch_from_image(item)
+
+    @work(thread=True, exclusive=True, group="launch-from-image", exit_on_error=False)
+    def launch_from_image(self, item: Leftover) -> None:
+        from tui.services.images import describe_image
+
+        try:
+            image = describe_image(self.ctx.aws, item.region, item.resource_id, ImageKind.MY_AMI)
+        except Exception as exc:
+            log.warning("launch from %s: %s", item.resource_id, exc)
+            message = str(exc) if isinstance(exc, D2lError) else "The image could not be read from AWS."
+            self.app.call_from_thread(self.say, f"{message} Press r to refresh.", True)
+            return
+        self.app.call_from_thread(self._launch_with, item.region, image)
+
+    def _launch_with(self, region: str, image: ImageChoice) -> None:
+        app = cast("D2lApp", self.app)
+        choose_image(app.state, region, image)
+        self.dismiss(None)
+        app.notify(f"Launching from {image.name} ({image.image_id}) in {region}: check each step.")
+        rewind_wizard(app)
 
     def _confirm(self, items: list[Leftover], title: str) -> None:
         if not items:

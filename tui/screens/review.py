@@ -32,6 +32,7 @@ class ReviewStep(StepScreen):
             yield Input(id="cidr", placeholder="looking up your public IP…")
             yield Checkbox("I understand: SSH will be open to the whole internet", id="open-world")
             yield Static("", id="review-cost")
+            yield Static("", id="review-placement")
 
     def on_mount(self) -> None:
         assert self.state.gpu_type is not None
@@ -44,7 +45,22 @@ class ReviewStep(StepScreen):
             self.query_one("#cidr", Input).value = self.state.ssh_cidr
         else:
             self.lookup_ip()
+        if self.state.purchase == Purchase.SPOT:
+            self.lookup_placement_score()
         self.query_one("#name", Input).focus()
+
+    @work(exclusive=True, group="placement", exit_on_error=False)
+    async def lookup_placement_score(self) -> None:
+        # How likely a spot request is to be fulfilled now: worth knowing before launching spot.
+        from tui.services.placement import placement_score
+
+        assert self.state.region and self.state.gpu_type
+        line = self.query_one("#review-placement", Static)
+        line.update("Reading the spot placement score…")
+        score = await asyncio.to_thread(
+            placement_score, self.ctx.aws, self.state.region.name, self.state.gpu_type.instance_type
+        )
+        line.update(score.text)
 
     @work(exclusive=True, group="public-ip", exit_on_error=False)
     async def lookup_ip(self) -> None:

@@ -197,7 +197,9 @@ def money(value: float | None, unit: str = "") -> str:
     return f"${value:,.2f}{unit}"
 
 
-def row_for(aws: Aws, prices: Prices, region: str, instance_id: str) -> InstanceRow | None:
+def row_for(
+    aws: Aws, prices: Prices, region: str, instance_id: str, now: datetime | None = None
+) -> InstanceRow | None:
     """One instance's row, fresh from AWS; None when it no longer exists."""
     from tui.services.lifecycle import describe_one
 
@@ -219,7 +221,7 @@ def row_for(aws: Aws, prices: Prices, region: str, instance_id: str) -> Instance
         instance=instance,
         gpu=gpu_label(instance.instance_type),
         usd_per_hour=price,
-        usd_so_far=cost_so_far(instance, price),
+        usd_so_far=cost_so_far(instance, price, now),
         disk_gib=gib,
         disk_usd_per_month=gib * GP3_USD_PER_GB_MONTH,
     )

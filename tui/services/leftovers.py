@@ -64,6 +64,7 @@ class Leftover:
     usd_per_month: float
     detail: str  # "64 GiB gp3", "2 snapshots, 75 GiB", "SSH from 203.0.113.7/32"
     snapshot_ids: tuple[str, ...] = ()  # an image's, deleted with it
+    state: str = ""  # an image's ("pending", "available", "failed"): only an available one launches
 
     @property
     def key(self) -> str:
@@ -127,6 +128,7 @@ def _images(ec2: Any, region: str) -> list[Leftover]:
                 usd_per_month=gib * SNAPSHOT_USD_PER_GB_MONTH,
                 detail=f"{len(snapshots)} snapshot(s), {gib} GiB, {image.get('State', '?')}",
                 snapshot_ids=snapshots,
+                state=str(image.get("State", "")),
             )
         )
     return found

@@ -1,0 +1,150 @@
+"""SVG snapshots of the instances screen (120x40): empty, several regions, a stopped instance with
+its disk's $/month, and the leftovers a terminated instance leaves.
+
+Made deterministic with real parts: moto's random generator is seeded (instance, group and snapshot
+ids, addresses and so DNS names), the app's clock is fixed, and one after-call hook on
+DescribeInstances pins LaunchTime, which moto sets to the wall clock and offers no way to choose.
+
+Update after an intended change: pytest tests/ui/test_instances_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from moto.moto_api._internal import mock_random  # what moto's /moto-api/seed endpoint seeds
+from textual.pilot import Pilot
+
+from tests.test_leftovers import launch
+from tests.test_lifecycle import run
+from tests.ui.driving import build_context, wait_until
+from tests.ui.test_snapshots import SIZE, TIMEOUT, settle
+from tui.app import make_app
+from tui.demo.cloud import add_realistic_image_sizes
+from tui.screens.instances import InstancesScreen
+from tui.services.aws import Aws
+from tui.services.leftovers import KEY_PAIR, SECURITY_GROUP
+
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
+LAUNCHED = datetime(2025, 6, 1, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, 10, 30, tzinfo=timezone.utc)  # 2h 30m after the launch
+
+
+@pytest.fixture(autouse=True)
+def three_regions(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = InstancesScreen.__init__
+
+    def init(self: InstancesScreen, ctx: Any, regions: list[str] | None = None) -> None:
+        original(self, ctx, REGIONS)  # three regions keep the test quick; the default is every region
+
+    monkeypatch.setattr(InstancesScreen, "__init__", init)
+
+
+@pytest.fixture
+def seeded() -> Iterator[None]:
+    with mock_aws():
+        mock_random.seed(20250601)
+        try:
+            yield
+        finally:
+            mock_random.seed()  # later tests get fresh ids again
+
+
+def _pin_launch_time(parsed: dict[str, Any], **_: Any) -> None:
+    for reservation in parsed.get("Reservations", []):
+        for instance in reservation.get("Instances", []):
+            instance["LaunchTime"] = LAUNCHED
+
+
+def _customize(session: Any) -> None:
+    add_realistic_image_sizes(session)
+    session.events.register("after-call.ec2.DescribeInstances", _pin_launch_time)
+
+
+def cloud() -> Aws:
+    return Aws(region="us-east-1", customize=_customize)
+
+
+def instances_app(aws: Aws, tmp_path: Path) -> Any:
+    ctx = build_context(aws, tmp_path, simulated=True)  # bundled prices: no pricing API to vary
+    ctx.clock = lambda: NOW
+    return make_app(ctx, instances=True)
+
+
+async def loaded(pilot: Pilot[Any], leftovers: int = 0) -> None:
+    """The instances listed, the leftovers (``leftovers`` of them) listed, and no worker running."""
+
+    def ready() -> bool:
+        screen = pilot.app.screen
+        if not isinstance(screen, InstancesScreen) or not screen.loaded:
+            return False
+        busy = any(w.node is screen and not w.is_finished for w in pilot.app.workers)
+        return not busy and len(screen.leftovers) == leftovers
+
+    await wait_until(pilot, ready, TIMEOUT)
+    await settle(pilot)
+
+
+def test_empty(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        assert "No instances launched by d2l-tui" in str(
+            pilot.app.screen.query_one("#instances-status").render()
+        )
+
+    assert snap_compare(instances_app(cloud(), tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_several_regions(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
+    aws = cloud()
+    run(aws, "us-east-1", "book", itype="g4dn.xlarge")
+    run(aws, "us-west-2", "west", itype="g5.xlarge")
+    run(aws, "eu-west-1", "europe", itype="g4dn.12xlarge")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, InstancesScreen)
+        assert sorted(r.instance.region for r in screen.rows.values()) == sorted(REGIONS)
+
+    assert snap_compare(instances_app(aws, tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_stopped_with_its_disk_cost(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
+    aws = cloud()
+    run(aws, "us-east-1", "running", itype="g4dn.xlarge")
+    stopped = run(aws, "us-east-1", "resting", itype="g4dn.xlarge")
+    aws.client("ec2", "us-east-1").stop_instances(InstanceIds=[stopped])
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, InstancesScreen)
+        row = screen.rows[stopped]
+        assert row.instance.state == "stopped" and row.usd_so_far is None and row.disk_usd_per_month > 0
+
+    assert snap_compare(instances_app(aws, tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_leftovers_of_a_terminated_instance(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
+    aws = cloud()
+    app = instances_app(aws, tmp_path)
+    gone, group = launch(aws, "us-west-2", "old", app.ctx.key_dir)
+    aws.client("ec2", "us-west-2").terminate_instances(InstanceIds=[gone])
+    run(aws, "us-east-1", "book", itype="g4dn.xlarge")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot, leftovers=2)
+        screen = pilot.app.screen
+        assert isinstance(screen, InstancesScreen)
+        assert {(x.kind, x.resource_id) for x in screen.leftovers.values()} == {
+            (KEY_PAIR, "key-old"),
+            (SECURITY_GROUP, group),
+        }
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
