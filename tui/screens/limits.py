@@ -25,9 +25,9 @@ def number(value: float | None) -> str:
 
 def quota_note(quota: Quota) -> str:
     if quota.value is None or quota.usage is None:
-        return "unknown: see below"
+        return "see below"
     if quota.value == 0:
-        return "0: request an increase (i)"
+        return "press i to raise"
     return ""
 
 
