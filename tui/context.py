@@ -47,6 +47,10 @@ class AppContext:
             self._pricebook = PriceBook(self.aws, self.cache_dir, offline=self.simulated)
         return self._pricebook
 
+    def hourly_prices(self, region: str) -> dict[str, tuple[float | None, float | None]]:
+        """instance type -> (on-demand, spot) $/h in the region, wherever the price book got them."""
+        return self.pricebook.prices(region)[0]
+
     async def latencies(self, regions: Iterable[str]) -> dict[str, float | None]:
         if self.probe_latencies is not None:
             return await self.probe_latencies(regions)

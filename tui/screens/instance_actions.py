@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Static
 
 from tui.screens.confirm import IMAGE_FIRST, TERMINATE, ConfirmationModal, ImageNameModal, TypeNameModal
 from tui.services import lifecycle, sshconfig
 from tui.services.costs import InstanceRow, money
 from tui.services.errors import D2lError
+from tui.services.lifecycle import TRANSITIONAL_STATES
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -60,12 +63,32 @@ class InstanceActions(Screen[None]):
     """A screen whose ``selected()`` row the action keys apply to."""
 
     ctx: AppContext
+    # Seconds between polls: quick while something is pending/stopping, slow when all is settled.
+    FAST_S = 3.0
+    SLOW_S = 30.0
+    _timer: Timer | None = None
 
     def selected(self) -> InstanceRow | None:
         raise NotImplementedError
 
-    def refresh_soon(self) -> None:
+    def shown_rows(self) -> Iterable[InstanceRow]:
+        """The rows on screen; any of them changing state makes the next poll quick."""
         raise NotImplementedError
+
+    # Each screen's thread worker that reads its rows from AWS, then calls _arm().
+    load: Callable[..., Any]
+
+    # -- chained polling: re-armed after each answer, so polls never pile up ---------------------
+
+    def refresh_soon(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.load()
+
+    def _arm(self) -> None:
+        busy = any(r.instance.state in TRANSITIONAL_STATES for r in self.shown_rows())
+        self._timer = self.set_timer(self.FAST_S if busy else self.SLOW_S, self.load)
 
     def say(self, message: str, error: bool = False) -> None:
         status = self.query_one("#instances-status", Static)

@@ -6,13 +6,13 @@ The provisioning log, GPU panel and Jupyter tunnel join this view with their own
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from tui.screens.instance_actions import ACTION_BINDINGS, InstanceActions
@@ -20,7 +20,6 @@ from tui.screens.instances import INSTANCES_CSS
 from tui.services import sshconfig
 from tui.services.costs import InstanceRow, money, uptime
 from tui.services.errors import D2lError
-from tui.services.lifecycle import TRANSITIONAL_STATES
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -34,8 +33,6 @@ class InstanceDetailScreen(InstanceActions):
         *ACTION_BINDINGS,
         Binding("escape", "back", "Back", id="instance.back", tooltip="Back to all instances"),
     ]
-    FAST_S = 3.0
-    SLOW_S = 30.0
 
     def __init__(self, ctx: AppContext, row: InstanceRow) -> None:
         super().__init__()
@@ -43,7 +40,6 @@ class InstanceDetailScreen(InstanceActions):
         self.row: InstanceRow | None = row
         self.instance_id = row.instance.instance_id
         self.aws_region = row.instance.region
-        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
@@ -86,15 +82,8 @@ class InstanceDetailScreen(InstanceActions):
     def selected(self) -> InstanceRow | None:
         return self.row
 
-    def refresh_soon(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self.load()
-
-    def _arm(self) -> None:
-        busy = self.row is not None and self.row.instance.state in TRANSITIONAL_STATES
-        self._timer = self.set_timer(self.FAST_S if busy else self.SLOW_S, self.load)
+    def shown_rows(self) -> Iterable[InstanceRow]:
+        return [self.row] if self.row is not None else []
 
     @work(thread=True, exclusive=True, group="instance-refresh", exit_on_error=False)
     def load(self) -> None:
@@ -103,7 +92,7 @@ class InstanceDetailScreen(InstanceActions):
         try:
             row = row_for(
                 self.ctx.aws,
-                lambda r: self.ctx.pricebook.prices(r)[0],
+                self.ctx.hourly_prices,
                 self.aws_region,
                 self.instance_id,
                 now=self.ctx.clock(),

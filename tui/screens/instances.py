@@ -7,6 +7,7 @@ while an instance is changing state. Rows are updated by instance id, so the cur
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from tui.screens.instance_actions import ACTION_BINDINGS, InstanceActions
@@ -27,7 +27,6 @@ from tui.screens.leftovers_section import (
 from tui.services.costs import InstanceRow, money, uptime
 from tui.services.errors import D2lError
 from tui.services.leftovers import Leftover
-from tui.services.lifecycle import TRANSITIONAL_STATES
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -84,9 +83,6 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         Binding("escape", "back", "Back", id="instances.back", tooltip="Back to the launch wizard"),
     ]
     EXTRA_PALETTE = LEFTOVER_PALETTE
-    # Seconds between polls: quick while something is pending/stopping, slow when all is settled.
-    FAST_S = 3.0
-    SLOW_S = 30.0
 
     def __init__(self, ctx: AppContext, regions: list[str] | None = None) -> None:
         super().__init__()
@@ -97,7 +93,6 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.shown: dict[str, dict[str, str]] = {}
         self.leftovers: dict[str, Leftover] = {}
         self.loaded = False
-        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
@@ -118,15 +113,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     # -- polling --------------------------------------------------------------------------------
 
-    def refresh_soon(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self.load()
-
-    def _arm(self) -> None:
-        busy = any(r.instance.state in TRANSITIONAL_STATES for r in self.rows.values())
-        self._timer = self.set_timer(self.FAST_S if busy else self.SLOW_S, self.load)
+    def shown_rows(self) -> Iterable[InstanceRow]:
+        return self.rows.values()
 
     @work(thread=True, exclusive=True, group="instances-refresh", exit_on_error=False)
     def load(self) -> None:
@@ -137,7 +125,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         try:
             rows = instance_rows(
                 self.ctx.aws,
-                lambda region: self.ctx.pricebook.prices(region)[0],
+                self.ctx.hourly_prices,
                 self.regions,
                 now=self.ctx.clock(),
             )
