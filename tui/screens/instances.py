@@ -96,7 +96,10 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
-            yield Static("Your instances (every enabled region)", id="step-title")
+            where = (
+                "the simulated cloud: nothing here is real" if self.ctx.simulated else "every enabled region"
+            )
+            yield Static(f"Your instances ({where})", id="step-title")
             table: DataTable[str] = DataTable(id="instances-table", cursor_type="row", zebra_stripes=True)
             yield table
             yield from self.leftovers_widgets()
