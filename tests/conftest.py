@@ -85,3 +85,30 @@ def subprocess_env(endpoint: str, home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"AWS_ENDPOINT_URL": endpoint, "HOME": str(home)})
     return env
+
+
+@pytest.fixture
+def client_key(tmp_path: Path) -> tuple[Path, str]:
+    """The instance's key pair as the app would hold it: (private key path, public key line)."""
+    from tests.support.sshd import keygen
+
+    path = tmp_path / "client" / "d2l-test.pem"
+    path.parent.mkdir(parents=True)
+    public = keygen(path)
+    path.chmod(0o400)
+    return path, public
+
+
+@pytest.fixture
+def sshd(tmp_path: Path, client_key: tuple[Path, str]) -> Iterator[object]:
+    """A real OpenSSH sshd on loopback that accepts client_key (skipped where sshd is not installed)."""
+    from tests.support.sshd import SSHD, OpenSshServer
+
+    if not os.path.exists(SSHD):
+        pytest.skip("OpenSSH sshd is not installed (the CI installs openssh-server)")
+    server = OpenSshServer(tmp_path / "sshd", client_key[1])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

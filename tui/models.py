@@ -194,3 +194,56 @@ class LaunchProgress:
     message: str
     instance: Instance | None = None
     done: bool = False
+
+
+# --- Provisioning (SSH + the detached recipe runner) -------------------------------------------
+
+
+class StepState(str, Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"  # its check said it was already done (a DLAMI's driver, a second run)
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RecipeStep:
+    """One step of a recipe: data, so the runner can skip, time out, retry and resume it."""
+
+    name: str  # slug, [a-z0-9-]+, unique in a recipe: the runner's state files are named after it
+    title: str  # what the checklist shows
+    script: str  # bash, run with `set -euo pipefail` by the runner on the instance
+    check: str = ""  # bash; exit 0 means "already done" and the step is skipped
+    timeout_s: int = 1800
+    retries: int = 0  # automatic retries (after a short pause) before the step counts as failed
+    reboot: bool = False  # the step may reboot the machine; the run continues after it
+    hint: str = ""  # the next step a person should take when it fails
+
+
+@dataclass(frozen=True)
+class Recipe:
+    steps: tuple[RecipeStep, ...]
+    framework: str = "pytorch"
+    simulated: bool = False  # --demo: scripts print what they would run instead of running it
+    # Exported to every step (D2L_FRAMEWORK, D2L_ENV_DIR, ...): scripts stay generic files.
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A state change of one step, read from the marker lines the runner writes to its log."""
+
+    step: str  # RecipeStep.name; "" for run-level events
+    state: StepState
+    at: float  # epoch seconds on the instance
+    rc: int | None = None
+
+
+@dataclass(frozen=True)
+class HostKeyCheck:
+    """What the app knows about an instance's SSH host key before it logs in."""
+
+    instance_id: str
+    pinned: tuple[str, ...] = ()  # OpenSSH public key lines pinned for it ("ssh-ed25519 AAAA...")
+    source: str = ""  # "console" (read from GetConsoleOutput) | "user" (accepted by the user) | ""
