@@ -238,6 +238,7 @@ class StepEvent:
     state: StepState
     at: float  # epoch seconds on the instance
     rc: int | None = None
+    note: str = ""  # "reboot" (the machine restarts now), "retry 1", "already" (done in an earlier run)
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,12 @@ class OpenSshServer:
                 time.sleep(0.05)
         raise RuntimeError("sshd did not listen within 10 s")
 
-    def stop(self) -> None:
-        """Stop the listener only: like a reboot's sshd going away, sessions' children may live on."""
+    def stop(self, drop_sessions: bool = True) -> None:
+        """Stop sshd; with drop_sessions its per-connection processes go too (every client is cut off,
+        as in a reboot), while processes the sessions started in their own session (setsid) live on."""
         if self.process is not None and self.process.poll() is None:
+            if drop_sessions:
+                subprocess.run(["pkill", "-TERM", "-P", str(self.process.pid)], check=False)
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None

