@@ -48,6 +48,7 @@ def test_include_parsed_by_asyncssh(tmp_path: Path) -> None:
     assert [str(p) for p in config.get("IdentityFile")] == [str(key)]
     assert config.get("IdentitiesOnly") is True
     assert [str(p) for p in config.get("UserKnownHostsFile")] == [str(sshconfig.known_hosts_path())]
+    assert config.get("HostKeyAlias") == BOX.instance_id
     assert sshconfig.sync(include, [BOX], {"d2l-tui": key}) is False  # unchanged: not rewritten
 
 
@@ -87,7 +88,8 @@ def test_openssh_reads_it_through_the_include_line(tmp_path: Path) -> None:
     options = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
     assert options["hostname"] == BOX.public_dns and options["user"] == "ubuntu"
     assert options["identityfile"] == str(tmp_path / "k.pem")
-    assert options["stricthostkeychecking"] == "accept-new"
+    assert options["stricthostkeychecking"] == "true"  # `yes`: only the keys the app pinned
+    assert options["hostkeyalias"] == BOX.instance_id
     assert options["userknownhostsfile"] == str(sshconfig.known_hosts_path())
     assert options["serveraliveinterval"] == "60"
 
@@ -97,5 +99,6 @@ def test_ssh_command_uses_the_key_and_the_apps_known_hosts(tmp_path: Path) -> No
     assert argv[:3] == ["ssh", "-i", str(tmp_path / "k.pem")]
     assert (
         f"UserKnownHostsFile={sshconfig.known_hosts_path()}" in argv
+        and f"HostKeyAlias={BOX.instance_id}" in argv
         and argv[-1] == f"ubuntu@{BOX.public_dns}"
     )

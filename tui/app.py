@@ -99,7 +99,7 @@ class D2lApp(App[None]):
         from tui.demo.cloud import SimulatedCloud
 
         self._cloud = SimulatedCloud()
-        return simulated_context(self._cloud.start())
+        return simulated_context(self._cloud.start(), ssh_endpoint=self._cloud.hosts.endpoint)
 
     async def _ensure_credentials(self) -> bool:
         """True to go on; False when the user chose to quit."""
@@ -222,8 +222,9 @@ class D2lApp(App[None]):
         else:
             self.notify("Something went wrong; details are in the log file.", severity="error", timeout=10)
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
         if self._cloud is not None:
+            await self._cloud.hosts.stop()
             self._cloud.stop()
 
 

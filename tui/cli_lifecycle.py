@@ -15,6 +15,9 @@ PROG = "d2l-tui"
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    from tui.cli_provision import add_command
+
+    add_command(sub, common)
     for command, what in (
         ("stop", "stop an instance (its disk stays, and is billed)"),
         ("start", "start a stopped instance"),
@@ -62,7 +65,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     config.add_argument("--install", action="store_true", help="add the Include line to ~/.ssh/config")
 
 
-COMMANDS = ("stop", "start", "terminate", "image", "ssh", "ssh-config", "cleanup")
+COMMANDS = ("stop", "start", "terminate", "image", "ssh", "ssh-config", "cleanup", "provision")
 
 
 def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_error: type[Exception]) -> int:
@@ -72,6 +75,10 @@ def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_err
         raise usage_error(f"terminate deletes {args.name} and everything on its disk. Add --yes to go ahead.")
     if args.command == "image" and args.terminate and not args.yes:
         raise usage_error("--terminate deletes the instance once the image is made. Add --yes to go ahead.")
+    if args.command == "provision":
+        from tui.cli_provision import run
+
+        return run(args, make_aws, key_dir)
     aws = make_aws(args)
     keys_dir = key_dir(args)
     include = sshconfig.include_path(keys_dir)

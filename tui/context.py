@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tui import paths
 
@@ -36,6 +36,10 @@ class AppContext:
     detect_public_ip: Callable[[], str | None] | None = None
     # What "now" is for uptimes and costs so far: tests fix it so snapshots don't drift.
     clock: Callable[[], datetime] = utc_now
+    # After a launch, open the provisioning screen and set the instance up for the book.
+    provision_after_launch: bool = True
+    # --demo: (host, port) of the simulated instance's SSH server; None: the instance's public DNS.
+    ssh_endpoint: Callable[[Any, Path | None], Awaitable[tuple[str, int]]] | None = None
     _pricebook: PriceBook | None = None
 
     @property
@@ -86,7 +90,11 @@ async def simulated_latencies(regions: Iterable[str]) -> dict[str, float | None]
     return result
 
 
-def simulated_context(aws: Aws, key_dir: Path | None = None) -> AppContext:
+def simulated_context(
+    aws: Aws,
+    key_dir: Path | None = None,
+    ssh_endpoint: Callable[[Any, Path | None], Awaitable[tuple[str, int]]] | None = None,
+) -> AppContext:
     from tui.demo.cloud import DEMO_PUBLIC_IP
 
     ctx = AppContext(
@@ -94,6 +102,7 @@ def simulated_context(aws: Aws, key_dir: Path | None = None) -> AppContext:
         simulated=True,
         probe_latencies=simulated_latencies,
         detect_public_ip=lambda: DEMO_PUBLIC_IP,
+        ssh_endpoint=ssh_endpoint,
     )
     # Simulated key pairs are real files, but they belong to no real account: keep them out of ~/.ssh.
     ctx.key_dir = key_dir or paths.state_dir() / "simulated-ssh"

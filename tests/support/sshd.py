@@ -36,6 +36,9 @@ class OpenSshServer:
     def __init__(self, root: Path, client_public_key: str, port: int | None = None) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        # The "instance user's" home: sessions get HOME here (SetEnv), not the real user's.
+        self.home = self.root / "home"
+        self.home.mkdir(exist_ok=True)
         self.port = port or free_port()
         self.user = getpass.getuser()
         self.host_key = self.root / "ssh_host_ed25519_key"
@@ -61,6 +64,7 @@ class OpenSshServer:
                     "AllowTcpForwarding yes",
                     "ClientAliveInterval 5",
                     "Subsystem sftp internal-sftp",
+                    f"SetEnv HOME={self.home}",
                     "",
                 ]
             )

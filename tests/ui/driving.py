@@ -19,8 +19,12 @@ async def fixed_latencies(regions: object) -> dict[str, float | None]:
     return {name: LATENCIES.get(name, 150.0 + len(name)) for name in regions}  # type: ignore[attr-defined]
 
 
-def build_context(aws: Aws, tmp_path: Path, *, simulated: bool = False) -> AppContext:
+def build_context(
+    aws: Aws, tmp_path: Path, *, simulated: bool = False, provision_after_launch: bool = False
+) -> AppContext:
+    """A context on moto; the launch tests stop at the launch view unless provision_after_launch."""
     return AppContext(
+        provision_after_launch=provision_after_launch,
         aws=aws,
         simulated=simulated,
         key_dir=tmp_path / "ssh" / "d2l-tui",

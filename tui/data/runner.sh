@@ -11,6 +11,7 @@
 #   status              running | done | failed NAME | rebooting BOOT_ID
 #   run-offset          the log's size when the latest run started (where a reattach reads from)
 #   lock                held (flock) while a runner is alive: at most one at a time
+#   runner.pid          the latest runner (a session leader: setsid), for stopping a run
 # Marker lines: "::d2l:: EPOCH EVENT [STEP] [ARG]" with EVENT one of run-start, step-already,
 # step-check, step-skip, step-start, step-end, step-retry, reboot, run-end.
 set -u
@@ -24,6 +25,7 @@ if ! flock -n 9; then
     echo "d2l-tui: a run is already in progress here" >&2
     exit 75
 fi
+echo "$$" >"$R/runner.pid"  # its process group is the whole run: `kill -- -PID` stops it
 # A run that a reboot interrupted is resumed by cron at boot; this one takes over from it.
 if command -v crontab >/dev/null 2>&1 && crontab -l 2>/dev/null | grep -qF "$R/runner.sh"; then
     crontab -l 2>/dev/null | grep -vF "$R/runner.sh" | crontab -

@@ -66,6 +66,9 @@ class SimulatedCloud:
 
     def __init__(self) -> None:
         self._mock: Any = None
+        from tui.demo.hosts import DemoHosts
+
+        self.hosts = DemoHosts()  # each simulated instance's SSH server on loopback
 
     def start(self) -> Aws:
         for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
@@ -78,7 +81,15 @@ class SimulatedCloud:
 
         self._mock = mock_aws()
         self._mock.start()
-        return Aws(region=DEMO_REGION, simulated=True, customize=simulated_answers)
+        from tui.demo.ssh_host import console_hook
+
+        show_host_keys = console_hook(self.hosts.host_for_instance)
+
+        def customize(session: Any) -> None:
+            simulated_answers(session)
+            show_host_keys(session)
+
+        return Aws(region=DEMO_REGION, simulated=True, customize=customize)
 
     def stop(self) -> None:
         if self._mock is not None:

@@ -37,6 +37,7 @@ ACTION_BINDINGS = [
     Binding("i", "image", "Image", id="instances.image", tooltip="Save its disk as an image (My AMIs)"),
     Binding("c", "copy_ssh", "Copy ssh", id="instances.copy", tooltip="Copy the ssh command"),
     Binding("o", "open_shell", "Shell", id="instances.shell", tooltip="Open a shell on it (ssh)"),
+    Binding("l", "provision", "Setup log", id="instances.provision", tooltip="The setup run: follow, retry"),
     Binding("r", "reload", "Refresh", id="instances.refresh", tooltip="Ask AWS again now"),
 ]
 # action -> what lifecycle.can() calls it
@@ -47,6 +48,7 @@ _NEEDS = {
     "image": "image",
     "copy_ssh": "ssh",
     "open_shell": "ssh",
+    "provision": "ssh",
 }
 PALETTE = [
     ("Stop instance", "stop", "Stop the selected instance; its disk stays (and is billed)"),
@@ -55,6 +57,7 @@ PALETTE = [
     ("Create image", "image", "Save the selected instance's disk as an image"),
     ("Copy ssh command", "copy_ssh", "Copy the ssh command of the selected instance"),
     ("Open a shell", "open_shell", "Suspend the app and ssh into the selected instance"),
+    ("Setup log", "provision", "Follow the selected instance's setup run (or start it)"),
     ("Refresh instances", "reload", "Ask AWS for the instances now"),
 ]
 
@@ -191,6 +194,14 @@ class InstanceActions(Screen[None]):
                 f"Could not open a shell here ({exc}). Press c to copy the ssh command instead.", error=True
             )
         self.refresh_soon()
+
+    def action_provision(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        from tui.screens.provision import open_provisioning
+
+        open_provisioning(self.app, self.ctx, row.instance, self.key_path(row.instance), mode="reattach")
 
     def action_reload(self) -> None:
         self.refresh_soon()

@@ -146,6 +146,13 @@ class LaunchScreen(Screen[str]):
         self.ssh_command = command
         self.refresh_bindings()
         self.notify(f"{instance.name} is ready.", title="Launched")
+        if self.ctx.provision_after_launch:
+            from pathlib import Path
+
+            from tui.screens.provision import open_provisioning
+
+            key = self.spec.key.private_key_path or self.key_path()
+            open_provisioning(self.app, self.ctx, instance, Path(key) if key else None, mode="fresh")
 
     def key_path(self) -> str | None:
         from tui.services.keys import find_private_key

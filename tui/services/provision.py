@@ -20,6 +20,7 @@ import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from tui.models import Recipe, RecipeStep, StepEvent, StepState
@@ -91,6 +92,21 @@ class RunPlan:
 
 Update = list[LogItem] | LinkState | RunPlan
 Sink = Callable[[Update], None]
+
+
+def recipe_for(
+    instance_type: str, framework: str, *, simulated: bool = False, only: Path | None = None
+) -> Recipe:
+    """The book's steps for this GPU and framework, then the user's own (recipe.toml in the config
+    dir); with `only`, just the steps of that file (`--recipe FILE`)."""
+    from tui.services.recipe import book_recipe, compose, load_recipe_file, user_recipe_path
+
+    if only is not None:
+        return compose(None, load_recipe_file(only), framework)
+    book = book_recipe(framework, instance_type=instance_type, simulated=simulated)
+    path = user_recipe_path()
+    extra = load_recipe_file(path) if path.exists() else ()
+    return compose(book, extra, framework)
 
 
 # --- the files a recipe becomes on the instance ------------------------------------------------
@@ -294,8 +310,8 @@ class Provisioner:
         """Stop a running run (its whole process group); done steps stay done."""
         await self.conn.run(
             self._sh(
-                'pid=$(fuser "$R/lock" 2>/dev/null | tr -s " " "\\n" | head -n1); '
-                '[ -n "$pid" ] && kill -TERM -- "-$(ps -o pgid= "$pid" | tr -d " ")"; true'
+                'if [ -e "$R/lock" ] && ! flock -n "$R/lock" true; then '
+                'kill -TERM -- "-$(cat "$R/runner.pid")"; fi; true'
             ),
             check=False,
         )

@@ -58,9 +58,11 @@ def host_block(instance: Instance, key_path: Path | None, user: str = "ubuntu") 
         lines += [f"    IdentityFile {_quote(key_path)}", "    IdentitiesOnly yes"]
     lines += [
         f"    UserKnownHostsFile {_quote(known_hosts_path())}",
-        # Host keys are not pinned from the console output yet (another issue): accept a new
-        # instance's key on first use, in the app's own known_hosts, and refuse a changed one.
-        "    StrictHostKeyChecking accept-new",
+        # The app pins each instance's host keys (read from its console output, see hostkeys) in its
+        # own known_hosts under the instance id, which survives the new DNS name of a stop/start;
+        # ssh looks them up by that alias and refuses any other key, and an instance not pinned yet.
+        f"    HostKeyAlias {instance.instance_id}",
+        "    StrictHostKeyChecking yes",
     ]
     return "\n".join(lines) + "\n"
 
@@ -179,8 +181,11 @@ def ssh_argv(instance: Instance, key_path: Path | None, user: str = "ubuntu") ->
     argv += [
         "-o",
         f"UserKnownHostsFile={known_hosts_path()}",
-        # Host key pinning from the console output is another issue: until then accept a new
-        # instance's key once, in the app's own known_hosts, and refuse a changed one.
+        # The keys the app pinned for the instance id (see hostkeys) are the ones checked; the command
+        # may be copied before they are pinned (right after launch), so an instance with none yet is
+        # accepted once, under its id, and a changed key is refused.
+        "-o",
+        f"HostKeyAlias={instance.instance_id}",
         "-o",
         "StrictHostKeyChecking=accept-new",
         f"{user}@{instance.public_dns or instance.public_ip}",

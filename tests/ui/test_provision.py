@@ -1,0 +1,205 @@
+"""The provisioning screen, driven with keys, against a loopback SSH host and an instance in moto.
+
+The host is the same in-process asyncssh server --demo uses (tui.demo.ssh_host), reached through
+InstanceLink exactly as a real instance is: DescribeInstances for its address, its host key read
+from the console output (GetConsoleOutput shows the loopback host's key block) and pinned, then SSH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from rich.text import Text
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from tests.ui.driving import wait_until
+from tui.demo.cloud import add_realistic_image_sizes
+from tui.demo.hosts import DemoHosts
+from tui.demo.ssh_host import console_hook
+from tui.models import TAG_MANAGED, TAG_NAME, Instance, Recipe, RecipeStep
+from tui.screens.provision import ProvisionScreen
+from tui.services.aws import Aws
+from tui.services.hostkeys import KnownHosts
+from tui.services.instance_link import InstanceLink
+from tui.services.lifecycle import describe_one
+from tui.widgets.log_view import LogView
+
+SIZE = (120, 40)
+TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
+
+
+class ProvisionApp(App[None]):
+    """Just the provisioning screen, in the app's stylesheet."""
+
+    CSS_PATH = str(TCSS)
+
+    def __init__(self, screen: ProvisionScreen) -> None:
+        super().__init__()
+        self.first = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.first)
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[tuple[Aws, DemoHosts]]:
+    hosts = DemoHosts(tmp_path / "hosts")
+
+    def customize(session: Any) -> None:
+        add_realistic_image_sizes(session)
+        console_hook(hosts.host_for_instance)(session)
+
+    with mock_aws():
+        yield Aws(region="us-east-1", customize=customize), hosts
+
+
+def make_instance(aws: Aws, name: str = "d2l-setup") -> Instance:
+    ec2 = aws.client("ec2", "us-east-1")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    tags = [
+        {"Key": "Name", "Value": name},
+        {"Key": TAG_NAME, "Value": name},
+        {"Key": TAG_MANAGED, "Value": "true"},
+    ]
+    answer = ec2.run_instances(
+        ImageId=image, InstanceType="g4dn.xlarge", MinCount=1, MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )  # fmt: skip
+    found = describe_one(aws, "us-east-1", answer["Instances"][0]["InstanceId"])
+    assert found is not None
+    return found
+
+
+def quick_recipe(marker: Path) -> Recipe:
+    return Recipe(
+        steps=(
+            RecipeStep("hello", "Say hello", "for i in 1 2 3; do echo line $i; done"),
+            RecipeStep("driver", "NVIDIA driver", "exit 9", check="echo driver present"),
+            RecipeStep(
+                "flaky",
+                "Install the framework",
+                f"if [ ! -f {marker} ]; then echo 'ERROR: no matching distribution' >&2; exit 1; fi; echo installed",
+                hint="Check the instance can reach PyPI, then retry.",
+            ),
+        ),
+        framework="pytorch",
+        env=(("D2L_RETRY_PAUSE", "0"),),
+    )
+
+
+@pytest.fixture
+def key(client_key: tuple[Path, str]) -> Path:
+    return client_key[0]
+
+
+def screen_for(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path, recipe: Recipe | None, mode: str
+) -> ProvisionScreen:
+    aws, hosts = cloud
+    instance = make_instance(aws)
+    known = KnownHosts(tmp_path / "known_hosts")
+    link = InstanceLink(aws, instance, key, known, endpoint_for=hosts.endpoint, console_timeout_s=5)
+    return ProvisionScreen(link, recipe=recipe, mode=mode)  # type: ignore[arg-type]
+
+
+def cells(pilot: Pilot[Any]) -> list[tuple[str, str]]:
+    table = pilot.app.screen.query_one("#provision-steps", DataTable)
+    rows = []
+    for key in table.rows:
+        icon, title, _ = (Text.from_markup(str(c)).plain for c in table.get_row(key))
+        rows.append((icon, title))
+    return rows
+
+
+def finished(pilot: Pilot[Any]) -> bool:
+    return getattr(pilot.app.screen, "outcome", None) is not None
+
+
+async def test_a_run_with_a_failure_then_retry(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "fixed"
+    screen = screen_for(cloud, key, tmp_path, quick_recipe(marker), "fresh")
+    app = ProvisionApp(screen)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: finished(pilot), 30)
+        assert cells(pilot) == [("✓", "Say hello"), ("↷", "NVIDIA driver"), ("✗", "Install the framework")]
+        error = str(screen.query_one("#step-error", Static).render())
+        assert "Step 'Install the framework' failed (exit code 1)" in error
+        assert "Check the instance can reach PyPI" in error and "Press r to retry" in error
+        log_view = screen.query_one("#provision-log", LogView)
+        assert "ERROR: no matching distribution" in log_view.lines
+        assert list(log_view.lines[:3]) == ["line 1", "line 2", "line 3"]
+
+        marker.touch()
+        await pilot.press("r")
+        await wait_until(pilot, lambda: finished(pilot) and screen.outcome.ok, 30)  # type: ignore[union-attr]
+        assert "installed" in log_view.lines
+        assert log_view.lines.count("line 1") == 1  # the done step was not run again
+        assert not screen.query_one("#step-error", Static).has_class("visible")
+        assert cells(pilot)[2] == ("✓", "Install the framework")
+    await cloud[1].stop()
+
+
+async def test_filter_follow_and_save(cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path) -> None:
+    screen = screen_for(cloud, key, tmp_path, quick_recipe(tmp_path / "m"), "fresh")
+    async with ProvisionApp(screen).run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: finished(pilot), 30)
+        log_view = screen.query_one("#provision-log", LogView)
+        await pilot.press("slash", *"line 2", "enter")
+        assert list(log_view.lines) == ["line 2"]
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "enter")  # empty: every line again
+        assert "line 3" in log_view.lines and "driver present" in log_view.lines
+
+        await pilot.press("f")
+        assert log_view.auto_scroll is False
+        await pilot.press("f")
+        assert log_view.auto_scroll is True
+
+        await pilot.press("w")
+        logs = tmp_path / "state" / "d2l-tui" / "logs"
+        await wait_until(pilot, lambda: logs.exists() and any(logs.iterdir()), 15)
+        saved = next(logs.iterdir()).read_text()
+        assert "line 2" in saved and "ERROR: no matching distribution" in saved and "::d2l:: " in saved
+    await cloud[1].stop()
+
+
+async def test_reattach_shows_a_finished_run_and_nothing_when_none(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path
+) -> None:
+    screen = screen_for(cloud, key, tmp_path, None, "reattach")
+    async with ProvisionApp(screen).run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: finished(pilot), 30)
+        assert screen.outcome is not None and screen.outcome.not_started
+        assert "Nothing has been set up" in str(screen.query_one("#step-error", Static).render())
+    await cloud[1].stop()
+
+
+async def test_unknown_host_key_is_trusted_only_by_choice(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path
+) -> None:
+    aws, hosts = cloud
+    instance = make_instance(aws)
+    known = KnownHosts(tmp_path / "known_hosts")
+    # The console never shows keys (the hook has no host for this instance until after it connects).
+    hidden = DemoHosts(tmp_path / "hidden")
+    link = InstanceLink(aws, instance, key, known, endpoint_for=hidden.endpoint, console_timeout_s=0)
+    screen = ProvisionScreen(link, recipe=quick_recipe(tmp_path / "m"), mode="fresh")
+    async with ProvisionApp(screen).run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: bool(screen.untrusted_key), 30)
+        error = str(screen.query_one("#step-error", Static).render())
+        assert "SHA256:" in error and "Press t to trust" in error
+        assert known.keys_for(instance.instance_id) == []
+        await pilot.press("t")
+        await wait_until(pilot, lambda: finished(pilot), 30)
+        assert known.check(instance.instance_id).source == "user"
+        assert "line 1" in screen.query_one("#provision-log", LogView).lines
+    await hidden.stop()
+    await asyncio.sleep(0)

@@ -1,0 +1,154 @@
+"""`d2l-tui provision NAME`: start (or reattach to) an instance's setup run and stream its log.
+
+The same follow_run loop as the provisioning screen: the log's lines go to stdout as they arrive,
+each step's start and end as a `==>` line, connection news to stderr. The exit code is the run's:
+0 every step finished, 1 a step failed (or SSH couldn't be used), 3 nothing to reattach to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PROG = "d2l-tui"
+
+
+def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    what = "set an instance up for the book (or follow the setup running there) and stream its log"
+    parser = sub.add_parser(
+        "provision", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
+    )
+    parser.add_argument("name", metavar="NAME", help="the instance's name (or id), as `d2l-tui ls` shows it")
+    parser.add_argument(
+        "--framework",
+        default="pytorch",
+        choices=("pytorch", "tensorflow", "jax", "mxnet"),
+        help="the framework the notebooks use (default: pytorch)",
+    )
+    parser.add_argument("--recipe", type=Path, metavar="FILE", help="run only the steps of this recipe file")
+    parser.add_argument(
+        "--attach", action="store_true", help="only follow the run already on the instance; start nothing"
+    )
+    parser.add_argument(
+        "--trust-host-key",
+        action="store_true",
+        help="when the console output shows no host key, trust the one the server presents (first use only)",
+    )
+
+
+def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
+    from tui.services import lifecycle
+    from tui.services.instance_link import InstanceLink, known_hosts
+    from tui.services.keys import find_private_key
+    from tui.services.provision import recipe_for
+
+    aws = make_aws(args)
+    instance = lifecycle.find_instance(aws, args.name, args.region)
+    recipe = None
+    if not args.attach:
+        recipe = recipe_for(instance.instance_type, args.framework, only=args.recipe)
+    key = find_private_key(instance.key_name, key_dir(args)) if instance.key_name else None
+    link = InstanceLink(aws, instance, key, known_hosts())
+    try:
+        return asyncio.run(_follow(link, recipe, attach=args.attach, trust=args.trust_host_key))
+    except KeyboardInterrupt:
+        _note(
+            f"Stopped following. The setup goes on on the instance: `{PROG} provision {link.label} --attach`."
+        )
+        return 130
+
+
+async def _follow(link: Any, recipe: Any, *, attach: bool, trust: bool) -> int:
+    from tui.services.provision import follow_run
+    from tui.services.ssh import HostKeyUnknown
+
+    printer = _Printer()
+    while True:
+        try:
+            outcome, _ = await follow_run(
+                lambda: link.connect(_note),
+                printer.update,
+                recipe=recipe,
+                mode="reattach" if attach else "fresh",
+            )
+            break
+        except HostKeyUnknown as exc:
+            if not trust:
+                _note(f"{PROG}: {exc.what}")
+                _note(f"Run again with --trust-host-key to trust {exc.fingerprint} (only if you expect it).")
+                return 1
+            link.trust(exc.presented)
+            _note(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
+            trust = False  # once: a key that changes after this is refused
+    if outcome.ok or outcome.not_started:
+        _note(outcome.summary)
+    else:
+        title = printer.titles.get(outcome.failed_step, outcome.failed_step)
+        hint = printer.hints.get(outcome.failed_step, "")
+        _note(f"Step '{title}' failed (exit code {outcome.rc}). {hint}".rstrip())
+        _note("Fix the cause, then run the same command again: done steps are skipped.")
+    if outcome.not_started:
+        _note(f"Start it with `{PROG} provision {link.label}`.")
+        return 3
+    return 0 if outcome.ok else 1
+
+
+def _note(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class _Printer:
+    """Log lines to stdout as they come; step changes as `==>` lines with their durations."""
+
+    def __init__(self) -> None:
+        self.titles: dict[str, str] = {}
+        self.hints: dict[str, str] = {}
+        self.started: dict[str, float] = {}
+
+    def update(self, update: Any) -> None:
+        from tui.models import StepEvent, StepState
+        from tui.services.provision import LinkState, RunPlan
+
+        if isinstance(update, RunPlan):
+            self.titles.update({s.name: s.title for s in update.steps})
+            self.hints.update({s.name: s.hint for s in update.steps if s.hint})
+            return
+        if isinstance(update, LinkState):
+            words = {
+                "connecting": "Connecting…",
+                "connected": "Connected.",
+                "reconnecting": "Reconnecting…",
+                "rebooting": "Rebooting…",
+            }
+            _note(f"{words[update.state]} {update.detail}".rstrip())
+            return
+        out = []
+        for item in update:
+            if not isinstance(item, StepEvent):
+                out.append(item)
+                continue
+            if not item.step:
+                continue
+            title = self.titles.get(item.step, item.step)
+            if item.state is StepState.RUNNING:
+                self.started.setdefault(item.step, time.monotonic())
+                if item.note.startswith("retry"):
+                    out.append(f"==> {title}: {item.note}")
+                continue
+            took = ""
+            if item.step in self.started and item.note != "already":
+                took = f" ({time.monotonic() - self.started.pop(item.step):.0f} s)"
+            word = {StepState.DONE: "done", StepState.SKIPPED: "skipped", StepState.FAILED: "FAILED"}.get(
+                item.state, item.state.value
+            )
+            if item.note == "already":
+                word += " earlier"
+            rc = f", exit code {item.rc}" if item.state is StepState.FAILED else ""
+            out.append(f"==> {title}: {word}{rc}{took}")
+        if out:
+            sys.stdout.write("\n".join(out) + "\n")
+            sys.stdout.flush()

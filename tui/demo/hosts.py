@@ -1,0 +1,75 @@
+"""The simulated instances' SSH servers: one LoopbackHost per instance, started when first reached.
+
+Each gets its own sandbox HOME, so two demo instances have separate setups; GetConsoleOutput
+shows each one's host key (tui.demo.ssh_host.console_hook), so the app pins it exactly as it
+would a real instance's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from pathlib import Path
+
+from tui.demo.ssh_host import LoopbackHost
+from tui.models import Instance
+
+log = logging.getLogger(__name__)
+
+
+class DemoHosts:
+    def __init__(self, root: Path | None = None) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if root is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="d2l-demo-hosts-")
+            root = Path(self._tmp.name)
+        self.root = root
+        self.hosts: dict[str, LoopbackHost] = {}
+        self._lock = asyncio.Lock()
+
+    def host_for_instance(self, instance_id: str) -> LoopbackHost | None:
+        return self.hosts.get(instance_id)
+
+    async def endpoint(self, instance: Instance, key_path: Path | None) -> tuple[str, int]:
+        async with self._lock:
+            host = self.hosts.get(instance.instance_id)
+            if host is None:
+                host = LoopbackHost(_public_key(key_path), home=self.root / instance.instance_id / "ubuntu")
+                self.hosts[instance.instance_id] = host
+            if not host.running:
+                await host.start()
+        return "127.0.0.1", host.port
+
+    async def stop(self) -> None:
+        """Stop the servers and any setup run still going in a sandbox: nothing outlives the demo."""
+        for instance_id in self.hosts:
+            _stop_run(self.root / instance_id / "ubuntu" / ".d2l-tui" / "provision" / "runner.pid")
+        for host in self.hosts.values():
+            if host.running:
+                await host.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def _stop_run(pid_file: Path) -> None:
+    import os
+    import signal
+
+    try:
+        os.killpg(int(pid_file.read_text().strip()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass  # no run, or it ended already
+
+
+def _public_key(key_path: Path | None) -> str | None:
+    """The instance key's public half: only it may log in (any key when it can't be read)."""
+    if key_path is None:
+        return None
+    try:
+        import asyncssh
+
+        return asyncssh.read_private_key(str(key_path)).export_public_key().decode().strip()
+    except (OSError, ValueError, asyncssh.KeyImportError) as exc:
+        log.warning("demo host: could not read %s (%s); accepting any key", key_path, exc)
+        return None

@@ -1,0 +1,436 @@
+"""The provisioning screen: the recipe's checklist with states and durations, and the live log.
+
+It runs ``follow_run`` in an async worker on the app's loop (asyncssh lives there); lines and
+events arrive in batches and go straight to the widgets. The run itself lives on the instance:
+leaving this screen, losing the network or quitting the app doesn't stop it, and opening the
+screen again reattaches where the log is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from tui import paths
+from tui.models import Recipe, StepEvent, StepState
+from tui.services.errors import D2lError
+from tui.widgets.log_view import LogView
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import asyncssh
+    from textual.app import App
+
+    from tui.context import AppContext
+    from tui.models import Instance
+    from tui.services.provision import LinkState, LogItem, Mode, RunOutcome, RunPlan
+
+log = logging.getLogger(__name__)
+
+MAX_LINES = 10_000
+_ICONS = {
+    StepState.WAITING: "·",
+    StepState.RUNNING: "▶",
+    StepState.DONE: "✓",
+    StepState.SKIPPED: "↷",
+    StepState.FAILED: "✗",
+}
+
+
+class Link(Protocol):
+    """How the screen reaches the instance (tui.services.instance_link.InstanceLink)."""
+
+    @property
+    def label(self) -> str: ...  # the instance's name
+
+    @property
+    def simulated(self) -> bool: ...  # --demo's loopback instance
+
+    async def connect(self, on_wait: Callable[[str], None] | None = None) -> asyncssh.SSHClientConnection: ...
+
+    def trust(self, key_line: str) -> None: ...
+
+
+@dataclass
+class StepRow:
+    name: str
+    title: str
+    hint: str = ""
+    state: StepState = StepState.WAITING
+    started_at: float | None = None  # the instance's clock
+    started_here: float | None = None  # our monotonic clock, for the live duration
+    seconds: float | None = None
+    note: str = ""
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ProvisionScreen(Screen[None]):
+    BINDINGS = [
+        Binding(
+            "f", "follow", "Follow on/off", id="provision.follow", tooltip="Keep the end of the log in view"
+        ),
+        Binding("slash", "filter", "Filter", id="provision.filter", tooltip="Show only lines containing…"),
+        Binding("w", "save", "Save log", id="provision.save", tooltip="Save the whole log to a local file"),
+        Binding(
+            "r",
+            "retry",
+            "Retry",
+            id="provision.retry",
+            tooltip="Run the failed step again (done ones are skipped)",
+        ),
+        Binding(
+            "t", "trust", "Trust key", id="provision.trust", tooltip="Trust the host key shown (on first use)"
+        ),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            id="provision.back",
+            tooltip="Leave; the setup keeps running on the instance",
+        ),
+    ]
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        recipe: Recipe | None = None,
+        mode: Mode = "reattach",
+        remote_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.link = link
+        self.recipe = recipe
+        self.mode: Mode = mode
+        self.remote_dir = remote_dir
+        self.steps: dict[str, StepRow] = {}
+        self.log_offset: int | None = None
+        self.outcome: RunOutcome | None = None
+        self.untrusted_key = ""  # a presented host key the person may choose to trust
+        self.link_state = "connecting"
+        if recipe is not None:
+            for step in recipe.steps:
+                self.steps[step.name] = StepRow(step.name, step.title, step.hint)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="step-body"):
+            yield Static(self._title(), id="step-title")
+            yield Static("Connecting…", id="provision-link")
+            with Horizontal(id="provision-panes"):
+                yield DataTable(id="provision-steps", cursor_type="row", zebra_stripes=False)
+                with Vertical(id="provision-right"):
+                    yield Input(
+                        placeholder="Show only lines containing… (Enter to apply, empty to clear)",
+                        id="provision-filter",
+                    )
+                    yield LogView(max_lines=MAX_LINES, id="provision-log")
+            yield Static("", id="step-error")
+        yield Footer()
+
+    def _title(self) -> str:
+        title = f"Setting up {self.link.label}"
+        if self.recipe is not None:
+            title += f" for {self.recipe.framework}"
+        if self.link.simulated:
+            title += "  [dim](simulated: the demo instance prints the commands it would run)[/dim]"
+        return title
+
+    def on_mount(self) -> None:
+        table = self.query_one("#provision-steps", DataTable)
+        table.add_column(" ", key="icon", width=1)
+        table.add_column("Step", key="title", width=28)
+        table.add_column("Time", key="time", width=6)
+        for row in self.steps.values():
+            self._add_row(row)
+        self.query_one("#provision-filter", Input).display = False
+        self.set_interval(1.0, self._tick_running)
+        self.follow()
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="provision", exit_on_error=False)
+    async def follow(self) -> None:
+        from tui.services.provision import DEFAULT_REMOTE_DIR, follow_run
+
+        self.outcome = None
+        self._hide_error()
+        try:
+            outcome, self.log_offset = await follow_run(
+                lambda: self.link.connect(self._waiting),
+                self._update,
+                recipe=self.recipe,
+                mode=self.mode,
+                remote_dir=self.remote_dir or DEFAULT_REMOTE_DIR,
+                offset=self.log_offset,
+            )
+        except Exception as exc:
+            self._connection_failed(exc)
+            return
+        self._finished(outcome)
+
+    def _waiting(self, line: str) -> None:
+        self.query_one("#provision-link", Static).update(line)
+
+    def _update(self, update: list[LogItem] | LinkState | RunPlan) -> None:
+        from tui.services.provision import LinkState, RunPlan
+
+        if isinstance(update, LinkState):
+            self.link_state = update.state
+            text = {
+                "connecting": "Connecting…",
+                "connected": "Connected",
+                "reconnecting": "Reconnecting…",
+                "rebooting": "Rebooting…",
+            }[update.state]
+            self.query_one("#provision-link", Static).update(f"{text} {update.detail}".strip())
+            return
+        if isinstance(update, RunPlan):
+            self._plan(update)
+            return
+        lines: list[str] = []
+        view = self.query_one("#provision-log", LogView)
+        for item in update:
+            if isinstance(item, str):
+                lines.append(item)
+                continue
+            if lines:
+                view.add_lines(lines)
+                lines = []
+            self._event(item)
+        if lines:
+            view.add_lines(lines)
+
+    def _plan(self, plan: RunPlan) -> None:
+        for step in plan.steps:
+            if step.name not in self.steps:
+                self.steps[step.name] = row = StepRow(step.name, step.title, step.hint)
+                self._add_row(row)
+            elif step.hint and not self.steps[step.name].hint:
+                self.steps[step.name].hint = step.hint
+
+    def _event(self, event: StepEvent) -> None:
+        if not event.step:
+            if event.state is StepState.RUNNING:  # a (new) run starts: steps not done yet wait again
+                for waiting in self.steps.values():
+                    if waiting.state in (StepState.RUNNING, StepState.FAILED):
+                        waiting.state, waiting.seconds = StepState.WAITING, None
+                        self._show_row(waiting)
+            return
+        row = self.steps.get(event.step)
+        if row is None:
+            row = self.steps[event.step] = StepRow(event.step, event.step)
+            self._add_row(row)
+        if event.state is StepState.RUNNING:
+            if row.state is not StepState.RUNNING or row.started_at is None:
+                row.started_at, row.started_here = event.at, time.monotonic()
+            row.seconds = None
+        elif event.note != "already" and row.started_at is not None:
+            row.seconds = max(0.0, event.at - row.started_at)
+        row.state = event.state
+        row.note = event.note
+        self._show_row(row)
+
+    def _add_row(self, row: StepRow) -> None:
+        table = self.query_one("#provision-steps", DataTable)
+        table.add_row(*self._cells(row), key=row.name)
+
+    def _cells(self, row: StepRow) -> tuple[str, str, str]:
+        seconds = row.seconds
+        if row.state is StepState.RUNNING and row.started_here is not None:
+            seconds = time.monotonic() - row.started_here
+        title = row.title + (f" ({row.note})" if row.note.startswith("retry") else "")
+        style = {StepState.FAILED: "bold red", StepState.RUNNING: "bold", StepState.SKIPPED: "dim"}.get(
+            row.state
+        )
+        icon = _ICONS[row.state]
+        return (
+            (f"[{style}]{icon}[/]" if style else icon),
+            (f"[{style}]{title}[/]" if style else title),
+            _duration(seconds),
+        )
+
+    def _show_row(self, row: StepRow) -> None:
+        table = self.query_one("#provision-steps", DataTable)
+        icon, title, duration = self._cells(row)
+        table.update_cell(row.name, "icon", icon)
+        table.update_cell(row.name, "title", title)
+        table.update_cell(row.name, "time", duration)
+
+    def _tick_running(self) -> None:
+        for row in self.steps.values():
+            if row.state is StepState.RUNNING:
+                self._show_row(row)
+
+    def _finished(self, outcome: RunOutcome) -> None:
+        self.outcome = outcome
+        if outcome.ok:
+            self.query_one("#provision-link", Static).update(
+                "Done: every step finished. The environment is ~/d2l (source ~/d2l/bin/activate)."
+            )
+            self.notify(f"{self.link.label} is set up.", title="Provisioning finished")
+        elif outcome.not_started:
+            self._show_error(
+                "Nothing has been set up on this instance yet. Start it from the launch, "
+                "or run `d2l-tui provision NAME`."
+            )
+        else:
+            failed = self.steps.get(outcome.failed_step)
+            name = failed.title if failed else outcome.failed_step
+            hint = f" {failed.hint}" if failed and failed.hint else ""
+            self._show_error(
+                f"Step '{name}' failed (exit code {outcome.rc}).{hint}\n"
+                "Its output is in the log above (failures in red). Press r to retry it; done steps are skipped."
+            )
+        self.refresh_bindings()
+
+    def _connection_failed(self, exc: BaseException) -> None:
+        from tui.services.ssh import HostKeyUnknown
+
+        if isinstance(exc, HostKeyUnknown):
+            self.untrusted_key = exc.presented
+            self._show_error(
+                f"{exc.what}\nThe server presents {exc.fingerprint}. Press t to trust it only if you expect "
+                "this key (for example it matches the instance's console output in the EC2 console)."
+            )
+        elif isinstance(exc, D2lError):
+            log.warning("provisioning connection failed: %s", exc)
+            self._show_error(f"{exc}")
+        else:
+            log.error("provisioning failed", exc_info=exc)
+            self._show_error(
+                "Following the setup failed unexpectedly; details are in the log file. Press r to try again."
+            )
+        self.outcome = None
+        self.refresh_bindings()
+
+    def _show_error(self, text: str) -> None:
+        error = self.query_one("#step-error", Static)
+        error.update(text)
+        error.add_class("visible")
+
+    def _hide_error(self) -> None:
+        self.query_one("#step-error", Static).remove_class("visible")
+
+    # --- keys ------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            failed = self.outcome is not None and not self.outcome.ok and not self.outcome.not_started
+            return True if failed or self._link_failed() else None
+        if action == "trust":
+            return True if self.untrusted_key else None
+        return True
+
+    def _link_failed(self) -> bool:
+        worker = next(iter(self.workers), None)
+        return self.outcome is None and (worker is None or worker.is_finished) and not self.untrusted_key
+
+    def action_follow(self) -> None:
+        following = self.query_one("#provision-log", LogView).toggle_follow()
+        self.notify("Following the end of the log." if following else "Not following: scroll freely.")
+
+    def action_filter(self) -> None:
+        box = self.query_one("#provision-filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "provision-filter":
+            return
+        view = self.query_one("#provision-log", LogView)
+        view.set_filter(event.value)
+        if not event.value.strip():
+            event.input.display = False
+        view.focus()
+
+    def action_retry(self) -> None:
+        if self.outcome is not None and not self.outcome.ok:
+            self.mode = "retry"
+        self.follow()
+
+    def action_trust(self) -> None:
+        if not self.untrusted_key:
+            return
+        self.link.trust(self.untrusted_key)
+        self.untrusted_key = ""
+        self.notify("Host key trusted and pinned for this instance.")
+        self.follow()
+
+    def action_save(self) -> None:
+        self.save_log()
+
+    @work(group="provision-save", exit_on_error=False)
+    async def save_log(self) -> None:
+        from tui.services.provision import DEFAULT_REMOTE_DIR, Provisioner
+
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = paths.state_dir() / "logs" / f"provision-{_safe(self.link.label)}-{stamp}.log"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await self.link.connect(None)
+            try:
+                data = await Provisioner(conn, self.remote_dir or DEFAULT_REMOTE_DIR).read_log()
+            finally:
+                conn.close()
+            target.write_bytes(data)
+            self.notify(str(target), title="Whole log saved")
+        except Exception as exc:  # unreachable: keep what we have rather than nothing
+            log.warning("reading the whole log failed: %s", exc)
+            view = self.query_one("#provision-log", LogView)
+            target.write_text("\n".join(view.kept) + "\n", "utf-8")
+            self.notify(
+                f"{target} (the last {len(view.kept)} lines: the instance couldn't be reached)",
+                title="Log saved",
+                severity="warning",
+            )
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+
+def open_provisioning(
+    app: App[Any],
+    ctx: AppContext,
+    instance: Instance,
+    key_path: Path | None,
+    *,
+    mode: Mode,
+    framework: str = "pytorch",
+) -> None:
+    """Push the provisioning screen for an instance: a fresh run of the book's recipe (plus the
+    user's own steps), or a reattach to whatever run the instance has."""
+    from tui.services.instance_link import InstanceLink, known_hosts
+
+    link = InstanceLink(ctx.aws, instance, key_path, known_hosts(), endpoint_for=ctx.ssh_endpoint)
+    recipe = None
+    if mode == "fresh":
+        try:
+            from tui.services.provision import recipe_for
+
+            recipe = recipe_for(instance.instance_type, framework, simulated=ctx.simulated)
+        except D2lError as exc:
+            app.notify(str(exc), severity="error", timeout=10)
+            return
+    app.push_screen(ProvisionScreen(link, recipe=recipe, mode=mode))
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-")[:60] or "instance"
