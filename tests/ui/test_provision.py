@@ -203,3 +203,58 @@ async def test_unknown_host_key_is_trusted_only_by_choice(
         assert "line 1" in screen.query_one("#provision-log", LogView).lines
     await hidden.stop()
     await asyncio.sleep(0)
+
+
+def snap_app(cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path, recipe: Recipe) -> ProvisionApp:
+    return ProvisionApp(screen_for(cloud, key, tmp_path, recipe, "fresh"))
+
+
+def test_snapshot_failed_step(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path, snap_compare: Any
+) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_until(pilot, lambda: finished(pilot), 30)
+
+    app = snap_app(cloud, key, tmp_path, quick_recipe(tmp_path / "never"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    asyncio.run(cloud[1].stop())
+
+
+def test_snapshot_all_done(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path, snap_compare: Any
+) -> None:
+    marker = tmp_path / "fixed"
+    marker.touch()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_until(pilot, lambda: finished(pilot), 30)
+
+    app = snap_app(cloud, key, tmp_path, quick_recipe(marker))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    asyncio.run(cloud[1].stop())
+
+
+def test_snapshot_running_step(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path, snap_compare: Any
+) -> None:
+    recipe = Recipe(
+        steps=(
+            RecipeStep("hello", "Say hello", "echo hello"),
+            RecipeStep("wait", "Install the framework", "echo downloading; sleep 20"),
+            RecipeStep("after", "d2l package 1.0.3", "echo never shown"),
+        )
+    )
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_until(pilot, lambda: "downloading" in pilot.app.screen.query_one(LogView).lines, 30)
+        screen = pilot.app.screen
+        assert isinstance(screen, ProvisionScreen)
+        screen.query_one("#provision-steps", DataTable).cursor_type = "none"
+        # The live duration ticks each second: blank it so the picture doesn't depend on timing.
+        screen.steps["wait"].started_here = None
+        screen._show_row(screen.steps["wait"])
+        await pilot.pause()
+
+    app = snap_app(cloud, key, tmp_path, recipe)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    asyncio.run(cloud[1].stop())

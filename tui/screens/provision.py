@@ -156,7 +156,7 @@ class ProvisionScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#provision-steps", DataTable)
         table.add_column(" ", key="icon", width=1)
-        table.add_column("Step", key="title", width=28)
+        table.add_column("Step", key="title", width=40)
         table.add_column("Time", key="time", width=6)
         for row in self.steps.values():
             self._add_row(row)
@@ -295,6 +295,9 @@ class ProvisionScreen(Screen[None]):
             failed = self.steps.get(outcome.failed_step)
             name = failed.title if failed else outcome.failed_step
             hint = f" {failed.hint}" if failed and failed.hint else ""
+            self.query_one("#provision-link", Static).update(
+                f"Stopped at '{name}'; the steps after it did not run."
+            )
             self._show_error(
                 f"Step '{name}' failed (exit code {outcome.rc}).{hint}\n"
                 "Its output is in the log above (failures in red). Press r to retry it; done steps are skipped."
