@@ -16,6 +16,8 @@ from tui.demo.ssh_host import LoopbackHost
 from tui.models import Instance
 
 log = logging.getLogger(__name__)
+# Programs the simulated instance has on its PATH ahead of the system's (a replaying nvidia-smi, …).
+DEMO_BIN = Path(__file__).resolve().parent / "bin"
 
 
 class DemoHosts:
@@ -35,7 +37,9 @@ class DemoHosts:
         async with self._lock:
             host = self.hosts.get(instance.instance_id)
             if host is None:
-                host = LoopbackHost(_public_key(key_path), home=self.root / instance.instance_id / "ubuntu")
+                host = LoopbackHost(
+                    _public_key(key_path), home=self.root / instance.instance_id / "ubuntu", extra_path=DEMO_BIN
+                )
                 self.hosts[instance.instance_id] = host
             if not host.running:
                 await host.start()
