@@ -640,3 +640,18 @@ def test_in_a_simulated_run_the_users_steps_only_print_too(tmp_path: Path) -> No
     assert result.stdout == f"+ touch {canary}\n"
     assert not canary.exists()
     assert rc.compose(None, mine, "pytorch", simulated=True).steps[0].script != mine[0].script
+
+
+def test_the_readme_example_recipe_is_accepted(tmp_path: Path) -> None:
+    """The README's recipe.toml example stays true."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", readme, re.S)
+    assert block is not None
+    path = tmp_path / "recipe.toml"
+    path.write_text(block.group(1))
+    from tui.services.recipe import load_recipe_file
+
+    (step,) = load_recipe_file(path)
+    assert (step.name, step.title, step.timeout_s, step.retries) == ("my-deps", "Extra packages", 600, 1)
