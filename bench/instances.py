@@ -58,7 +58,8 @@ def populate(endpoint: str) -> None:
             )
 
 
-def to_instances_screen(env: dict[str, str]) -> float:
+def to_instances_screen(env: dict[str, str]) -> tuple[float, float]:
+    """(start -> all instances in the table, start -> the sweep of every region finished)."""
     session = f"inst{os.getpid()}{time.monotonic_ns()}"
     total = len(REGIONS) * PER_REGION
     start = time.perf_counter()
@@ -68,7 +69,9 @@ def to_instances_screen(env: dict[str, str]) -> float:
         env=env,
     )
     try:
-        return wait_for(session, lambda s: f"{total} instance(s)" in s, timeout=60) - start
+        shown = wait_for(session, lambda s: f"{total} instance(s)" in s, timeout=60) - start
+        swept = wait_for(session, lambda s: f"{total} instance(s);" in s, timeout=60) - start
+        return shown, swept
     except TimeoutError:
         print(pane(session))
         raise
@@ -126,11 +129,17 @@ def main() -> int:
         print(f"moto server {endpoint}: {len(REGIONS)} regions x {PER_REGION} = {total} managed instances")
 
         to_instances_screen(env)  # warm the page cache and .pyc files
-        screen = [to_instances_screen(env) for _ in range(opts.runs)]
+        both = [to_instances_screen(env) for _ in range(opts.runs)]
+        screen = [shown for shown, _ in both]
+        swept = [done for _, done in both]
         print(
-            f"d2l-tui --instances: start -> '{total} instance(s)' shown  "
+            f"d2l-tui --instances: start -> all {total} instances in the table  "
             f"median {statistics.median(screen) * 1000:6.0f} ms  (min {min(screen) * 1000:.0f}, "
             f"max {max(screen) * 1000:.0f}; target <= 700 ms)"
+        )
+        print(
+            f"d2l-tui --instances: start -> every region checked, costs shown  "
+            f"median {statistics.median(swept) * 1000:6.0f} ms"
         )
 
         ls = [timed([str(BIN), "ls"], env) for _ in range(opts.runs + 1)][1:]

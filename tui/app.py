@@ -134,8 +134,11 @@ class D2lApp(App[None]):
         self.refresh_bindings()
         ctx = await self._app_context()
         if self.open_instances:
-            # Over the wizard's first step, so Escape lands where a plain start would have.
-            self.call_after_refresh(self.action_instances)
+            # `--instances`: that screen alone first (the region step's ~20 region queries would
+            # compete with its own); Escape then lands where a plain start would have.
+            from tui.screens.instances import InstancesScreen
+
+            await self.push_screen(InstancesScreen(ctx), wait_for_dismiss=True)
         steps = wizard_steps()
         index = 0
         open_request = False

@@ -66,10 +66,12 @@ def cells(row: InstanceRow, now: datetime | None = None) -> dict[str, str]:
         "gpu": row.gpu or "-",
         "state": inst.state,
         "uptime": uptime(inst, now),
-        "per_hour": money(row.usd_per_hour),
-        "so_far": money(row.usd_so_far),
+        "per_hour": "…" if row.costs_pending else money(row.usd_per_hour),
+        "so_far": "…" if row.costs_pending else money(row.usd_so_far),
         # Stopped: the disk is all that is billed, so its cost is what matters.
-        "disk": money(row.disk_usd_per_month) + (" (stopped)" if stopped else ""),
+        "disk": "…"
+        if row.costs_pending
+        else money(row.disk_usd_per_month) + (" (stopped)" if stopped else ""),
         "dns": inst.public_dns or inst.public_ip or "-",
     }
 
@@ -121,20 +123,32 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     @work(thread=True, exclusive=True, group="instances-refresh", exit_on_error=False)
     def load(self) -> None:
-        from tui.services import sshconfig
-        from tui.services.costs import instance_rows
-        from tui.services.keys import find_private_key
+        from tui.services import lifecycle, region_memory
+        from tui.services.costs import rows_with_costs, rows_without_costs
 
         try:
-            rows = instance_rows(
-                self.ctx.aws,
-                self.ctx.hourly_prices,
-                self.regions,
-                now=self.ctx.clock(),
-            )
+            known = [] if self.loaded or self.regions else region_memory.known_regions(self.ctx.cache_dir)
+            if known:
+                # First paint from the regions used last time, before costs; the full sweep follows.
+                first = lifecycle.list_managed(self.ctx.aws, known)
+                self.app.call_from_thread(self._show, rows_without_costs(first), True)
+                rows = rows_with_costs(self.ctx.aws, self.ctx.hourly_prices, first, now=self.ctx.clock())
+                self.app.call_from_thread(self._show, rows, True)
+            everywhere = lifecycle.list_managed(self.ctx.aws, self.regions)
+            rows = rows_with_costs(self.ctx.aws, self.ctx.hourly_prices, everywhere, now=self.ctx.clock())
         except Exception as exc:
             self.app.call_from_thread(self._load_failed, exc)
             return
+        if not self.regions:
+            region_memory.remember_regions(self.ctx.cache_dir, {r.instance.region for r in rows})
+        self._sync_ssh_config(rows)
+        self.app.call_from_thread(self._show, rows)
+        self.load_leftovers()
+
+    def _sync_ssh_config(self, rows: list[InstanceRow]) -> None:
+        from tui.services import sshconfig
+        from tui.services.keys import find_private_key
+
         try:
             # Keep `ssh d2l-NAME` pointing at the current addresses (the app's own include file).
             names = {r.instance.key_name for r in rows if r.instance.key_name}
@@ -142,8 +156,6 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             sshconfig.sync(sshconfig.include_path(self.ctx.key_dir), [r.instance for r in rows], keys)
         except Exception as exc:  # a convenience: never hide the list because of it
             log.warning("ssh config include not updated: %s", exc)
-        self.app.call_from_thread(self._show, rows)
-        self.load_leftovers()
 
     @work(thread=True, exclusive=True, group="leftovers-refresh", exit_on_error=False)
     def load_leftovers(self) -> None:
@@ -157,7 +169,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             return
         self.app.call_from_thread(self.show_leftovers, items)
 
-    def _show(self, rows: list[InstanceRow]) -> None:
+    def _show(self, rows: list[InstanceRow], partial: bool = False) -> None:
         table = self.query_one(DataTable)
         fresh = {r.key: r for r in rows}
         now = self.ctx.clock()
@@ -178,6 +190,10 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.rows = fresh
         self.shown = shown
         table.loading = False
+        if partial:
+            # Not `loaded` yet: the sweep of every region is still going, and may add or remove rows.
+            self.say(f"{len(rows)} instance(s) in the regions used last time; checking every other region…")
+            return
         self.loaded = True
         if not rows:
             self.say("No instances launched by d2l-tui. Press Escape to launch one.")

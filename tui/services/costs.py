@@ -41,6 +41,7 @@ class InstanceRow:
     usd_so_far: float | None  # None when not billed for compute (stopped) or the price is unknown
     disk_gib: int
     disk_usd_per_month: float
+    costs_pending: bool = False  # painted before its prices and volumes were read
 
     @property
     def key(self) -> str:
@@ -120,7 +121,19 @@ def instance_rows(
 ) -> list[InstanceRow]:
     """Every managed instance with its costs. Prices and volumes are conveniences: when they can't
     be read the row still shows, with the cost unknown."""
-    instances = list_managed(aws, regions)
+    return rows_with_costs(aws, prices, list_managed(aws, regions), now)
+
+
+def rows_without_costs(instances: list[Instance]) -> list[InstanceRow]:
+    """Rows to paint at once; their costs follow (rows_with_costs)."""
+    return [
+        InstanceRow(i, gpu_label(i.instance_type), None, None, 0, 0.0, costs_pending=True) for i in instances
+    ]
+
+
+def rows_with_costs(
+    aws: Aws, prices: Prices, instances: list[Instance], now: datetime | None = None
+) -> list[InstanceRow]:
     by_region: dict[str, list[Instance]] = {}
     for instance in instances:
         by_region.setdefault(instance.region, []).append(instance)
