@@ -156,7 +156,9 @@ class D2lApp(App[None]):
             if index < len(steps) - 1:
                 index += 1
                 continue
-            launch_screen = LaunchScreen(ctx, self.state.spec(), self.state.client_token())
+            launch_screen = LaunchScreen(
+                ctx, self.state.spec(), self.state.client_token(), framework=self.state.framework
+            )
             outcome = await self.push_screen(launch_screen, wait_for_dismiss=True)
             if outcome == "again":
                 self.state = WizardState(region=self.state.region, quotas=self.state.quotas)

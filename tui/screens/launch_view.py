@@ -39,11 +39,14 @@ class LaunchScreen(Screen[str]):
         ),
     ]
 
-    def __init__(self, ctx: AppContext, spec: LaunchSpec, client_token: str) -> None:
+    def __init__(
+        self, ctx: AppContext, spec: LaunchSpec, client_token: str, framework: str = "pytorch"
+    ) -> None:
         super().__init__()
         self.ctx = ctx
         self.spec = spec
         self.client_token = client_token
+        self.framework = framework  # what the provisioning run after the launch installs
         self.instance: Instance | None = None
         self.finished = False
         self.failed = False
@@ -152,7 +155,14 @@ class LaunchScreen(Screen[str]):
             from tui.screens.provision import open_provisioning
 
             key = self.spec.key.private_key_path or self.key_path()
-            open_provisioning(self.app, self.ctx, instance, Path(key) if key else None, mode="fresh")
+            open_provisioning(
+                self.app,
+                self.ctx,
+                instance,
+                Path(key) if key else None,
+                mode="fresh",
+                framework=self.framework,
+            )
 
     def key_path(self) -> str | None:
         from tui.services.keys import find_private_key

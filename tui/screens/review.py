@@ -9,12 +9,20 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Checkbox, Input, Static
+from textual.widgets import Checkbox, Input, Select, Static
 
 from tui.models import Purchase
 from tui.screens.base import StepScreen
 from tui.screens.storage import GP3_USD_PER_GB_MONTH
 from tui.screens.wizard_state import default_name
+
+# The provisioning run after the launch installs one framework (the book has a notebook set per framework).
+FRAMEWORK_OPTIONS = [
+    ("PyTorch 2.0 (the book's default)", "pytorch"),
+    ("TensorFlow 2.12", "tensorflow"),
+    ("JAX 0.4.13", "jax"),
+    ("MXNet 1.9.1 (retired to the Apache Attic in 2023)", "mxnet"),
+]
 
 
 class ReviewStep(StepScreen):
@@ -31,6 +39,8 @@ class ReviewStep(StepScreen):
             yield Static("Allow SSH (TCP 22) only from:", id="cidr-label")
             yield Input(id="cidr", placeholder="looking up your public IP…")
             yield Checkbox("I understand: SSH will be open to the whole internet", id="open-world")
+            yield Static("Then set it up for the book with:", id="framework-label")
+            yield Select(FRAMEWORK_OPTIONS, value=self.state.framework, allow_blank=False, id="framework")
             yield Static("", id="review-cost")
             yield Static("", id="review-placement")
 
@@ -162,4 +172,6 @@ class ReviewStep(StepScreen):
             return f"{warning} Tick the box to confirm, or type your own address."
         self.state.name = name
         self.state.ssh_cidr = cidr
+        framework = self.query_one("#framework", Select).value
+        self.state.framework = framework if isinstance(framework, str) else "pytorch"
         return None

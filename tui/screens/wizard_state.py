@@ -24,6 +24,7 @@ class WizardState:
     key: KeyChoice | None = None
     ssh_cidr: str = ""
     name: str = ""
+    framework: str = "pytorch"  # what the setup after the launch installs (not part of the launch)
     # Launching the same choices again (Back after a failure, then Launch) reuses the ClientToken,
     # so an instance whose RunInstances answer was lost is adopted, never launched twice; changed
     # choices get a new token (AWS refuses a token reused with other parameters).
