@@ -1,0 +1,63 @@
+"""A launch from the wizard goes straight on to setting the instance up: the provisioning screen
+opens on its own, pins the host key from the console output and runs the book's recipe (the
+simulated one, on the loopback host that stands in for the instance, as in --demo)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from textual.widgets import Select
+
+from tests.ui.driving import build_context, wait_for_screen, wait_until
+from tests.ui.test_snapshots import TIMEOUT, WIZARD
+from tui.app import make_app
+from tui.demo.cloud import simulated_answers
+from tui.demo.hosts import DemoHosts
+from tui.demo.ssh_host import console_hook
+from tui.screens.provision import ProvisionScreen
+from tui.services.aws import Aws
+from tui.services.hostkeys import KnownHosts
+from tui.services.sshconfig import known_hosts_path
+from tui.widgets.log_view import LogView
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoHosts]:
+    monkeypatch.setenv("D2L_SIM_DELAY", "0")  # the simulated steps print without pausing
+    with mock_aws():
+        yield DemoHosts(tmp_path / "hosts")
+
+
+async def test_launch_opens_provisioning_for_the_chosen_framework(hosts: DemoHosts, tmp_path: Path) -> None:
+    def customize(session: Any) -> None:
+        simulated_answers(session)
+        console_hook(hosts.host_for_instance)(session)
+
+    ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
+    ctx.provision_after_launch = True
+    ctx.ssh_endpoint = hosts.endpoint
+    app = make_app(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name, ready, keys in WIZARD:
+            await wait_for_screen(pilot, name)
+            await wait_until(pilot, ready(pilot), TIMEOUT)
+            if name == "ReviewStep":
+                app.screen.query_one("#framework", Select).value = "jax"
+            await pilot.press(*keys)
+        await wait_for_screen(pilot, "ProvisionScreen")
+        screen = app.screen
+        assert isinstance(screen, ProvisionScreen) and screen.recipe is not None
+        assert screen.recipe.framework == "jax" and screen.recipe.simulated
+        await wait_until(pilot, lambda: screen.outcome is not None, 60)
+        assert screen.outcome is not None and screen.outcome.ok, screen.query_one("#step-error").render()
+        text = "\n".join(screen.query_one(LogView).lines)
+        assert "jax" in text and "d2l==1.0.3" in text
+        instance_id = screen.link.instance.instance_id  # type: ignore[attr-defined]
+    # Pinned from the (simulated) console output before the first login, not trusted on first use.
+    check = KnownHosts(known_hosts_path()).check(instance_id)
+    assert check.source == "console" and check.pinned
+    await hosts.stop()
