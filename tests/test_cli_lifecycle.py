@@ -7,6 +7,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import subprocess_env
 from tests.test_cli import assert_one_line_failure, d2l, ec2
 from tests.test_lifecycle import run
@@ -46,7 +48,9 @@ def test_stop_start_image_terminate(moto_endpoint: str, tmp_path: Path) -> None:
     assert_one_line_failure(gone, 1, "No instance named 'cli-box'", "d2l-tui ls")
 
 
-def test_ssh_prints_and_execs_with_the_apps_known_hosts(moto_endpoint: str, tmp_path: Path) -> None:
+def test_ssh_prints_and_execs_with_the_apps_known_hosts(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     env = subprocess_env(moto_endpoint, home)
     run(Aws(region="us-east-1"), "us-east-1", "shell-box")
@@ -54,7 +58,8 @@ def test_ssh_prints_and_execs_with_the_apps_known_hosts(moto_endpoint: str, tmp_
     printed = d2l(env, "ssh", "shell-box", "--print")
     assert printed.returncode == 0, printed.stderr
     line = printed.stdout.strip()
-    assert line.startswith("ssh -o UserKnownHostsFile=") and "StrictHostKeyChecking=accept-new" in line
+    # Nothing pinned yet: ssh would ask the person (with the fingerprint), never accept silently.
+    assert line.startswith("ssh -o UserKnownHostsFile=") and "StrictHostKeyChecking=ask" in line
     assert "ubuntu@ec2-" in line
 
     # A stand-in `ssh` first on PATH shows what the real one would be run with (exec, not a child).
@@ -64,9 +69,22 @@ def test_ssh_prints_and_execs_with_the_apps_known_hosts(moto_endpoint: str, tmp_
     fake.write_text('#!/bin/sh\necho "ssh $*"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    # Before exec, the host key is read from the console output and pinned: then ssh checks strictly.
+    import moto.ec2.responses.general as general
+
+    from tests.support.sshd import keygen
+    from tui.demo.ssh_host import console_output_for
+
+    host_key = keygen(tmp_path / "host_key")
+    monkeypatch.setattr(general, "SAMPLE_CONSOLE_OUTPUT", console_output_for(host_key))
     result = d2l(env, "ssh", "shell-box", "--", "nvidia-smi")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == line + " nvidia-smi"
+    assert (
+        result.stdout.strip()
+        == line.replace("StrictHostKeyChecking=ask", "StrictHostKeyChecking=yes") + " nvidia-smi"
+    )
+    known = (tmp_path / "state" / "d2l-tui" / "known_hosts").read_text()
+    assert host_key.split()[1] in known
 
 
 def test_ssh_config_only_installs_when_asked(moto_endpoint: str, tmp_path: Path) -> None:

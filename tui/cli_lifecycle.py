@@ -135,6 +135,8 @@ def _ssh(aws: Any, args: argparse.Namespace, instance: Any, key_dir: Any) -> int
             else "Wait a moment and try again.",
         )
     key = find_private_key(instance.key_name, key_dir) if instance.key_name else None
+    if not args.print:
+        _pin_from_console(aws, instance)
     argv = sshconfig.ssh_argv(instance, key)
     extra = [a for a in args.ssh_args if a != "--"] if args.ssh_args else []
     if args.print:
@@ -146,6 +148,22 @@ def _ssh(aws: Any, args: argparse.Namespace, instance: Any, key_dir: Any) -> int
     sys.stdout.flush()
     os.execvp(argv[0], argv + extra)  # the shell is ssh's: nothing of ours stays running
     return 0  # not reached: execvp replaces this process
+
+
+def _pin_from_console(aws: Any, instance: Any) -> None:
+    """Pin the host keys from the console output before the first login (ssh then checks them
+    strictly); when the console has none, ssh asks the person, showing the fingerprint."""
+    from datetime import datetime, timezone
+
+    from tui.services.instance_link import known_hosts
+    from tui.services.ssh import ensure_pinned
+
+    age = 0.0
+    if instance.launch_time is not None:
+        age = (datetime.now(timezone.utc) - instance.launch_time).total_seconds()
+    check = ensure_pinned(aws, instance, known_hosts(), timeout_s=max(0.0, 300 - age), on_wait=_say)
+    if not check.pinned:
+        _say("The console output shows no host key yet: ssh will show the server's fingerprint and ask you.")
 
 
 def _ssh_config(aws: Any, args: argparse.Namespace, key_dir: Any) -> int:

@@ -122,6 +122,6 @@ async def test_enter_opens_the_details_with_costs(aws: Aws, tmp_path: Path) -> N
         for shown in ("us-west-2", "T4", "GiB gp3", "ubuntu@ec2-"):
             assert shown in text, text
         await pilot.press("c")
-        assert app.clipboard.startswith("ssh ") and "StrictHostKeyChecking=accept-new" in app.clipboard
+        assert app.clipboard.startswith("ssh ") and "StrictHostKeyChecking=ask" in app.clipboard
         await pilot.press("escape")
         await wait_for_screen(pilot, "InstancesScreen")

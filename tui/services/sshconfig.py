@@ -181,16 +181,22 @@ def ssh_argv(instance: Instance, key_path: Path | None, user: str = "ubuntu") ->
     argv += [
         "-o",
         f"UserKnownHostsFile={known_hosts_path()}",
-        # The keys the app pinned for the instance id (see hostkeys) are the ones checked; the command
-        # may be copied before they are pinned (right after launch), so an instance with none yet is
-        # accepted once, under its id, and a changed key is refused.
+        # The keys the app pinned for the instance id (read from its console output, see hostkeys)
+        # are the ones checked, and nothing else is accepted. Before they are pinned (a command
+        # copied right after launch) ssh asks the person, showing the fingerprint: never silently.
         "-o",
         f"HostKeyAlias={instance.instance_id}",
         "-o",
-        "StrictHostKeyChecking=accept-new",
+        f"StrictHostKeyChecking={'yes' if _pinned(instance.instance_id) else 'ask'}",
         f"{user}@{instance.public_dns or instance.public_ip}",
     ]
     return argv
+
+
+def _pinned(instance_id: str) -> bool:
+    from tui.services.hostkeys import KnownHosts
+
+    return bool(KnownHosts(known_hosts_path()).keys_for(instance_id))
 
 
 def ssh_command(instance: Instance, key_path: Path | None, user: str = "ubuntu") -> str:
