@@ -280,6 +280,7 @@ class ProvisionScreen(Screen[None]):
                 self._show_row(row)
 
     def _finished(self, outcome: RunOutcome) -> None:
+        self.query_one("#provision-log", LogView).flush()
         self.outcome = outcome
         if outcome.ok:
             self.query_one("#provision-link", Static).update(
@@ -307,6 +308,7 @@ class ProvisionScreen(Screen[None]):
     def _connection_failed(self, exc: BaseException) -> None:
         from tui.services.ssh import HostKeyUnknown
 
+        self.query_one("#provision-log", LogView).flush()
         if isinstance(exc, HostKeyUnknown):
             self.untrusted_key = exc.presented
             self._show_error(

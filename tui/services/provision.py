@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from tui.models import Recipe, RecipeStep, StepEvent, StepState
 from tui.services.errors import D2lError
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # Where the runner and its files live on the instance: a shell word, expanded there.
 DEFAULT_REMOTE_DIR = "$HOME/.d2l-tui/provision"
 MARKER = "::d2l:: "
+_MARKER_BYTES = MARKER.encode()
 # Seconds between reconnect attempts after a drop (the ssh layer has its own backoff for boot).
 RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
 REBOOT_SETTLE_S = 5.0
@@ -223,9 +224,14 @@ class LogReader:
         if not cut:
             return []
         self.offset += cut
+        complete = data[:cut]
+        # One decode and one split per chunk (a newline byte is never part of a multi-byte sequence,
+        # so the lines are what decoding each would give); plain output needs nothing more.
+        lines = complete.decode("utf-8", "replace").split("\n")[:-1]
+        if _MARKER_BYTES not in complete:
+            return cast("list[LogItem]", lines)
         items: list[LogItem] = []
-        for raw in data[:cut].split(b"\n")[:-1]:
-            line = raw.decode("utf-8", "replace")
+        for line in lines:
             if line.startswith(MARKER):
                 event = parse_marker(line)
                 if event is None:
@@ -336,6 +342,9 @@ class Provisioner:
                     yield items, reader
                 if reader.ended is not None or reader.rebooting:
                     return
+                # read() returns buffered data without suspending (up to the 2 MiB window, ~30k
+                # lines): hand the loop back between chunks so the screen paints while they stream.
+                await asyncio.sleep(0)
         finally:
             process.close()
 

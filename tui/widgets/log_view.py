@@ -12,14 +12,18 @@ import re
 from collections import deque
 from collections.abc import Iterable
 
+from rich.cells import cell_len
 from rich.highlighter import Highlighter
 from rich.text import Text
+from textual.timer import Timer
 from textual.widgets import Log
 
 # What a failing install prints: apt's "E:", pip's "ERROR:", Python tracebacks, our timeout line.
 _FAILURE = re.compile(
     r"^(E: |ERROR|Error|error:|FATAL|fatal:|Traceback|\w*Error: )|timed out after|[Ff]ailed\b|No such file"
 )
+# Lines reach the Log at most once per this many seconds, however fast they arrive.
+FLUSH_S = 1 / 30
 
 
 class FailureHighlighter(Highlighter):
@@ -44,8 +48,12 @@ class LogView(Log):
         self.kept: deque[str] = deque(maxlen=max_lines)
         self.filter_text = ""
         self.total_lines = 0  # every line seen, including those that scrolled out of the bound
+        # Lines not yet written: only the last max_lines of a burst, the rest would be pruned at once.
+        self._pending: deque[str] = deque(maxlen=max_lines)
+        self._flush_timer: Timer | None = None
 
     def add_lines(self, lines: Iterable[str]) -> None:
+        """Take lines now; they're written to the Log on the next flush (one write a frame at most)."""
         batch = list(lines)
         self.kept.extend(batch)
         self.total_lines += len(batch)
@@ -53,9 +61,36 @@ class LogView(Log):
             needle = self.filter_text.lower()
             batch = [line for line in batch if needle in line.lower()]
         if batch:
-            self.write_lines(batch)
+            self._pending.extend(batch)
+            if self._flush_timer is None:
+                self._flush_timer = self.set_timer(FLUSH_S, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self._flush_timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the pending lines now (the screen calls this when the run ends)."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        if self._pending:
+            lines = list(self._pending)
+            self._pending.clear()
+            self.write_lines(lines)
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        # Textual's Log does this in a new thread worker per write, which holds that write's lines
+        # until the event loop runs its callback; one pass here is cheaper (len() for plain ASCII).
+        if lines:
+            width = max(
+                len(line) if line.isascii() and "\t" not in line else cell_len(self._process_line(line))
+                for line in lines
+            )
+            self._update_maximum_width(updates, width)
 
     def set_filter(self, text: str) -> None:
+        self._pending.clear()  # shown again from `kept` below
         self.filter_text = text.strip()
         self.clear()
         needle = self.filter_text.lower()
