@@ -15,9 +15,11 @@ PROG = "d2l-tui"
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    from tui.cli_provision import add_command
+    from tui import cli_gpu, cli_provision, cli_tunnel
 
-    add_command(sub, common)
+    cli_provision.add_command(sub, common)
+    cli_tunnel.add_command(sub, common)
+    cli_gpu.add_command(sub, common)
     for command, what in (
         ("stop", "stop an instance (its disk stays, and is billed)"),
         ("start", "start a stopped instance"),
@@ -65,7 +67,18 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     config.add_argument("--install", action="store_true", help="add the Include line to ~/.ssh/config")
 
 
-COMMANDS = ("stop", "start", "terminate", "image", "ssh", "ssh-config", "cleanup", "provision")
+COMMANDS = (
+    "stop",
+    "start",
+    "terminate",
+    "image",
+    "ssh",
+    "ssh-config",
+    "cleanup",
+    "provision",
+    "tunnel",
+    "gpu",
+)
 
 
 def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_error: type[Exception]) -> int:
@@ -75,10 +88,11 @@ def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_err
         raise usage_error(f"terminate deletes {args.name} and everything on its disk. Add --yes to go ahead.")
     if args.command == "image" and args.terminate and not args.yes:
         raise usage_error("--terminate deletes the instance once the image is made. Add --yes to go ahead.")
-    if args.command == "provision":
-        from tui.cli_provision import run
+    if args.command in ("provision", "tunnel", "gpu"):
+        from tui import cli_gpu, cli_provision, cli_tunnel
 
-        return run(args, make_aws, key_dir)
+        module = {"provision": cli_provision, "tunnel": cli_tunnel, "gpu": cli_gpu}[args.command]
+        return int(module.run(args, make_aws, key_dir))
     aws = make_aws(args)
     keys_dir = key_dir(args)
     include = sshconfig.include_path(keys_dir)

@@ -18,6 +18,7 @@ from tui import paths
 if TYPE_CHECKING:
     from tui.services.aws import Aws
     from tui.services.catalog import PriceBook
+    from tui.services.tunnel import TunnelRegistry
 
 LatencyProbe = Callable[[Iterable[str]], Awaitable[dict[str, float | None]]]
 
@@ -36,6 +37,8 @@ class AppContext:
     detect_public_ip: Callable[[], str | None] | None = None
     # What "now" is for uptimes and costs so far: tests fix it so snapshots don't drift.
     clock: Callable[[], datetime] = utc_now
+    # Jupyter tunnels that outlive the screens that opened them (made on first use, closed on exit).
+    tunnels: TunnelRegistry | None = None
     # After a launch, open the provisioning screen and set the instance up for the book.
     provision_after_launch: bool = True
     # --demo: (host, port) of the simulated instance's SSH server; None: the instance's public DNS.

@@ -50,16 +50,34 @@ _BARE_SECRET = re.compile(
 )
 # A bare session token (STS / SSO): hundreds of base64 characters in one run.
 _BARE_TOKEN = re.compile(rf"[{_B64}]{{100,}}={{0,2}}")
+# A Jupyter token by name: JUPYTER_TOKEN=…, "token": "…" (`jupyter server list --json`, the runtime
+# files), token: … (Jupyter's own log). The word alone: "the client token is …" stays readable.
+_JUPYTER_TOKEN = re.compile(r"(?i)(\b(?:jupyter_)?token[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,;}]+)")
+# Secrets the app holds right now (a Jupyter token it generated or read): masked wherever they appear,
+# whatever surrounds them. Added by tui.services.secrets; a set is safe to add to from any thread.
+_KNOWN: set[str] = set()
+# Shorter values would mask ordinary words.
+_MIN_KNOWN = 8
+
+
+def remember_secret(value: str) -> None:
+    """Mask ``value`` in every log record from now on (a token the app generated or read)."""
+    if value and len(value) >= _MIN_KNOWN:
+        _KNOWN.add(value)
 
 
 def mask_secrets(text: str) -> str:
     """``text`` with every secret we know the shape of replaced by ***."""
     if not text:
         return text
+    for known in tuple(_KNOWN):
+        if known in text:
+            text = text.replace(known, MASK)
     text = _PRIVATE_KEY.sub("-----PRIVATE KEY " + MASK + "-----", text)
     text = _NAMED.sub(lambda m: m.group(1) + MASK, text)
     text = _TOKEN_QUERY.sub(lambda m: m.group(1) + MASK, text)
     text = _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
+    text = _JUPYTER_TOKEN.sub(lambda m: m.group(1) + MASK, text)
     text = _BARE_TOKEN.sub(MASK, text)
     return _BARE_SECRET.sub(MASK, text)
 

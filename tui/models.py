@@ -248,3 +248,126 @@ class HostKeyCheck:
     instance_id: str
     pinned: tuple[str, ...] = ()  # OpenSSH public key lines pinned for it ("ssh-ed25519 AAAA...")
     source: str = ""  # "console" (read from GetConsoleOutput) | "user" (accepted by the user) | ""
+
+
+# --- The GPU panel (nvidia-smi streamed over SSH) ----------------------------------------------
+
+
+class GpuStatus(str, Enum):
+    """Where the GPU stream stands: every state but STREAMING says why there are no numbers."""
+
+    CONNECTING = "connecting"  # waiting for SSH (first time)
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"  # the connection dropped; the history is kept
+    NOT_INSTALLED = "not-installed"  # no nvidia-smi on the PATH yet (exit 127)
+    NO_DRIVER = "no-driver"  # "couldn't communicate with the NVIDIA driver"
+    MISMATCH = "mismatch"  # "Driver/library version mismatch"
+    NO_DEVICES = "no-devices"  # "No devices were found"
+    FAILED = "failed"  # anything else nvidia-smi said before it exited
+
+
+@dataclass(frozen=True)
+class GpuState:
+    status: GpuStatus
+    what: str = ""  # a sentence for the screen
+    next_step: str = ""
+    retry_in_s: float | None = None  # the panel tries again by itself after this long
+    exit_status: int | None = None
+
+    @property
+    def problem(self) -> bool:
+        """nvidia-smi answered, but not with numbers (a person may have to act)."""
+        return self.status not in (GpuStatus.CONNECTING, GpuStatus.STREAMING, GpuStatus.RECONNECTING)
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    """One GPU at one moment. None means nvidia-smi didn't give the value ([N/A], [Not Supported],
+    [Insufficient Permissions], or not queried on this driver): shown blank, never as 0."""
+
+    index: int
+    name: str = ""
+    uuid: str = ""
+    bus_id: str = ""
+    util_pct: float | None = None  # None under MIG: utilization is per MIG instance, not per GPU
+    mem_util_pct: float | None = None  # memory controller busy %
+    mem_used_mib: float | None = None
+    mem_total_mib: float | None = None
+    temp_c: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    sm_clock_mhz: float | None = None
+    mig: bool = False
+    count: int | None = None  # how many GPUs nvidia-smi says the machine has
+
+    @property
+    def mem_pct(self) -> float | None:
+        if self.mem_used_mib is None or not self.mem_total_mib:
+            return None
+        return 100.0 * self.mem_used_mib / self.mem_total_mib
+
+
+@dataclass(frozen=True)
+class GpuTick:
+    """Every GPU's sample from one nvidia-smi interval."""
+
+    samples: tuple[GpuSample, ...]
+    at: float  # epoch seconds, when the tick was complete here
+    bad_lines: int = 0  # lines skipped so far (wrong column count, unreadable index)
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    """A compute process on a GPU (`--query-compute-apps`), with its user from `ps`."""
+
+    gpu_index: int | None  # None: its GPU is not (yet) among the samples
+    pid: int
+    used_mib: float | None
+    command: str
+    user: str = ""  # "" when ps can't see it (another PID namespace, or it just ended)
+
+
+@dataclass(frozen=True)
+class GpuProcesses:
+    processes: tuple[GpuProcess, ...]
+    at: float
+
+
+# --- The Jupyter tunnel ----------------------------------------------------------------------------
+
+from typing import Literal  # noqa: E402  (this section was added at the end of the file)
+
+
+@dataclass(frozen=True)
+class JupyterServer:
+    """A Jupyter server running on the instance, as its runtime file (`jupyter server list --json`)
+    describes it. The token is a secret: it is left out of repr, and masked in the log."""
+
+    port: int
+    pid: int
+    root_dir: str = ""
+    url: str = ""  # the server's own, e.g. http://127.0.0.1:8888/ (without the token)
+    token: str = field(default="", repr=False)
+
+
+TunnelState = Literal["starting", "up", "reconnecting", "down"]
+
+
+@dataclass(frozen=True)
+class TunnelStatus:
+    """Where one instance's tunnel stands: what the instances table and the tunnel screen show."""
+
+    instance_id: str
+    state: TunnelState
+    local_port: int | None = None  # held from the start until the tunnel stops, across reconnects
+    url: str = field(default="", repr=False)  # http://localhost:PORT/?token=… once the server is known
+    detail: str = ""  # a sentence: what is happening now, or why the tunnel is down
+    remote_port: int | None = None
+    root_dir: str = ""  # the notebooks folder Jupyter serves
+    reused: bool = False  # Jupyter was already running (the app did not start it)
+    notice: str = ""  # said once: the token is kept in memory only (no keyring)
+    failed: bool = False  # down because of an error (detail says which and what to do)
+
+    @property
+    def active(self) -> bool:
+        return self.state != "down"

@@ -33,7 +33,14 @@ def keygen(path: Path, kind: str = "ed25519") -> str:
 class OpenSshServer:
     """`sshd -D -e -f CONFIG` on 127.0.0.1:PORT; restart() keeps the port and host key (a reboot)."""
 
-    def __init__(self, root: Path, client_public_key: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        client_public_key: str,
+        port: int | None = None,
+        *,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         # The "instance user's" home: sessions get HOME here (SetEnv), not the real user's.
@@ -64,7 +71,10 @@ class OpenSshServer:
                     "AllowTcpForwarding yes",
                     "ClientAliveInterval 5",
                     "Subsystem sftp internal-sftp",
-                    f"SetEnv HOME={self.home}",
+                    # One SetEnv line: sshd keeps only the first of a repeated keyword.
+                    " ".join(
+                        [f"SetEnv HOME={self.home}"] + [f'"{k}={v}"' for k, v in (extra_env or {}).items()]
+                    ),
                     "",
                 ]
             )

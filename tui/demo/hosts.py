@@ -38,7 +38,10 @@ class DemoHosts:
             host = self.hosts.get(instance.instance_id)
             if host is None:
                 host = LoopbackHost(
-                    _public_key(key_path), home=self.root / instance.instance_id / "ubuntu", extra_path=DEMO_BIN
+                    _public_key(key_path),
+                    home=self.root / instance.instance_id / "ubuntu",
+                    extra_path=DEMO_BIN,
+                    environment=_gpu_environment(instance.instance_type),
                 )
                 self.hosts[instance.instance_id] = host
             if not host.running:
@@ -48,12 +51,20 @@ class DemoHosts:
     async def stop(self) -> None:
         """Stop the servers and any setup run still going in a sandbox: nothing outlives the demo."""
         for instance_id in self.hosts:
-            _stop_run(self.root / instance_id / "ubuntu" / ".d2l-tui" / "provision" / "runner.pid")
+            home = self.root / instance_id / "ubuntu"
+            _stop_run(home / ".d2l-tui" / "provision" / "runner.pid")
+            _stop_jupyter(home)
         for host in self.hosts.values():
             if host.running:
                 await host.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def _gpu_environment(instance_type: str) -> dict[str, str]:
+    """The replaying nvidia-smi shows the instance type's GPUs (captures of that model, that many;
+    a test's control file can still set another profile)."""
+    return {"D2L_FAKE_NVIDIA_SMI_INSTANCE_TYPE": instance_type}
 
 
 def _stop_run(pid_file: Path) -> None:
@@ -64,6 +75,19 @@ def _stop_run(pid_file: Path) -> None:
         os.killpg(int(pid_file.read_text().strip()), signal.SIGTERM)
     except (OSError, ValueError):
         pass  # no run, or it ended already
+
+
+def _stop_jupyter(home: Path) -> None:
+    """The demo's stand-in Jupyter servers, found through the runtime files Jupyter itself writes."""
+    import json
+    import os
+    import signal
+
+    for runtime in (home / ".local" / "share" / "jupyter" / "runtime").glob("jpserver-*.json"):
+        try:
+            os.kill(int(json.loads(runtime.read_text())["pid"]), signal.SIGTERM)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # ended already, or not a file we understand
 
 
 def _public_key(key_path: Path | None) -> str | None:

@@ -35,9 +35,11 @@ ACTION_BINDINGS = [
     Binding("S", "start", "Start", id="instances.start", tooltip="Start a stopped instance"),
     Binding("x", "terminate", "Terminate", id="instances.terminate", tooltip="Delete it and its disk"),
     Binding("i", "image", "Image", id="instances.image", tooltip="Save its disk as an image (My AMIs)"),
-    Binding("c", "copy_ssh", "Copy ssh", id="instances.copy", tooltip="Copy the ssh command"),
+    Binding("c", "copy_ssh", "Copy", id="instances.copy", tooltip="Copy the ssh command"),
     Binding("o", "open_shell", "Shell", id="instances.shell", tooltip="Open a shell on it (ssh)"),
-    Binding("l", "provision", "Setup log", id="instances.provision", tooltip="The setup run: follow, retry"),
+    Binding("l", "provision", "Setup", id="instances.provision", tooltip="The setup run: follow, retry"),
+    Binding("t", "tunnel", "Jupyter", id="instances.tunnel", tooltip="Start/stop the Jupyter tunnel"),
+    Binding("g", "gpu", "GPUs", id="instances.gpu", tooltip="Live nvidia-smi for every GPU"),
     Binding("r", "reload", "Refresh", id="instances.refresh", tooltip="Ask AWS again now"),
 ]
 # action -> what lifecycle.can() calls it
@@ -49,6 +51,9 @@ _NEEDS = {
     "copy_ssh": "ssh",
     "open_shell": "ssh",
     "provision": "ssh",
+    "tunnel": "ssh",
+    "stop_jupyter": "ssh",
+    "gpu": "ssh",
 }
 PALETTE = [
     ("Stop instance", "stop", "Stop the selected instance; its disk stays (and is billed)"),
@@ -58,6 +63,9 @@ PALETTE = [
     ("Copy ssh command", "copy_ssh", "Copy the ssh command of the selected instance"),
     ("Open a shell", "open_shell", "Suspend the app and ssh into the selected instance"),
     ("Setup log", "provision", "Follow the selected instance's setup run (or start it)"),
+    ("Jupyter tunnel", "tunnel", "Start (or stop) Jupyter on the instance and forward it to localhost"),
+    ("Stop Jupyter", "stop_jupyter", "Stop the Jupyter server on the selected instance"),
+    ("GPU panel", "gpu", "Live nvidia-smi for every GPU of the selected instance"),
     ("Refresh instances", "reload", "Ask AWS for the instances now"),
 ]
 
@@ -202,6 +210,30 @@ class InstanceActions(Screen[None]):
         from tui.screens.provision import open_provisioning
 
         open_provisioning(self.app, self.ctx, row.instance, self.key_path(row.instance), mode="reattach")
+
+    def action_tunnel(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        from tui.screens.tunnel import toggle_tunnel
+
+        toggle_tunnel(self.app, self.ctx, row.instance, self.key_path(row.instance))
+
+    def action_stop_jupyter(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        from tui.screens.tunnel import confirm_stop_jupyter
+
+        confirm_stop_jupyter(self.app, self.ctx, row.instance, self.key_path(row.instance))
+
+    def action_gpu(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        from tui.screens.gpu_panel import open_gpu_panel
+
+        open_gpu_panel(self.app, self.ctx, row.instance, self.key_path(row.instance))
 
     def action_reload(self) -> None:
         self.refresh_soon()

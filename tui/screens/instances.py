@@ -7,7 +7,7 @@ while an instance is changing state. Rows are updated by instance id, so the cur
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from tui.services.leftovers import Leftover
 
 if TYPE_CHECKING:
     from tui.context import AppContext
+    from tui.models import TunnelStatus
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ COLUMNS = [
     ("per_hour", "$/h"),
     ("so_far", "$ so far"),
     ("disk", "Disk $/month"),
+    ("tunnel", "Jupyter"),
     ("dns", "Public DNS"),
 ]
 
@@ -56,7 +58,7 @@ InstancesScreen #instances-table, InstanceDetailScreen #instance-details { heigh
 )
 
 
-def cells(row: InstanceRow, now: datetime | None = None) -> dict[str, str]:
+def cells(row: InstanceRow, now: datetime | None = None, tunnel: str = "") -> dict[str, str]:
     inst = row.instance
     stopped = inst.state == "stopped"
     return {
@@ -72,6 +74,7 @@ def cells(row: InstanceRow, now: datetime | None = None) -> dict[str, str]:
         "disk": "…"
         if row.costs_pending
         else money(row.disk_usd_per_month) + (" (stopped)" if stopped else ""),
+        "tunnel": tunnel or "-",  # "up :8889", "reconnecting :8889" (tui.services.tunnel.short_state)
         "dns": inst.public_dns or inst.public_ip or "-",
     }
 
@@ -95,6 +98,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.shown: dict[str, dict[str, str]] = {}
         self.leftovers: dict[str, Leftover] = {}
         self.loaded = False
+        self._unsubscribe: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
@@ -108,7 +112,27 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             yield Static("Asking every region for the app's instances…", id="instances-status")
         yield Footer()
 
+    def tunnel_cell(self, instance_id: str) -> str:
+        from tui.services.tunnel import short_state
+
+        registry = self.ctx.tunnels
+        return short_state(registry.status(instance_id)) if registry is not None else ""
+
+    def _tunnel_changed(self, status: TunnelStatus) -> None:
+        """A tunnel went up, down or is reconnecting: that one cell changes at once."""
+        if status.instance_id in self.shown and self.is_mounted:
+            value = self.tunnel_cell(status.instance_id) or "-"
+            self.shown[status.instance_id]["tunnel"] = value
+            self.query_one(DataTable).update_cell(status.instance_id, "tunnel", value, update_width=True)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
     def on_mount(self) -> None:
+        from tui.screens.tunnel import registry_for
+
+        self._unsubscribe = registry_for(self.ctx).subscribe(self._tunnel_changed)
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
@@ -179,14 +203,14 @@ class InstancesScreen(InstanceActions, LeftoversSection):
                     table.remove_row(key)
             shown = {}
             for key, row in fresh.items():
-                shown[key] = values = cells(row, now)
+                shown[key] = values = cells(row, now, self.tunnel_cell(key))
                 old = self.shown.get(key)
                 if old is None:
                     table.add_row(*(values[c] for c, _ in COLUMNS), key=key)
                     continue
                 for column, value in values.items():
                     if old[column] != value:
-                        table.update_cell(key, column, value)
+                        table.update_cell(key, column, value, update_width=True)
         self.rows = fresh
         self.shown = shown
         table.loading = False

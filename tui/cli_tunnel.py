@@ -1,0 +1,178 @@
+"""`d2l-tui tunnel NAME`: Jupyter on the instance at http://localhost:PORT, until Ctrl-C.
+
+The same Tunnel as the app's `t` key: Jupyter is started on the instance when it isn't running,
+its token is read from the server, and local port 8889 (or the next free one) is forwarded over SSH,
+re-established on its own when the connection drops. The URL goes to stdout (once, and again only if
+it changes), connection news to stderr. Ctrl-C closes the port and exits 0; Jupyter keeps running on
+the instance (`--stop-jupyter` stops it). Exit 1 when the tunnel can't be made (the sentence says why).
+Never imports Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+PROG = "d2l-tui"
+
+
+def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    what = "forward Jupyter on an instance to http://localhost:PORT (starting it if needed) until Ctrl-C"
+    parser = sub.add_parser(
+        "tunnel", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
+    )
+    parser.add_argument("name", metavar="NAME", help="the instance's name (or id), as `d2l-tui ls` shows it")
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=8889,
+        help="the local port (default: 8889, as in the book; the next free one when it is taken)",
+    )
+    parser.add_argument(
+        "--framework",
+        default="pytorch",
+        choices=("pytorch", "tensorflow", "jax", "mxnet"),
+        help="whose notebooks Jupyter serves when it is started (default: pytorch)",
+    )
+    parser.add_argument(
+        "--stop-jupyter",
+        action="store_true",
+        help="stop Jupyter on the instance (and its kernels), then exit",
+    )
+    parser.add_argument(
+        "--trust-host-key",
+        action="store_true",
+        help="when the console output shows no host key, trust the one the server presents (first use only)",
+    )
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port is a number, not {text!r}") from None
+    if not 1024 <= value <= 65535:
+        raise argparse.ArgumentTypeError("choose a port from 1024 to 65535")
+    return value
+
+
+def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
+    from tui.services import lifecycle
+    from tui.services.instance_link import InstanceLink, known_hosts
+    from tui.services.keys import find_private_key
+
+    aws = make_aws(args)
+    instance = lifecycle.find_instance(aws, args.name, args.region)
+    key = find_private_key(instance.key_name, key_dir(args)) if instance.key_name else None
+    link = InstanceLink(aws, instance, key, known_hosts())
+    from tui.services.ssh import HostKeyUnknown
+
+    holder = _Holder(link.label)
+    try:
+        if args.stop_jupyter:
+            return asyncio.run(_stop(link, trust=args.trust_host_key))
+        return asyncio.run(_hold(link, args, holder))
+    except HostKeyUnknown as exc:
+        _note(f"{PROG}: {exc.what}")
+        _note(f"Run again with --trust-host-key to trust {exc.fingerprint} (only if you expect it).")
+        return 1
+    except KeyboardInterrupt:
+        if holder.port:
+            _note(f"Tunnel closed: localhost:{holder.port} is free again.")
+        _note(
+            f"Jupyter keeps running on {link.label}; `{PROG} tunnel {link.label}` reconnects, "
+            f"`{PROG} tunnel {link.label} --stop-jupyter` stops it."
+        )
+        return 0
+
+
+class _Holder:
+    """Turns status changes into lines: the URL on stdout, the rest on stderr."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.port: int | None = None
+        self.printed_url = ""
+        self.last = ""
+        self.was_up = False
+
+    def update(self, status: Any) -> None:
+        if status.local_port:
+            self.port = status.local_port
+        if status.notice and status.notice != self.last:
+            _note(status.notice)
+            self.last = status.notice
+        if status.state == "up":
+            if status.url != self.printed_url:
+                print(status.url, flush=True)
+                self.printed_url = status.url
+            if self.was_up:
+                _note(f"Back up on localhost:{status.local_port}.")
+            else:
+                _note(f"{status.detail} Press Ctrl-C to close the tunnel.")
+            self.was_up = True
+        elif status.state == "reconnecting":
+            _note(status.detail)
+        elif status.state == "starting" and status.detail:
+            _note(status.detail)
+
+
+async def _connect_trusting(link: Any, trust: bool) -> tuple[Any, bool]:
+    """A connection; with `trust`, an unknown host key is pinned once (as `provision` does)."""
+    from tui.services.ssh import HostKeyUnknown
+
+    try:
+        return await link.connect(_note), trust
+    except HostKeyUnknown as exc:
+        if not trust:
+            raise
+        link.trust(exc.presented)
+        _note(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
+        return await link.connect(_note), False
+
+
+async def _hold(link: Any, args: argparse.Namespace, holder: _Holder) -> int:
+    from tui.services.tunnel import Tunnel
+
+    # The first connection settles the host key question; later ones (reconnects) go through link.
+    conn, _ = await _connect_trusting(link, args.trust_host_key)
+    first: list[Any] = [conn]
+
+    async def connect(on_wait: Any) -> Any:
+        if first:
+            return first.pop()
+        return await link.connect(on_wait)
+
+    tunnel = Tunnel(
+        connect,
+        link.instance.instance_id,
+        label=link.label,
+        local_port=args.port,
+        framework=args.framework,
+        on_status=holder.update,
+    )
+    try:
+        status = await tunnel.run()
+    finally:
+        for unused in first:
+            unused.close()
+    _note(f"{PROG}: {status.detail}")
+    return 1
+
+
+async def _stop(link: Any, *, trust: bool) -> int:
+    from tui.services.tunnel import stop_jupyter
+
+    conn, _ = await _connect_trusting(link, trust)
+    try:
+        stopped = await stop_jupyter(conn, label=link.label)
+    finally:
+        conn.close()
+    _note(f"Jupyter stopped on {link.label}." if stopped else f"Jupyter wasn't running on {link.label}.")
+    return 0
+
+
+def _note(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,409 @@
+"""One instance's Jupyter tunnel: its state, the URL, and the keys to use it.
+
+The tunnel itself is not this screen's: it runs as an app-level worker held in the app's
+``TunnelRegistry`` (tui.services.tunnel), so it keeps forwarding while the person goes back to the
+instances (whose table shows its state) and comes back here. The screen reads the registry and
+listens to it; ``t`` starts or stops the tunnel, ``J`` stops Jupyter on the instance.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from tui.models import TunnelStatus
+from tui.screens.confirm import ConfirmationModal
+from tui.services.errors import D2lError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from textual.app import App
+
+    from tui.context import AppContext
+    from tui.models import Instance
+    from tui.screens.provision import Link
+    from tui.services.tunnel import Tunnel, TunnelRegistry
+
+log = logging.getLogger(__name__)
+
+TUNNEL_CSS = """
+#tunnel-state { height: auto; padding: 1 0 0 0; }
+#tunnel-url { height: auto; padding: 1 0 0 0; }
+#tunnel-detail { height: auto; color: $text-muted; padding: 1 0 0 0; }
+#tunnel-detail.error { color: $error; text-style: bold; }
+#tunnel-notice { height: auto; color: $warning; padding: 1 0 0 0; }
+#tunnel-help { height: auto; color: $text-muted; padding: 1 0 0 0; }
+"""
+_STATE_TEXT = {
+    "starting": "[bold $warning]● starting[/]",
+    "up": "[bold $success]● up[/]",
+    "reconnecting": "[bold $warning]● reconnecting[/]",
+    "down": "[bold $error]● down[/]",
+}
+
+
+class TunnelScreen(Screen[None]):
+    DEFAULT_CSS = TUNNEL_CSS
+    BINDINGS = [
+        Binding(
+            "t", "toggle_tunnel", "Start/stop tunnel", id="tunnel.toggle", tooltip="Forward Jupyter, or stop"
+        ),
+        Binding("c", "copy_url", "Copy URL", id="tunnel.copy", tooltip="Copy the URL with its token"),
+        Binding("o", "open_browser", "Open browser", id="tunnel.open", tooltip="Open the URL here"),
+        Binding(
+            "J",
+            "stop_jupyter",
+            "Stop Jupyter",
+            id="tunnel.stop_jupyter",
+            tooltip="Stop Jupyter on the instance (its kernels too)",
+        ),
+        Binding(
+            "escape", "back", "Back", id="tunnel.back", tooltip="Leave; the tunnel keeps running meanwhile"
+        ),
+    ]
+
+    def __init__(
+        self,
+        registry: TunnelRegistry,
+        link: Link,
+        instance_id: str,
+        *,
+        framework: str = "pytorch",
+        local_port: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.registry = registry
+        self.link = link
+        self.instance_id = instance_id
+        self.framework = framework
+        self.local_port = local_port
+        self.stopping_jupyter = False
+        self._unsubscribe: Any = None
+
+    @property
+    def status(self) -> TunnelStatus | None:
+        return self.registry.status(self.instance_id)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="step-body"):
+            yield Static(f"Jupyter on {_escape(self.link.label)}", id="step-title")
+            yield Static("", id="tunnel-state")
+            yield Static("", id="tunnel-url")
+            yield Static("", id="tunnel-detail")
+            yield Static("", id="tunnel-notice")
+            yield Static(self._help(), id="tunnel-help")
+            yield Static("", id="step-error")
+        yield Footer()
+
+    def _help(self) -> str:
+        lines = [
+            "Open the URL in a browser on this computer. The tunnel keeps running when you leave this "
+            "screen (Escape); t stops it. Jupyter itself keeps running on the instance until J stops it, "
+            "so notebooks and kernels survive a dropped connection or closing d2l-tui."
+        ]
+        if self.link.simulated:
+            lines.append(
+                "Simulated instance: a small stand-in for Jupyter on the demo instance serves a page "
+                "through the same forward (its `jupyter` from the demo's PATH, not ~/d2l/bin/jupyter)."
+            )
+        return "\n".join(lines)
+
+    def on_mount(self) -> None:
+        self._unsubscribe = self.registry.subscribe(self._changed)
+        self._show(self.status)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _changed(self, status: TunnelStatus) -> None:
+        if status.instance_id == self.instance_id and self.is_mounted:
+            self._show(status)
+
+    def _show(self, status: TunnelStatus | None) -> None:
+        if status is None:
+            state = _STATE_TEXT["down"] + "  no tunnel yet"
+            url = notice = ""
+            detail = "Press t to start Jupyter on the instance (if needed) and forward it here."
+        else:
+            where = ""
+            if status.local_port:
+                where = f"  localhost:{status.local_port}"
+                if status.remote_port:
+                    where += f" → port {status.remote_port} on the instance"
+            state = _STATE_TEXT[status.state] + where
+            lines = []
+            if status.url:
+                lines.append(f"URL      [bold]{_escape(status.url)}[/]")
+            if status.root_dir and status.state != "down":
+                lines.append(f"Serving  {_escape(status.root_dir)}")
+            url = "\n".join(lines)
+            detail = _escape(status.detail) + self._error_hint(status)
+            notice = _escape(status.notice)
+        for selector, content in (
+            ("#tunnel-state", state),
+            ("#tunnel-url", url),
+            ("#tunnel-detail", detail),
+            ("#tunnel-notice", notice),
+        ):
+            widget = self.query_one(selector, Static)
+            widget.update(content)
+            widget.display = bool(content)
+        failed = status is not None and status.state == "down" and status.failed
+        self.query_one("#tunnel-detail", Static).set_class(failed, "error")
+        self.refresh_bindings()
+
+    def _error_hint(self, status: TunnelStatus) -> str:
+        from tui.services.ssh import HostKeyUnknown
+
+        tunnel = self.registry.tunnel(self.instance_id)
+        if status.state == "down" and tunnel is not None and isinstance(tunnel.error, HostKeyUnknown):
+            return " To trust it, open the setup log (l on the instances screen) and press t there."
+        return ""
+
+    # --- keys ------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        status = self.status
+        if action in ("copy_url", "open_browser"):
+            return True if status is not None and status.state == "up" and status.url else None
+        if action == "stop_jupyter":
+            return None if self.stopping_jupyter else True
+        return True
+
+    def action_toggle_tunnel(self) -> None:
+        if self.registry.is_active(self.instance_id):
+            self.registry.stop(self.instance_id)
+            self.notify("Tunnel stopped. Jupyter keeps running on the instance.")
+            return
+        start_tunnel(
+            self.app,
+            self.registry,
+            self.link,
+            self.instance_id,
+            framework=self.framework,
+            local_port=self.local_port,
+        )
+
+    def action_copy_url(self) -> None:
+        status = self.status
+        if status is None or not status.url:
+            return
+        self.app.copy_to_clipboard(status.url)  # OSC 52: works over SSH and without a display
+        self.copy_with_pyperclip(status.url)
+        self.notify(status.url, title="Copied to the clipboard")
+
+    @work(thread=True, group="clipboard", exit_on_error=False)
+    def copy_with_pyperclip(self, text: str) -> None:
+        from tui.services.clipboard import copy_text
+
+        copy_text(text)
+
+    def action_open_browser(self) -> None:
+        status = self.status
+        if status is not None and status.url:
+            self.open_browser(status.url)
+
+    @work(thread=True, group="tunnel-browser", exit_on_error=False)
+    def open_browser(self, url: str) -> None:
+        import webbrowser
+
+        try:
+            opened = webbrowser.open(url)
+        except Exception as exc:  # webbrowser.Error, a broken BROWSER setting
+            log.info("opening a browser failed: %s", type(exc).__name__)
+            opened = False
+        if opened:
+            self.app.call_from_thread(self.notify, "Opened in your browser.")
+        else:
+            self.app.call_from_thread(
+                self.notify,
+                "No browser could be opened from here (over SSH, or no desktop). Press c to copy the URL "
+                "and open it in a browser on the computer where the tunnel runs.",
+                severity="warning",
+                timeout=10,
+            )
+
+    def action_stop_jupyter(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.stop_jupyter()
+
+        self.app.push_screen(_confirm_stop(self.link.label), answered)
+
+    @work(group="tunnel-stop-jupyter", exit_on_error=False)
+    async def stop_jupyter(self) -> None:
+        self.stopping_jupyter = True
+        self.refresh_bindings()
+        try:
+            stopped = await _stop_jupyter(self.registry, self.link, self.instance_id)
+        except Exception as exc:
+            self._failed(exc, "Stopping Jupyter failed")
+        else:
+            self._hide_error()
+            self.notify(_stopped_text(stopped, self.link.label))
+        finally:
+            self.stopping_jupyter = False
+            self.refresh_bindings()
+
+    def _failed(self, exc: BaseException, what: str) -> None:
+        if isinstance(exc, D2lError):
+            log.warning("%s: %s", what, exc)
+            text = str(exc)
+        else:
+            log.error("%s", what, exc_info=exc)
+            text = f"{what}; details are in the log file."
+        error = self.query_one("#step-error", Static)
+        error.update(_escape(text))
+        error.add_class("visible")
+
+    def _hide_error(self) -> None:
+        self.query_one("#step-error", Static).remove_class("visible")
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+
+def _confirm_stop(label: str) -> ConfirmationModal:
+    return ConfirmationModal(
+        f"Stop Jupyter on {_escape(label)}?",
+        "Its kernels stop too: variables in running notebooks are lost (saved notebooks stay on the "
+        "instance's disk). The tunnel closes. t starts Jupyter again.",
+        yes="Stop Jupyter",
+    )
+
+
+def _stopped_text(stopped: int, label: str) -> str:
+    return f"Jupyter stopped on {label}." if stopped else f"Jupyter wasn't running on {label}."
+
+
+async def _stop_jupyter(registry: TunnelRegistry, link: Link, instance_id: str) -> int:
+    """Close the instance's tunnel (if any), then stop Jupyter there: the one the tunnel used, else all."""
+    from tui.services.tunnel import DEFAULT_JUPYTER, DEMO_JUPYTER, stop_jupyter
+
+    status = registry.status(instance_id)
+    port = status.remote_port if status is not None and status.active else None
+    await registry.stop_and_wait(instance_id)
+    conn = await link.connect(None)
+    try:
+        return await stop_jupyter(
+            conn, label=link.label, jupyter=DEMO_JUPYTER if link.simulated else DEFAULT_JUPYTER, port=port
+        )
+    finally:
+        conn.close()
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def registry_for(ctx: AppContext) -> TunnelRegistry:
+    """The app's tunnel registry (``ctx.tunnels``), made on first use."""
+    from tui.services.tunnel import TunnelRegistry
+
+    if ctx.tunnels is None:
+        ctx.tunnels = TunnelRegistry()
+    return ctx.tunnels
+
+
+def start_tunnel(
+    app: App[Any],
+    registry: TunnelRegistry,
+    link: Link,
+    instance_id: str,
+    *,
+    framework: str = "pytorch",
+    local_port: int | None = None,
+) -> Tunnel:
+    """Start the instance's tunnel as an app-level worker (kept when it is already running)."""
+    from tui.services.tunnel import DEFAULT_JUPYTER, DEFAULT_LOCAL_PORT, DEMO_JUPYTER, Tunnel
+
+    tunnel = Tunnel(
+        link.connect,
+        instance_id,
+        label=link.label,
+        local_port=local_port or DEFAULT_LOCAL_PORT,
+        jupyter=DEMO_JUPYTER if link.simulated else DEFAULT_JUPYTER,
+        framework=framework,
+    )
+
+    def spawn(coro: Any) -> Any:
+        worker = app.run_worker(
+            coro, name=f"tunnel {link.label}", group=f"tunnel-{instance_id}", exit_on_error=False
+        )
+        return worker.cancel
+
+    return registry.start(tunnel, spawn)
+
+
+def open_tunnel(
+    app: App[Any],
+    ctx: AppContext,
+    instance: Instance,
+    key_path: Path | None,
+    *,
+    framework: str = "pytorch",
+    local_port: int | None = None,
+) -> None:
+    """Start the instance's tunnel (unless it is running) and show its screen."""
+    from tui.services.instance_link import InstanceLink, known_hosts
+
+    registry = registry_for(ctx)
+    link = InstanceLink(ctx.aws, instance, key_path, known_hosts(), endpoint_for=ctx.ssh_endpoint)
+    start_tunnel(app, registry, link, instance.instance_id, framework=framework, local_port=local_port)
+    app.push_screen(
+        TunnelScreen(registry, link, instance.instance_id, framework=framework, local_port=local_port)
+    )
+
+
+def toggle_tunnel(
+    app: App[Any], ctx: AppContext, instance: Instance, key_path: Path | None, **options: Any
+) -> bool:
+    """`t` on the instances screen: stop the instance's tunnel when it runs (False), else open it (True)."""
+    registry = registry_for(ctx)
+    if registry.is_active(instance.instance_id):
+        registry.stop(instance.instance_id)
+        app.notify(f"Tunnel to {instance.name or instance.instance_id} stopped. Jupyter keeps running there.")
+        return False
+    open_tunnel(app, ctx, instance, key_path, **options)
+    return True
+
+
+def confirm_stop_jupyter(app: App[Any], ctx: AppContext, instance: Instance, key_path: Path | None) -> None:
+    """For the instances screen and the palette: ask, then stop Jupyter on the instance (closing its
+    tunnel first) in an app-level worker; the outcome is a notification."""
+    from tui.services.instance_link import InstanceLink, known_hosts
+
+    registry = registry_for(ctx)
+    link = InstanceLink(ctx.aws, instance, key_path, known_hosts(), endpoint_for=ctx.ssh_endpoint)
+
+    async def stop() -> None:
+        try:
+            stopped = await _stop_jupyter(registry, link, instance.instance_id)
+        except D2lError as exc:
+            log.warning("stopping Jupyter on %s: %s", link.label, exc)
+            app.notify(str(exc), severity="error", timeout=10)
+            return
+        except Exception as exc:
+            log.error("stopping Jupyter on %s failed", link.label, exc_info=exc)
+            app.notify("Stopping Jupyter failed; details are in the log file.", severity="error", timeout=10)
+            return
+        app.notify(_stopped_text(stopped, link.label))
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            app.run_worker(
+                stop(), name=f"stop jupyter {link.label}", group="tunnel-stop-jupyter", exit_on_error=False
+            )
+
+    app.push_screen(_confirm_stop(link.label), answered)

@@ -1,0 +1,632 @@
+"""The GPU panel's data: nvidia-smi streamed over one SSH channel, parsed line by line.
+
+One long-lived ``nvidia-smi --query-gpu=… --format=csv,noheader,nounits -lms N`` per connection
+(never a process per tick). Every line is checked against the number of fields asked for; a line
+that doesn't fit is skipped and counted. Lines are grouped into one ``GpuTick`` per interval (each
+line carries ``count``, the number of GPUs, so a tick is complete as soon as its last GPU arrives).
+
+When nvidia-smi can't give numbers the sampler says why (``GpuState``: not installed yet, driver
+not loaded, driver/library mismatch, no devices, anything else it printed) and tries again with
+backoff, on the same connection: it recovers by itself when provisioning installs the driver or
+the instance comes back from its reboot. An SSH drop reconnects (through the caller's ``connect``,
+which finds the instance's current address); the history is kept.
+
+The processes on the GPUs come from ``--query-compute-apps`` joined with ``ps`` for the user, on a
+slower cadence than the samples. No Textual here: the screen and ``d2l-tui gpu`` share all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from tui.models import GpuProcess, GpuProcesses, GpuSample, GpuState, GpuStatus, GpuTick
+
+if TYPE_CHECKING:
+    import asyncssh
+
+log = logging.getLogger(__name__)
+
+MIN_INTERVAL_MS = 500  # nvidia-smi's own utilization window: sampling faster shows nothing new
+DEFAULT_INTERVAL_MS = 1000
+INTERVAL_STEPS_MS = (500, 1000, 2000, 5000, 10_000)
+PROCESS_EVERY_S = 5.0  # the process list is slower to change than the samples, and costs an exec
+HISTORY_POINTS = 600  # per GPU and series: 10 minutes at 1 s, 5 at the 500 ms floor
+BUSY_PCT = 5.0  # a GPU at or above this utilization counts as busy in the host summary
+# Seconds between tries while nvidia-smi can't give numbers (the driver is being installed, …).
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
+# Seconds before reconnecting after a drop (the ssh layer has its own backoff while SSH is down).
+RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
+
+# What we read, as (sample attribute, nvidia-smi field names in order of preference). The names are
+# in every driver's `--help-query-gpu` from 450 on (the captures in tests/fixtures/nvidia-smi):
+# power.draw.average/.instant are not (older drivers refuse the whole query), so power.draw it is.
+WANTED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("index", ("index",)),
+    ("count", ("count",)),
+    ("name", ("name",)),
+    ("uuid", ("uuid",)),
+    ("bus_id", ("pci.bus_id",)),
+    ("util_pct", ("utilization.gpu",)),
+    ("mem_util_pct", ("utilization.memory",)),
+    ("mem_used_mib", ("memory.used",)),
+    ("mem_total_mib", ("memory.total",)),
+    ("temp_c", ("temperature.gpu",)),
+    ("power_w", ("power.draw",)),
+    ("power_limit_w", ("enforced.power.limit", "power.limit")),
+    ("sm_clock_mhz", ("clocks.current.sm",)),
+    ("mig", ("mig.mode.current",)),
+)
+# The other names nvidia-smi accepts (and prints in headers) for the fields above.
+ALIASES = {
+    "gpu_name": "name",
+    "gpu_uuid": "uuid",
+    "gpu_bus_id": "pci.bus_id",
+    "clocks.sm": "clocks.current.sm",
+    "gpu.power.current_limit": "enforced.power.limit",
+    "gpu.power.requested_limit": "power.limit",
+}
+_TEXT = frozenset({"name", "uuid", "bus_id"})
+_INT = frozenset({"index", "count"})
+# Units `--format=csv` (without nounits) appends; a capture taken that way parses the same.
+_UNITS = frozenset({"MiB", "%", "W", "MHz", "C", "us"})
+_PREFERENCE = {attr: names for attr, names in WANTED}
+
+
+def _number(text: str) -> float | None:
+    """A numeric cell, or None for what nvidia-smi prints instead of a value: [N/A], N/A,
+    [Not Supported], [Insufficient Permissions], [Unknown Error], … (shown blank, never 0)."""
+    if not text or text[0] == "[" or text == "N/A":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        head, _, unit = text.rpartition(" ")
+        if unit in _UNITS:
+            with contextlib.suppress(ValueError):
+                return float(head)
+        return None
+
+
+def _text(text: str) -> str:
+    return "" if not text or text[0] == "[" or text == "N/A" else text
+
+
+class GpuQuery:
+    """The fields asked of nvidia-smi, in column order, and how to read a line of their values."""
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields = tuple(fields)
+        canonical = [ALIASES.get(f, f) for f in self.fields]
+        columns: list[tuple[int, str]] = []
+        for attr, names in WANTED:
+            for name in names:  # the most preferred name present wins
+                if name in canonical:
+                    columns.append((canonical.index(name), attr))
+                    break
+        self.width = len(self.fields)
+        self._columns = tuple(columns)
+
+    @classmethod
+    def for_driver(cls, supported: set[str] | None = None) -> GpuQuery:
+        """Our fields, less those the driver's `--help-query-gpu` doesn't list (None: not probed)."""
+        fields = []
+        for attr, names in WANTED:
+            for name in names:
+                if supported is None or name in supported or attr == "index":
+                    fields.append(name)
+                    break
+        return cls(fields)
+
+    @classmethod
+    def from_header(cls, header: str) -> GpuQuery:
+        """The query a `--format=csv` header line describes ("memory.used [MiB]" is memory.used)."""
+        return cls(name.split(" [", 1)[0].strip() for name in header.rstrip("\r\n").split(", "))
+
+    def command(self, interval_ms: int) -> str:
+        return (
+            f"nvidia-smi --query-gpu={','.join(self.fields)} --format=csv,noheader,nounits "
+            f"-lms {max(MIN_INTERVAL_MS, int(interval_ms))}"
+        )
+
+    def parse(self, line: str) -> GpuSample | None:
+        """One line as a sample; None when it isn't one (wrong number of columns, unreadable
+        index). A query without index (someone else's capture) reads as GPU 0."""
+        cells = line.split(", ")
+        if len(cells) != self.width:
+            return None
+        values: dict[str, Any] = {"index": 0}
+        for pos, attr in self._columns:
+            cell = cells[pos].strip()
+            if attr in _TEXT:
+                values[attr] = _text(cell)
+            elif attr == "mig":
+                values[attr] = cell == "Enabled"
+            elif attr in _INT:
+                if cell.isdigit():
+                    values[attr] = int(cell)
+                elif attr == "index":
+                    return None
+            else:
+                values[attr] = _number(cell)
+        return GpuSample(**values)
+
+
+def parse_help(text: str) -> set[str]:
+    """Every field name (aliases too) a `nvidia-smi --help-query-gpu` lists."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith('"'):
+            names.update(part for i, part in enumerate(line.split('"')) if i % 2)
+    return names
+
+
+class TickAssembler:
+    """Groups samples into one tick per interval: complete when `count` GPUs arrived, or when an
+    index shows up again (a driver that doesn't report count)."""
+
+    def __init__(self) -> None:
+        self._batch: list[GpuSample] = []
+        self._seen: set[int] = set()
+
+    def feed(self, sample: GpuSample) -> list[tuple[GpuSample, ...]]:
+        done = []
+        if sample.index in self._seen:
+            done.append(self.flush())
+        self._batch.append(sample)
+        self._seen.add(sample.index)
+        if sample.count is not None and len(self._batch) >= sample.count:
+            done.append(self.flush())
+        return [d for d in done if d]
+
+    def flush(self) -> tuple[GpuSample, ...]:
+        batch = tuple(self._batch)
+        self._batch, self._seen = [], set()
+        return batch
+
+
+# --- what nvidia-smi says instead of numbers ----------------------------------------------------
+
+_NOT_INSTALLED = GpuState(
+    GpuStatus.NOT_INSTALLED,
+    "nvidia-smi isn't installed on the instance yet.",
+    "The setup's NVIDIA driver step installs it (follow the setup with l on the instances screen, "
+    "or `d2l-tui provision NAME`); the GPUs show up as soon as it is there.",
+)
+_NO_DRIVER = GpuState(
+    GpuStatus.NO_DRIVER,
+    "nvidia-smi couldn't communicate with the NVIDIA driver: it is installed but not loaded.",
+    "The setup's reboot step loads it (or run `sudo reboot` on the instance); sampling picks up by "
+    "itself after the reboot.",
+)
+_MISMATCH = GpuState(
+    GpuStatus.MISMATCH,
+    "The NVIDIA driver was updated but the old one is still loaded (driver/library version mismatch).",
+    "Reboot the instance (the setup's reboot step, or `sudo reboot`); sampling picks up by itself.",
+)
+_NO_DEVICES = GpuState(
+    GpuStatus.NO_DEVICES,
+    "nvidia-smi found no GPU on this instance.",
+    "Check that its type has one (g4dn, g5, g6, p4d, p5, …). If it does, stop and start the instance "
+    "to move it to another host.",
+)
+_PATTERNS = (
+    ("command not found", _NOT_INSTALLED),
+    ("nvidia-smi: not found", _NOT_INSTALLED),
+    ("couldn't communicate with the nvidia driver", _NO_DRIVER),
+    ("driver/library version mismatch", _MISMATCH),
+    ("no devices were found", _NO_DEVICES),
+)
+
+
+def known_problem(text: str) -> GpuState | None:
+    low = text.lower()
+    for needle, state in _PATTERNS:
+        if needle in low:
+            return state
+    return None
+
+
+def classify(text: str, exit_status: int | None) -> GpuState:
+    """What nvidia-smi's output (stdout and stderr) and exit status mean for the panel."""
+    found = known_problem(text)
+    if found is None and exit_status == 127:
+        found = _NOT_INSTALLED
+    if found is not None:
+        return replace(found, exit_status=exit_status)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    said = f": {first[:160].rstrip('.')}" if first else ""
+    return GpuState(
+        GpuStatus.FAILED,
+        f"nvidia-smi stopped (exit status {exit_status}){said}.",
+        "It is tried again by itself; if it keeps failing, run nvidia-smi on the instance "
+        "(`d2l-tui ssh NAME`) to see why.",
+        exit_status=exit_status,
+    )
+
+
+def describe(state: GpuState) -> str:
+    """The state as one line: what, the next step, and when the panel tries again."""
+    text = f"{state.what} {state.next_step}".strip()
+    if state.retry_in_s is not None and state.problem:
+        text += f" Trying again in {state.retry_in_s:.0f} s."
+    return text
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+APPS_FIELDS = "gpu_bus_id,gpu_uuid,pid,used_memory,process_name"
+PS_MARK = "::d2l-ps::"
+PROCESSES_SCRIPT = (
+    f"apps=$(nvidia-smi --query-compute-apps={APPS_FIELDS} --format=csv,noheader,nounits 2>&1); "
+    'rc=$?; printf "%s\\n" "$apps"; '
+    f'echo "{PS_MARK} $rc"; '
+    "pids=$(printf '%s\\n' \"$apps\" | awk -F', ' '$3 ~ /^[0-9]+$/ {print $3}' | sort -u | paste -sd, -); "
+    'if [ -n "$pids" ]; then ps -o pid=,user:32=,args= -p "$pids" 2>/dev/null; fi; true'
+)
+
+
+def parse_processes(
+    text: str, bus_index: dict[str, int], uuid_index: dict[str, int]
+) -> tuple[GpuProcess, ...] | None:
+    """The processes script's output as processes (None: nvidia-smi couldn't list them)."""
+    apps, mark, rest = text.partition(PS_MARK)
+    if not mark:
+        return None
+    rc_text, _, ps_out = rest.partition("\n")
+    if rc_text.strip() != "0":
+        return None
+    users: dict[int, tuple[str, str]] = {}
+    for line in ps_out.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit():
+            users[int(parts[0])] = (parts[1], parts[2] if len(parts) > 2 else "")
+    found = []
+    for line in apps.splitlines():
+        cells = line.split(", ", 4)
+        if len(cells) != 5 or not cells[2].strip().isdigit():
+            continue  # "No running processes found" on old drivers, or a line we can't read
+        bus, uuid, pid_text, used, name = (c.strip() for c in cells)
+        pid = int(pid_text)
+        index = bus_index.get(bus.upper())
+        if index is None:
+            index = uuid_index.get(uuid)
+        user, args = users.get(pid, ("", ""))
+        found.append(GpuProcess(index, pid, _number(used), args or _text(name), user))
+    found.sort(key=lambda p: (p.gpu_index if p.gpu_index is not None else 1 << 30, p.pid))
+    return tuple(found)
+
+
+# --- history and the host summary -----------------------------------------------------------------
+
+
+class GpuHistory:
+    """Utilization and memory % per GPU over the last `points` samples (bounded; kept across drops)."""
+
+    def __init__(self, points: int = HISTORY_POINTS) -> None:
+        self.points = points
+        self.util: dict[int, deque[float | None]] = {}
+        self.mem: dict[int, deque[float | None]] = {}
+        self.ticks = 0
+
+    def add(self, tick: GpuTick) -> None:
+        for sample in tick.samples:
+            util = self.util.get(sample.index)
+            if util is None:
+                util = self.util[sample.index] = deque(maxlen=self.points)
+                self.mem[sample.index] = deque(maxlen=self.points)
+            util.append(sample.util_pct)
+            self.mem[sample.index].append(sample.mem_pct)
+        self.ticks += 1
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    gpus: int
+    busy: int
+    mig: int  # GPUs in MIG mode (their utilization isn't known per GPU)
+    mem_used_mib: float
+    mem_total_mib: float
+    power_w: float | None
+    power_limit_w: float | None
+
+
+def summarize(samples: Iterable[GpuSample]) -> HostSummary:
+    samples = list(samples)
+
+    def total(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+
+    return HostSummary(
+        gpus=len(samples),
+        busy=sum(1 for s in samples if s.util_pct is not None and s.util_pct >= BUSY_PCT),
+        mig=sum(1 for s in samples if s.mig),
+        mem_used_mib=sum(s.mem_used_mib or 0.0 for s in samples),
+        mem_total_mib=sum(s.mem_total_mib or 0.0 for s in samples),
+        power_w=total([s.power_w for s in samples]),
+        power_limit_w=total([s.power_limit_w for s in samples]),
+    )
+
+
+def interval_text(interval_ms: int) -> str:
+    return f"{interval_ms} ms" if interval_ms < 1000 else f"{interval_ms / 1000:g} s"
+
+
+def gib_text(mib: float) -> str:
+    return f"{mib / 1024:,.1f}"
+
+
+def interval_step(interval_ms: int, direction: int) -> int:
+    """The next longer (direction 1) or shorter (-1) of the usual intervals."""
+    if direction > 0:
+        return next((s for s in INTERVAL_STEPS_MS if s > interval_ms), INTERVAL_STEPS_MS[-1])
+    return next((s for s in reversed(INTERVAL_STEPS_MS) if s < interval_ms), MIN_INTERVAL_MS)
+
+
+# --- the sampler ----------------------------------------------------------------------------------
+
+Update = GpuState | GpuTick | GpuProcesses
+Sink = Callable[[Update], None]
+OnWait = Callable[[str], None]
+Connect = Callable[[OnWait], Awaitable["asyncssh.SSHClientConnection"]]
+_CHUNK = 1 << 16
+_KEEP_SAID = 20  # lines of non-data output kept to explain why nvidia-smi stopped
+
+
+class GpuSampler:
+    """Streams an instance's GPUs into `sink` until cancelled: states, ticks and process lists.
+
+    ``connect(on_wait)`` is called for every (re)connection. D2lErrors from it (host key,
+    authentication, the instance was stopped, SSH never came up) end ``run``: they need a person.
+    The controls (interval, pause, processes, retry now) may be used while it runs.
+    """
+
+    def __init__(
+        self,
+        connect: Connect,
+        sink: Sink,
+        *,
+        interval_ms: int = DEFAULT_INTERVAL_MS,
+        processes: bool = True,
+        process_every_s: float = PROCESS_EVERY_S,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
+        history_points: int = HISTORY_POINTS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.connect = connect
+        self.sink = sink
+        self.processes = processes
+        self.process_every_s = process_every_s
+        self.retry_delays = retry_delays
+        self.reconnect_delays = reconnect_delays
+        self.clock = clock
+        self.history = GpuHistory(history_points)
+        self.state = GpuState(GpuStatus.CONNECTING, "Connecting…")
+        self.latest: GpuTick | None = None
+        self.bad_lines = 0
+        self.paused = False
+        self._interval_ms = max(MIN_INTERVAL_MS, int(interval_ms))
+        self._restart = asyncio.Event()  # interval changed, paused/resumed, retry now
+        self._wake_processes = asyncio.Event()
+        self._bus_index: dict[str, int] = {}
+        self._uuid_index: dict[str, int] = {}
+        self._streamed = False  # a tick arrived since the last failure
+
+    # --- controls --------------------------------------------------------------------------------
+
+    @property
+    def interval_ms(self) -> int:
+        return self._interval_ms
+
+    def set_interval(self, interval_ms: int) -> int:
+        """Sample every interval_ms (500 ms at least); the stream restarts with it."""
+        new = max(MIN_INTERVAL_MS, int(interval_ms))
+        if new != self._interval_ms:
+            self._interval_ms = new
+            self._restart.set()
+        return new
+
+    def pause(self) -> None:
+        self.paused = True
+        self._restart.set()
+
+    def resume(self) -> None:
+        self.paused = False
+        self._restart.set()
+        self._wake_processes.set()
+
+    def set_processes(self, on: bool) -> None:
+        self.processes = on
+        if on:
+            self._wake_processes.set()
+
+    def retry_now(self) -> None:
+        """Cut a backoff wait short."""
+        self._restart.set()
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def _emit(self, update: Update) -> None:
+        if isinstance(update, GpuState):
+            self.state = update
+        self.sink(update)
+
+    def _waiting(self, line: str) -> None:
+        status = GpuStatus.CONNECTING if self.latest is None else GpuStatus.RECONNECTING
+        self._emit(GpuState(status, line))
+
+    async def run(self) -> None:
+        import asyncssh
+
+        drops = 0
+        while True:
+            if self.latest is None:
+                self._emit(GpuState(GpuStatus.CONNECTING, "Connecting…"))
+            conn = await self.connect(self._waiting)
+            try:
+                await self._serve(conn)
+            except (OSError, asyncssh.Error) as exc:
+                if self._streamed:
+                    drops = 0
+                delay = self.reconnect_delays[min(drops, len(self.reconnect_delays) - 1)]
+                drops += 1
+                log.info("gpu stream dropped (%s); reconnecting in %.0f s", exc, delay)
+                self._emit(
+                    GpuState(
+                        GpuStatus.RECONNECTING,
+                        f"The connection dropped ({exc or type(exc).__name__}); reconnecting in {delay:.0f} s.",
+                        retry_in_s=delay,
+                    )
+                )
+                await self._wait_restart(delay)
+            finally:
+                conn.close()
+
+    async def _serve(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Sample over one connection until it drops (raises OSError or asyncssh.Error)."""
+        query: GpuQuery | None = None
+        failures = 0
+        self._streamed = False
+        processes = asyncio.ensure_future(self._process_loop(conn))
+        try:
+            while True:
+                self._restart.clear()
+                if self.paused:
+                    await self._restart.wait()
+                    continue
+                state: GpuState | None = None
+                if query is None:
+                    query, state = await self._probe(conn)
+                if query is not None and state is None:
+                    state = await self._stream(conn, query)
+                    if state is None:  # restarted on request
+                        continue
+                assert state is not None
+                if state.status is GpuStatus.NOT_INSTALLED:
+                    query = None  # probe the new install's fields when it appears
+                if self._streamed:
+                    failures, self._streamed = 0, False
+                delay = self.retry_delays[min(failures, len(self.retry_delays) - 1)]
+                failures += 1
+                log.info("nvidia-smi: %s (retry in %.0f s)", state.what, delay)
+                self._emit(replace(state, retry_in_s=delay))
+                await self._wait_restart(delay)
+        finally:
+            processes.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await processes
+
+    async def _wait_restart(self, seconds: float) -> None:
+        self._restart.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._restart.wait(), seconds)
+
+    async def _probe(self, conn: asyncssh.SSHClientConnection) -> tuple[GpuQuery | None, GpuState | None]:
+        """The fields this driver knows (`--help-query-gpu`), or why nvidia-smi can't be used."""
+        result = await conn.run("nvidia-smi --help-query-gpu", check=False)
+        if result.exit_status is None and result.exit_signal is None:
+            raise ConnectionResetError("the connection closed during the nvidia-smi probe")
+        out, err = str(result.stdout or ""), str(result.stderr or "")
+        if result.exit_status == 0:
+            supported = parse_help(out)
+            return GpuQuery.for_driver(supported if "index" in supported else None), None
+        state = classify(f"{out}\n{err}", result.exit_status)
+        if state.status is GpuStatus.FAILED:
+            return GpuQuery.for_driver(None), None  # no help to read: ask for the portable fields
+        return None, state
+
+    async def _stream(self, conn: asyncssh.SSHClientConnection, query: GpuQuery) -> GpuState | None:
+        """Stream until nvidia-smi exits (why, as a state) or a restart is asked for (None)."""
+        process = await conn.create_process(
+            query.command(self._interval_ms), encoding="utf-8", errors="replace"
+        )
+        said: deque[str] = deque(maxlen=_KEEP_SAID)
+        stderr: deque[str] = deque(maxlen=_KEEP_SAID)
+        errors = asyncio.ensure_future(_drain(process.stderr, stderr))
+        reader = asyncio.ensure_future(self._read(process, query, said))
+        restart = asyncio.ensure_future(self._restart.wait())
+        try:
+            done, _ = await asyncio.wait({reader, restart}, return_when=asyncio.FIRST_COMPLETED)
+            if reader not in done:
+                return None
+            reader.result()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.wait_closed(), 5)
+            if process.exit_status is None and process.exit_signal is None:
+                raise ConnectionResetError("the nvidia-smi stream closed")
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(errors, 1)
+            return classify("\n".join([*said, *stderr]), process.exit_status)
+        finally:
+            for task in (reader, restart, errors):
+                task.cancel()
+            process.close()
+
+    async def _read(self, process: asyncssh.SSHClientProcess[str], query: GpuQuery, said: deque[str]) -> None:
+        assembler = TickAssembler()
+        partial = ""
+        while True:
+            chunk = await process.stdout.read(_CHUNK)
+            if not chunk:
+                return
+            lines = (partial + chunk).split("\n")
+            partial = lines.pop()
+            for line in lines:
+                line = line.rstrip("\r")
+                if not line:
+                    continue
+                sample = query.parse(line)
+                if sample is None:
+                    said.append(line)
+                    if known_problem(line) is None:
+                        self.bad_lines += 1
+                        log.debug("skipped a line from nvidia-smi: %r", line[:200])
+                    continue
+                for samples in assembler.feed(sample):
+                    self._tick(samples)
+
+    def _tick(self, samples: tuple[GpuSample, ...]) -> None:
+        if self.state.status is not GpuStatus.STREAMING:
+            self._emit(GpuState(GpuStatus.STREAMING))
+            self._wake_processes.set()
+        self._streamed = True
+        tick = GpuTick(samples, self.clock(), self.bad_lines)
+        self.latest = tick
+        self.history.add(tick)
+        for s in samples:
+            if s.bus_id:
+                self._bus_index[s.bus_id.upper()] = s.index
+            if s.uuid:
+                self._uuid_index[s.uuid] = s.index
+        self._emit(tick)
+
+    async def _process_loop(self, conn: asyncssh.SSHClientConnection) -> None:
+        import asyncssh
+
+        while True:
+            self._wake_processes.clear()
+            if self.processes and not self.paused and self.state.status is GpuStatus.STREAMING:
+                try:
+                    result = await conn.run(PROCESSES_SCRIPT, check=False)
+                except (OSError, asyncssh.Error):
+                    return  # the stream notices the drop and reconnects
+                found = parse_processes(str(result.stdout or ""), self._bus_index, self._uuid_index)
+                if found is not None:
+                    self._emit(GpuProcesses(found, self.clock()))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake_processes.wait(), self.process_every_s)
+
+
+async def _drain(stream: asyncssh.SSHReader[str], keep: deque[str]) -> None:
+    """Read stderr as it comes (unread, it would hold up stdout on the same channel), keeping
+    the last lines to explain an exit."""
+    while chunk := await stream.read(_CHUNK):
+        keep.extend(line for line in chunk.splitlines() if line.strip())
