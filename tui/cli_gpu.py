@@ -16,13 +16,15 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from tui.cli_instance import add_instance_arguments, link_for, trust_or_refuse
+
 PROG = "d2l-tui"
 
 
 def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
     what = "watch an instance's GPUs (nvidia-smi over SSH): one line per GPU per sample, until Ctrl-C"
     parser = sub.add_parser("gpu", parents=[common], help=what, description=what[0].upper() + what[1:] + ".")
-    parser.add_argument("name", metavar="NAME", help="the instance's name (or id), as `d2l-tui ls` shows it")
+    add_instance_arguments(parser)
     parser.add_argument("--once", action="store_true", help="print one sample and exit")
     parser.add_argument("--json", action="store_true", help="one JSON object per GPU per sample")
     parser.add_argument(
@@ -31,11 +33,6 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
         default=1000,
         metavar="MS",
         help="milliseconds between samples (default 1000, at least 500: nvidia-smi's own utilization window)",
-    )
-    parser.add_argument(
-        "--trust-host-key",
-        action="store_true",
-        help="when the console output shows no host key, trust the one the server presents (first use only)",
     )
 
 
@@ -52,14 +49,7 @@ def _interval_arg(text: str) -> int:
 
 
 def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
-    from tui.services import lifecycle
-    from tui.services.instance_link import InstanceLink, known_hosts
-    from tui.services.keys import find_private_key
-
-    aws = make_aws(args)
-    instance = lifecycle.find_instance(aws, args.name, args.region)
-    key = find_private_key(instance.key_name, key_dir(args)) if instance.key_name else None
-    link = InstanceLink(aws, instance, key, known_hosts())
+    link = link_for(args, make_aws, key_dir)
     try:
         return asyncio.run(
             watch(
@@ -115,12 +105,8 @@ async def watch(link: Any, *, once: bool, as_json: bool, interval_ms: int, trust
                 return done.result()
             task.result()  # run() ends only by raising
         except HostKeyUnknown as exc:
-            if not trust:
-                _note(f"{PROG}: {exc.what}")
-                _note(f"Run again with --trust-host-key to trust {exc.fingerprint} (only if you expect it).")
+            if not trust_or_refuse(link, exc, trust):
                 return 1
-            link.trust(exc.presented)
-            _note(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
             trust = False  # once: a key that changes after this is refused
         finally:
             task.cancel()

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tui.cli_instance import add_instance_arguments, link_for, trust_or_refuse
+
 PROG = "d2l-tui"
 
 
@@ -22,7 +24,7 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser(
         "provision", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
     )
-    parser.add_argument("name", metavar="NAME", help="the instance's name (or id), as `d2l-tui ls` shows it")
+    add_instance_arguments(parser)
     parser.add_argument(
         "--framework",
         default="pytorch",
@@ -33,26 +35,15 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attach", action="store_true", help="only follow the run already on the instance; start nothing"
     )
-    parser.add_argument(
-        "--trust-host-key",
-        action="store_true",
-        help="when the console output shows no host key, trust the one the server presents (first use only)",
-    )
 
 
 def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
-    from tui.services import lifecycle
-    from tui.services.instance_link import InstanceLink, known_hosts
-    from tui.services.keys import find_private_key
     from tui.services.provision import recipe_for
 
-    aws = make_aws(args)
-    instance = lifecycle.find_instance(aws, args.name, args.region)
+    link = link_for(args, make_aws, key_dir)
     recipe = None
     if not args.attach:
-        recipe = recipe_for(instance.instance_type, args.framework, only=args.recipe)
-    key = find_private_key(instance.key_name, key_dir(args)) if instance.key_name else None
-    link = InstanceLink(aws, instance, key, known_hosts())
+        recipe = recipe_for(link.instance.instance_type, args.framework, only=args.recipe)
     try:
         return asyncio.run(_follow(link, recipe, attach=args.attach, trust=args.trust_host_key))
     except KeyboardInterrupt:
@@ -77,12 +68,8 @@ async def _follow(link: Any, recipe: Any, *, attach: bool, trust: bool) -> int:
             )
             break
         except HostKeyUnknown as exc:
-            if not trust:
-                _note(f"{PROG}: {exc.what}")
-                _note(f"Run again with --trust-host-key to trust {exc.fingerprint} (only if you expect it).")
+            if not trust_or_refuse(link, exc, trust):
                 return 1
-            link.trust(exc.presented)
-            _note(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
             trust = False  # once: a key that changes after this is refused
     if outcome.ok or outcome.not_started:
         _note(outcome.summary)

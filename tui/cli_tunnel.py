@@ -15,6 +15,8 @@ import asyncio
 import sys
 from typing import Any
 
+from tui.cli_instance import add_instance_arguments, link_for, trust_or_refuse
+
 PROG = "d2l-tui"
 
 
@@ -23,7 +25,7 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser(
         "tunnel", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
     )
-    parser.add_argument("name", metavar="NAME", help="the instance's name (or id), as `d2l-tui ls` shows it")
+    add_instance_arguments(parser)
     parser.add_argument(
         "--port",
         type=_port,
@@ -41,11 +43,6 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="stop Jupyter on the instance (and its kernels), then exit",
     )
-    parser.add_argument(
-        "--trust-host-key",
-        action="store_true",
-        help="when the console output shows no host key, trust the one the server presents (first use only)",
-    )
 
 
 def _port(text: str) -> int:
@@ -59,15 +56,9 @@ def _port(text: str) -> int:
 
 
 def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
-    from tui.services import lifecycle
-    from tui.services.instance_link import InstanceLink, known_hosts
-    from tui.services.keys import find_private_key
-
-    aws = make_aws(args)
-    instance = lifecycle.find_instance(aws, args.name, args.region)
-    key = find_private_key(instance.key_name, key_dir(args)) if instance.key_name else None
-    link = InstanceLink(aws, instance, key, known_hosts())
     from tui.services.ssh import HostKeyUnknown
+
+    link = link_for(args, make_aws, key_dir)
 
     holder = _Holder(link.label)
     try:
@@ -75,8 +66,7 @@ def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
             return asyncio.run(_stop(link, trust=args.trust_host_key))
         return asyncio.run(_hold(link, args, holder))
     except HostKeyUnknown as exc:
-        _note(f"{PROG}: {exc.what}")
-        _note(f"Run again with --trust-host-key to trust {exc.fingerprint} (only if you expect it).")
+        trust_or_refuse(link, exc, trust=False)  # --trust-host-key was handled on the first connect
         return 1
     except KeyboardInterrupt:
         if holder.port:

@@ -25,6 +25,13 @@ NEXT = "next"
 BACK = "back"
 
 
+def show_step_error(screen: Screen[Any], message: str) -> None:
+    """The #step-error line every screen has: what went wrong and the next step ("" hides it)."""
+    error = screen.query_one("#step-error", Static)
+    error.update(message)
+    error.set_class(bool(message), "visible")
+
+
 class StepScreen(Screen[str]):
     """One step of the launch wizard."""
 
@@ -62,9 +69,7 @@ class StepScreen(Screen[str]):
     # -- inline errors: a sentence and a next step, never a traceback ---------------------------
 
     def show_error(self, message: str) -> None:
-        error = self.query_one("#step-error", Static)
-        error.update(message)
-        error.set_class(bool(message), "visible")
+        show_step_error(self, message)
 
     def show_exception(self, exc: BaseException, doing: str) -> None:
         if isinstance(exc, D2lError):

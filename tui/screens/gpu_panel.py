@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui.models import GpuProcesses, GpuState, GpuStatus, GpuTick
+from tui.screens.base import show_step_error
 from tui.services.errors import D2lError
 from tui.services.gpu import (
     DEFAULT_INTERVAL_MS,
@@ -262,12 +263,10 @@ class GpuPanelScreen(Screen[None]):
         self.refresh_bindings()
 
     def _show_error(self, text: str) -> None:
-        error = self.query_one("#step-error", Static)
-        error.update(text)
-        error.add_class("visible")
+        show_step_error(self, text)
 
     def _hide_error(self) -> None:
-        self.query_one("#step-error", Static).remove_class("visible")
+        show_step_error(self, "")
 
     # --- keys ------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from tui import paths
 from tui.models import Recipe, StepEvent, StepState
+from tui.screens.base import show_step_error
 from tui.services.errors import D2lError
 from tui.widgets.log_view import LogView
 
@@ -327,12 +328,10 @@ class ProvisionScreen(Screen[None]):
         self.refresh_bindings()
 
     def _show_error(self, text: str) -> None:
-        error = self.query_one("#step-error", Static)
-        error.update(text)
-        error.add_class("visible")
+        show_step_error(self, text)
 
     def _hide_error(self) -> None:
-        self.query_one("#step-error", Static).remove_class("visible")
+        show_step_error(self, "")
 
     # --- keys ------------------------------------------------------------------------------------
 
