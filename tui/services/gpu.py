@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tui.models import GpuProcess, GpuProcesses, GpuSample, GpuState, GpuStatus, GpuTick
+from tui.services.polling import wait_event
 
 if TYPE_CHECKING:
     import asyncssh
@@ -526,8 +527,7 @@ class GpuSampler:
 
     async def _wait_restart(self, seconds: float) -> None:
         self._restart.clear()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._restart.wait(), seconds)
+        await wait_event(self._restart, seconds)
 
     async def _probe(self, conn: asyncssh.SSHClientConnection) -> tuple[GpuQuery | None, GpuState | None]:
         """The fields this driver knows (`--help-query-gpu`), or why nvidia-smi can't be used."""
@@ -621,8 +621,7 @@ class GpuSampler:
                 found = parse_processes(str(result.stdout or ""), self._bus_index, self._uuid_index)
                 if found is not None:
                     self._emit(GpuProcesses(found, self.clock()))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake_processes.wait(), self.process_every_s)
+            await wait_event(self._wake_processes, self.process_every_s)
 
 
 async def _drain(stream: asyncssh.SSHReader[str], keep: deque[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -16,3 +17,17 @@ def cancellable_sleep(seconds: float, cancelled: Callable[[], bool]) -> bool:
         if left <= 0:
             return False
         time.sleep(min(left, 0.2))
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` up to ``timeout`` seconds; True when it was set.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it can swallow a cancellation that arrives as its
+    timeout fires, and a loop that waits this way then never ends when its task is cancelled (seen
+    as a hung test). ``asyncio.wait`` lets the cancellation through."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return event.is_set()

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from tui.logs import mask_secrets, remember_secret
 from tui.models import JupyterServer, TunnelState, TunnelStatus
 from tui.services.errors import D2lError
+from tui.services.polling import wait_event
 from tui.services.secrets import SecretStore, token_name
 
 if TYPE_CHECKING:
@@ -405,9 +406,7 @@ class LocalForward:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         import asyncssh
 
-        try:
-            await asyncio.wait_for(self._ready.wait(), self.link_wait_s)
-        except asyncio.TimeoutError:
+        if not await wait_event(self._ready, self.link_wait_s):
             return
         target = self._target
         if target is None:
@@ -729,9 +728,7 @@ class TunnelRegistry:
     async def stop_and_wait(self, instance_id: str, timeout_s: float = 10) -> None:
         tunnel = self._tunnels.get(instance_id)
         if self.stop(instance_id) and tunnel is not None:
-            try:
-                await asyncio.wait_for(tunnel.finished.wait(), timeout_s)
-            except asyncio.TimeoutError:
+            if not await wait_event(tunnel.finished, timeout_s):
                 log.warning("the tunnel to %s took long to close", tunnel.label)
 
     async def close_all(self, timeout_s: float = 10) -> None:
