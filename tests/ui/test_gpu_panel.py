@@ -16,8 +16,6 @@ from typing import Any
 
 import asyncssh
 import pytest
-from moto import mock_aws
-from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -28,11 +26,10 @@ from tests.support.instances import (
     install_nvidia_smi,
     make_instance,
 )
+from tests.support.screen_app import ScreenApp, demo_cloud
 from tests.support.sshd import OpenSshServer
 from tests.ui.driving import wait_until
-from tui.demo.cloud import add_realistic_image_sizes
 from tui.demo.hosts import DemoHosts
-from tui.demo.ssh_host import console_hook
 from tui.models import GpuStatus
 from tui.screens.gpu_panel import GpuPanelScreen
 from tui.services.aws import Aws
@@ -47,29 +44,14 @@ TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
 NO_SUCH_PIDS = "4194301,4194302,4194303"
 
 
-class PanelApp(App[None]):
-    """Just the GPU panel, in the app's stylesheet."""
-
-    CSS_PATH = str(TCSS)
-
-    def __init__(self, screen: GpuPanelScreen) -> None:
-        super().__init__()
-        self.first = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.first)
+class PanelApp(ScreenApp):
+    """Just the GPU panel (the class name is the title the snapshots show)."""
 
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[tuple[Aws, DemoHosts]]:
-    hosts = DemoHosts(tmp_path / "hosts")
-
-    def customize(session: Any) -> None:
-        add_realistic_image_sizes(session)
-        console_hook(hosts.host_for_instance)(session)
-
-    with mock_aws():
-        yield Aws(region="us-east-1", customize=customize), hosts
+    with demo_cloud(tmp_path) as both:
+        yield both
 
 
 def panel(

@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from rich.text import Text
-from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from tests.support.screen_app import ScreenApp, demo_cloud
 from tests.ui.driving import wait_until
-from tui.demo.cloud import add_realistic_image_sizes
 from tui.demo.hosts import DemoHosts
-from tui.demo.ssh_host import console_hook
 from tui.models import TAG_MANAGED, TAG_NAME, Instance, Recipe, RecipeStep
 from tui.screens.provision import ProvisionScreen
 from tui.services.aws import Aws
@@ -35,29 +32,14 @@ SIZE = (120, 40)
 TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
 
 
-class ProvisionApp(App[None]):
-    """Just the provisioning screen, in the app's stylesheet."""
-
-    CSS_PATH = str(TCSS)
-
-    def __init__(self, screen: ProvisionScreen) -> None:
-        super().__init__()
-        self.first = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.first)
+class ProvisionApp(ScreenApp):
+    """Just the provisioning screen (the class name is the title the snapshots show)."""
 
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[tuple[Aws, DemoHosts]]:
-    hosts = DemoHosts(tmp_path / "hosts")
-
-    def customize(session: Any) -> None:
-        add_realistic_image_sizes(session)
-        console_hook(hosts.host_for_instance)(session)
-
-    with mock_aws():
-        yield Aws(region="us-east-1", customize=customize), hosts
+    with demo_cloud(tmp_path) as both:
+        yield both
 
 
 def make_instance(aws: Aws, name: str = "d2l-setup") -> Instance:

@@ -17,17 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from tests.support.instances import make_instance
+from tests.support.screen_app import demo_cloud
 from tests.ui.driving import build_context, wait_until
 from tui.context import AppContext
-from tui.demo.cloud import add_realistic_image_sizes
 from tui.demo.hosts import DemoHosts
-from tui.demo.ssh_host import console_hook
 from tui.models import Instance, TunnelStatus
 from tui.screens.tunnel import TunnelScreen, confirm_stop_jupyter, open_tunnel, registry_for
 from tui.services.aws import Aws
@@ -40,14 +38,8 @@ TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[tuple[Aws, DemoHosts]]:
-    hosts = DemoHosts(tmp_path / "hosts")
-
-    def customize(session: Any) -> None:
-        add_realistic_image_sizes(session)
-        console_hook(hosts.host_for_instance)(session)
-
-    with mock_aws():
-        yield Aws(region="us-east-1", customize=customize), hosts
+    with demo_cloud(tmp_path) as both:
+        yield both
 
 
 class TunnelApp(App[None]):

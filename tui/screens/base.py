@@ -32,6 +32,24 @@ def show_step_error(screen: Screen[Any], message: str) -> None:
     error.set_class(bool(message), "visible")
 
 
+def connection_failure(exc: BaseException, unexpected: str, *, retry: str = "") -> tuple[str, str]:
+    """(the error line, the presented key the person may choose to trust) for a screen whose link to
+    an instance failed: the host-key choice, a D2lError's sentence, or `unexpected` (logged)."""
+    from tui.services.ssh import HostKeyUnknown
+
+    if isinstance(exc, HostKeyUnknown):
+        return (
+            f"{exc.what}\nThe server presents {exc.fingerprint}. Press t to trust it only if you expect "
+            "this key (for example it matches the instance's console output in the EC2 console).",
+            exc.presented,
+        )
+    if isinstance(exc, D2lError):
+        log.warning("connection to an instance failed: %s", exc)
+        return f"{exc}{retry}", ""
+    log.error("%s", unexpected, exc_info=exc)
+    return f"{unexpected}; details are in the log file. Press r to try again.", ""
+
+
 class StepScreen(Screen[str]):
     """One step of the launch wizard."""
 

@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui.models import GpuProcesses, GpuState, GpuStatus, GpuTick
-from tui.screens.base import show_step_error
+from tui.screens.base import connection_failure, show_step_error
 from tui.services.errors import D2lError
 from tui.services.gpu import (
     DEFAULT_INTERVAL_MS,
@@ -241,22 +241,11 @@ class GpuPanelScreen(Screen[None]):
             summary.update(text, layout=False)  # one line, always: no layout pass per sample
 
     def _connection_failed(self, exc: BaseException) -> None:
-        from tui.services.ssh import HostKeyUnknown
-
-        if isinstance(exc, HostKeyUnknown):
-            self.untrusted_key = exc.presented
-            self._show_error(
-                f"{exc.what}\nThe server presents {exc.fingerprint}. Press t to trust it only if you expect "
-                "this key (for example it matches the instance's console output in the EC2 console)."
-            )
-        elif isinstance(exc, D2lError):
-            log.warning("gpu panel connection failed: %s", exc)
-            self._show_error(f"{exc}\nPress r to try again.")
-        else:
-            log.error("gpu panel failed", exc_info=exc)
-            self._show_error(
-                "The GPU panel stopped unexpectedly; details are in the log file. Press r to try again."
-            )
+        text, key = connection_failure(
+            exc, "The GPU panel stopped unexpectedly", retry="\nPress r to try again."
+        )
+        self.untrusted_key = key or self.untrusted_key
+        self._show_error(text)
         self.failed = exc if isinstance(exc, D2lError) else D2lError(str(exc))
         self.query_one(GpuStateLine).update("Not connected.")
         self.query_one(GpuStateLine).set_class(False, "-streaming")

@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from tui import paths
 from tui.models import Recipe, StepEvent, StepState
-from tui.screens.base import show_step_error
+from tui.screens.base import connection_failure, show_step_error
 from tui.services.errors import D2lError
 from tui.widgets.log_view import LogView
 
@@ -307,23 +307,10 @@ class ProvisionScreen(Screen[None]):
         self.refresh_bindings()
 
     def _connection_failed(self, exc: BaseException) -> None:
-        from tui.services.ssh import HostKeyUnknown
-
         self.query_one("#provision-log", LogView).flush()
-        if isinstance(exc, HostKeyUnknown):
-            self.untrusted_key = exc.presented
-            self._show_error(
-                f"{exc.what}\nThe server presents {exc.fingerprint}. Press t to trust it only if you expect "
-                "this key (for example it matches the instance's console output in the EC2 console)."
-            )
-        elif isinstance(exc, D2lError):
-            log.warning("provisioning connection failed: %s", exc)
-            self._show_error(f"{exc}")
-        else:
-            log.error("provisioning failed", exc_info=exc)
-            self._show_error(
-                "Following the setup failed unexpectedly; details are in the log file. Press r to try again."
-            )
+        text, key = connection_failure(exc, "Following the setup failed unexpectedly")
+        self.untrusted_key = key or self.untrusted_key
+        self._show_error(text)
         self.outcome = None
         self.refresh_bindings()
 
