@@ -71,6 +71,8 @@ class D2lApp(App[None]):
         self._cloud: Any = None
         self.credentials_ok = False  # the instances screen needs working credentials
         self.open_instances = instances  # --instances: the instances screen over the wizard at start
+        self._quota_news_asked = False
+        self._instances_closed: asyncio.Event | None = None  # set when `--instances`' first screen closes
 
     def compose(self) -> ComposeResult:
         with Vertical(id="starting"):
@@ -79,20 +81,30 @@ class D2lApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.open_instances and not self.demo:
+            # `--instances` on AWS: that screen is the first frame, painting last time's list. Its
+            # own listing proves the credentials (when every region fails it says why), so the
+            # identity round trip and the quota-request news wait (on_instances_screen_listed).
+            from tui.screens.instances import InstancesScreen
+
+            self.open_instances = False
+            self._instances_closed = asyncio.Event()
+            self.push_screen(InstancesScreen(self._aws_context()), lambda _: self._instances_closed.set())
         # After the first frame: the worker imports boto3 (and moto) in a thread, and the GIL it
         # holds while importing would otherwise delay the first paint.
         self.call_after_refresh(self.run_wizard)
 
-    async def _app_context(self) -> AppContext:
-        if self.ctx is not None:
-            return self.ctx
-        if self.demo:
-            self.ctx = await asyncio.to_thread(self._start_simulated_cloud)
-        else:
+    def _aws_context(self) -> AppContext:
+        if self.ctx is None:
             from tui.services.aws import Aws
 
             self.ctx = AppContext(aws=Aws(self.profile, self.region))
         return self.ctx
+
+    async def _app_context(self) -> AppContext:
+        if self.ctx is None and self.demo:
+            self.ctx = await asyncio.to_thread(self._start_simulated_cloud)
+        return self._aws_context()
 
     def _start_simulated_cloud(self) -> AppContext:
         from tui.context import simulated_context
@@ -104,7 +116,7 @@ class D2lApp(App[None]):
     async def _ensure_credentials(self) -> bool:
         """True to go on; False when the user chose to quit."""
         from tui.screens.credentials import CredentialsScreen
-        from tui.services.errors import CredentialsError
+        from tui.services.errors import D2lError
 
         while True:
             ctx = await self._app_context()
@@ -112,7 +124,7 @@ class D2lApp(App[None]):
                 identity = await asyncio.to_thread(ctx.aws.identity)
                 log.info("AWS identity: %s (simulated=%s)", identity, ctx.simulated)
                 return True
-            except CredentialsError as exc:
+            except D2lError as exc:  # credentials, or no answer at all (network, AWS_ENDPOINT_URL)
                 log.warning("credentials: %s", exc)
                 choice = await self.push_screen(CredentialsScreen(exc), wait_for_dismiss=True)
             if choice == "quit":
@@ -126,6 +138,8 @@ class D2lApp(App[None]):
         from tui.screens.launch_view import LaunchScreen
         from tui.screens.limits import LimitsStep
 
+        if self._instances_closed is not None:
+            await self._instances_closed.wait()  # `--instances`: the wizard starts after it
         if not await self._ensure_credentials():
             self.exit()
             return
@@ -168,10 +182,22 @@ class D2lApp(App[None]):
                 open_request = True
             # "back": stay on the review step with every choice kept
 
-    @work(thread=True, exit_on_error=False, group="quota-requests")
+    def on_instances_screen_listed(self) -> None:
+        # AWS answered the instances screen: the credentials work (`--instances` skipped the check).
+        self.credentials_ok = True
+        self.report_quota_requests()
+        self.refresh_bindings()
+
     def report_quota_requests(self) -> None:
-        """Open (or lately decided) GPU quota requests in the home region, as one notification.
-        Only news: a failure is logged and start-up goes on as if there were none."""
+        """Once per run: open (or lately decided) GPU quota requests in the home region."""
+        if not self._quota_news_asked:
+            self._quota_news_asked = True
+            self._report_quota_requests()
+
+    @work(thread=True, exit_on_error=False, group="quota-requests")
+    def _report_quota_requests(self) -> None:
+        """As one notification. Only news: a failure is logged and start-up goes on as if there
+        were none."""
         from tui.services.request_news import notice, requests_to_report
 
         try:

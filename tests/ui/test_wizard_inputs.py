@@ -181,3 +181,31 @@ async def test_no_credentials_screen_offers_the_simulated_cloud(
         await wait_until(pilot, loaded(pilot, "#regions"), timeout=60)
         assert app.ctx is not None and app.ctx.simulated
         assert "SIMULATED CLOUD" in str(app.screen.query_one("StepHeader", Static).render())
+
+
+async def test_aws_not_answering_at_start_says_so_and_retry_goes_on(tmp_path: Path) -> None:
+    import botocore.exceptions
+
+    from tui.screens.credentials import CredentialsScreen
+
+    down = {"yes": True}
+
+    def unreachable(**_: object) -> None:
+        if down["yes"]:
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://sts.amazonaws.com/")
+
+    def customize(session: object) -> None:
+        session.events.register("before-call", unreachable)  # type: ignore[attr-defined]
+
+    with mock_aws():
+        app = make_app(build_context(Aws(region="us-east-1", customize=customize), tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for_screen(pilot, "CredentialsScreen")  # not stuck on "Checking…"
+            screen = app.screen
+            assert isinstance(screen, CredentialsScreen) and screen.unreachable
+            text = " ".join(str(w.render()) for w in screen.query(Static))
+            assert "AWS did not answer" in text and "Could not reach AWS" in text
+            assert "aws configure" not in text  # not a credentials problem
+            down["yes"] = False  # the network is back
+            await pilot.press("r")
+            await wait_for_screen(pilot, "RegionStep")

@@ -1,4 +1,5 @@
-"""Shown when AWS credentials are missing or stale: what to do, or try the simulated cloud."""
+"""Shown when AWS credentials are missing or stale, or AWS does not answer at all: what to do,
+retry, or try the simulated cloud."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
-from tui.services.errors import CredentialsError
+from tui.services.errors import CredentialsError, D2lError
 
 HOW_TO = """\
 d2l-tui uses the standard AWS credential chain, like the aws CLI:
@@ -29,16 +30,19 @@ class CredentialsScreen(Screen[str]):
         Binding("q", "choose('quit')", "Quit", id="creds.quit", tooltip="Leave d2l-tui", show=False),
     ]
 
-    def __init__(self, error: CredentialsError) -> None:
+    def __init__(self, error: D2lError) -> None:
         super().__init__()
         self.error = error
+        # Not a credentials problem: the network, a proxy or AWS_ENDPOINT_URL. Retry is the answer.
+        self.unreachable = not isinstance(error, CredentialsError)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="credentials"):
-            yield Static("AWS credentials needed", id="step-title")
+            yield Static("AWS did not answer" if self.unreachable else "AWS credentials needed", id="step-title")
             yield Static(self.error.what, id="credentials-what")
             yield Static(self.error.next_step, id="credentials-next")
-            yield Static(HOW_TO, id="credentials-howto")
+            if not self.unreachable:
+                yield Static(HOW_TO, id="credentials-howto")
             with Horizontal(id="step-buttons"):
                 yield Button("Try the simulated cloud", id="demo", variant="primary")
                 yield Button("Retry", id="retry")
@@ -46,7 +50,7 @@ class CredentialsScreen(Screen[str]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#demo", Button).focus()
+        self.query_one("#retry" if self.unreachable else "#demo", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(str(event.button.id))

@@ -2,6 +2,10 @@
 
 The list is polled with a chained timer (re-armed after each answer, so polls never overlap), faster
 while an instance is changing state. Rows are updated by instance id, so the cursor stays put.
+
+On opening, the table shows in three stages: the list remembered from last time (dimmed, actions
+off: tui.services.instance_memory), then the live answer from the regions in it, then the sweep of
+every enabled region with costs and volumes.
 """
 
 from __future__ import annotations
@@ -9,12 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from tui.screens.instance_actions import ACTION_BINDINGS, InstanceActions
@@ -30,7 +35,8 @@ from tui.services.leftovers import Leftover
 
 if TYPE_CHECKING:
     from tui.context import AppContext
-    from tui.models import TunnelStatus
+    from tui.models import Instance, TunnelStatus
+    from tui.services.instance_memory import Remembered
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ INSTANCES_CSS = (
 InstancesScreen #instances-table, InstanceDetailScreen #instance-details { height: 1fr; }
 #instances-status { height: auto; color: $text-muted; padding: 0 1; }
 #instances-status.error { color: $error; text-style: bold; }
+/* Rows remembered from last time, until AWS answers: visibly not live. */
+#instances-table.remembered { color: $text-muted; text-style: italic; }
 """
     + LEFTOVERS_CSS
 )
@@ -89,6 +97,9 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     ]
     EXTRA_PALETTE = LEFTOVER_PALETTE
 
+    class Listed(Message):
+        """AWS answered the first complete listing (which also proves the credentials work)."""
+
     def __init__(self, ctx: AppContext, regions: list[str] | None = None) -> None:
         super().__init__()
         self.ctx = ctx
@@ -98,6 +109,9 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.shown: dict[str, dict[str, str]] = {}
         self.leftovers: dict[str, Leftover] = {}
         self.loaded = False
+        # True while the table shows the list remembered from last time (no action applies yet).
+        self.remembered = False
+        self._memory: Remembered | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -136,9 +150,30 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
-        table.loading = True
         self.setup_leftovers()
-        self.load()
+        self._memory = self._recall()
+        if self._memory is not None:
+            self._show(self._memory.rows, "remembered")
+            # Once that is on screen: the worker's boto3 import would hold the GIL through the paint.
+            self.call_after_refresh(self.load)
+        else:
+            table.loading = True
+            self.load()
+
+    def _memory_scope(self) -> str | None:
+        """None: nothing to remember (the simulated cloud is new each start; a region subset is not
+        the whole list)."""
+        from tui.services.instance_memory import scope_of
+
+        if self.ctx.aws.simulated or self.regions:
+            return None
+        return scope_of(self.ctx.aws.profile, self.ctx.aws.endpoint_url)
+
+    def _recall(self) -> Remembered | None:
+        from tui.services.instance_memory import recall
+
+        scope = self._memory_scope()
+        return recall(self.ctx.cache_dir, scope, self.ctx.clock()) if scope else None
 
     # -- polling --------------------------------------------------------------------------------
 
@@ -147,27 +182,69 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     @work(thread=True, exclusive=True, group="instances-refresh", exit_on_error=False)
     def load(self) -> None:
-        from tui.services import lifecycle, region_memory
+        from tui.services import instance_memory, lifecycle
         from tui.services.costs import rows_with_costs, rows_without_costs
 
         try:
-            known = [] if self.loaded or self.regions else region_memory.known_regions(self.ctx.cache_dir)
+            known = self._memory.regions if self._memory is not None and not self.loaded else []
             if known:
-                # First paint from the regions used last time, before costs; the full sweep follows.
+                # First the regions used last time, before costs; the full sweep follows.
                 first = lifecycle.list_managed(self.ctx.aws, known)
-                self.app.call_from_thread(self._show, rows_without_costs(first), True)
+                self.app.call_from_thread(self._show, rows_without_costs(first), "first")
                 rows = rows_with_costs(self.ctx.aws, self.ctx.hourly_prices, first, now=self.ctx.clock())
-                self.app.call_from_thread(self._show, rows, True)
-            everywhere = lifecycle.list_managed(self.ctx.aws, self.regions)
+                self.app.call_from_thread(self._show, rows, "first")
+            # The first sweep shows itself region by region; later polls just land.
+            progress = None if self.loaded else self._region_answered
+            everywhere = lifecycle.list_managed(self.ctx.aws, self.regions, progress)
             rows = rows_with_costs(self.ctx.aws, self.ctx.hourly_prices, everywhere, now=self.ctx.clock())
         except Exception as exc:
             self.app.call_from_thread(self._load_failed, exc)
             return
-        if not self.regions:
-            region_memory.remember_regions(self.ctx.cache_dir, {r.instance.region for r in rows})
+        scope = self._memory_scope()
+        if scope:
+            instance_memory.remember(self.ctx.cache_dir, scope, rows, self.ctx.clock())
         self._sync_ssh_config(rows)
         self.app.call_from_thread(self._show, rows)
         self.load_leftovers()
+
+    def _region_answered(self, region: str, found: list[Instance], answered: int, asked: int) -> None:
+        """From the sweep's thread: that region's rows join the table as soon as it answers."""
+        from tui.services.costs import rows_without_costs
+
+        if answered < asked:  # the last answer is the complete list, painted next with its costs
+            self.app.call_from_thread(self._show_sweep, rows_without_costs(found), answered, asked)
+
+    def _show_sweep(self, rows: list[InstanceRow], answered: int, asked: int) -> None:
+        """Add the rows not shown yet (removals wait for the complete answer)."""
+        if self.loaded:
+            return
+        table = self.query_one(DataTable)
+        if self.remembered:
+            # Last time's list was empty or its regions failed: from here on the table is live.
+            for key in list(self.shown):
+                table.remove_row(key)
+            self.shown, self.rows = {}, {}
+            self.remembered = False
+            table.set_class(False, "remembered")
+        now = self.ctx.clock()
+        new = [row for row in rows if row.key not in self.shown]
+        for row in new:
+            self.shown[row.key] = values = cells(row, now, self.tunnel_cell(row.key))
+            self.rows[row.key] = row
+            table.add_row(*(values[c] for c, _ in COLUMNS), key=row.key)
+        if new:
+            self._sort(table)
+        table.loading = False
+        self.say(f"{len(self.rows)} instance(s) so far; {answered} of {asked} regions answered…")
+        self.refresh_bindings()
+
+    def _sort(self, table: DataTable[str]) -> None:
+        """Region, then name (as `d2l-tui ls`). The cursor stays on the instance it was on, except
+        on the top row during the first listing: that row was only whichever region answered first."""
+        current = self.selected() if self.loaded or table.cursor_row > 0 else None
+        table.sort("region", "name")
+        if current is not None and current.key in self.shown:
+            table.move_cursor(row=table.get_row_index(current.key), scroll=False)
 
     def _sync_ssh_config(self, rows: list[InstanceRow]) -> None:
         from tui.services import sshconfig
@@ -193,10 +270,13 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             return
         self.app.call_from_thread(self.show_leftovers, items)
 
-    def _show(self, rows: list[InstanceRow], partial: bool = False) -> None:
+    def _show(self, rows: list[InstanceRow], stage: Literal["remembered", "first", "done"] = "done") -> None:
+        """Paint rows by key. remembered: last time's list, dimmed, actions off; first: live rows
+        from the regions used last time while the sweep goes on; done: every region answered."""
         table = self.query_one(DataTable)
         fresh = {r.key: r for r in rows}
         now = self.ctx.clock()
+        added = False
         with self.app.batch_update():
             for key in list(self.shown):
                 if key not in fresh:
@@ -207,18 +287,37 @@ class InstancesScreen(InstanceActions, LeftoversSection):
                 old = self.shown.get(key)
                 if old is None:
                     table.add_row(*(values[c] for c, _ in COLUMNS), key=key)
+                    added = True
                     continue
                 for column, value in values.items():
                     if old[column] != value:
                         table.update_cell(key, column, value, update_width=True)
+            if added:
+                self._sort(table)
         self.rows = fresh
         self.shown = shown
         table.loading = False
-        if partial:
+        self.remembered = stage == "remembered"
+        table.set_class(self.remembered, "remembered")
+        if self.remembered and self._memory is not None:
+            from tui.services.instance_memory import age_words
+
+            saved = self._memory.saved_at
+            self.say(
+                f"{len(rows)} instance(s) as of {saved.astimezone():%H:%M} "
+                f"({age_words(saved, now)}), remembered from last time; asking AWS…"
+            )
+            self.refresh_bindings()
+            return
+        if stage == "first":
             # Not `loaded` yet: the sweep of every region is still going, and may add or remove rows.
             self.say(f"{len(rows)} instance(s) in the regions used last time; checking every other region…")
+            self.refresh_bindings()
             return
+        first_answer = not self.loaded
         self.loaded = True
+        if first_answer:
+            self.post_message(self.Listed())
         if not rows:
             self.say("No instances launched by d2l-tui. Press Escape to launch one.")
         elif not self.query_one("#instances-status").has_class("error"):
@@ -233,11 +332,15 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     def _load_failed(self, exc: BaseException) -> None:
         self.query_one(DataTable).loading = False
+        # Still last time's list on screen: say so next to why AWS did not answer.
+        shown = "The list shown is the one remembered from last time. " if self.remembered else ""
         if isinstance(exc, D2lError):
-            self.say(f"{exc} The list retries by itself; press r to retry now.", error=True)
+            self.say(f"{exc} {shown}The list retries by itself; press r to retry now.", error=True)
         else:
             log.error("listing instances failed", exc_info=exc)
-            self.say("Listing instances failed; details are in the log file. Press r to retry.", error=True)
+            self.say(
+                f"Listing instances failed; details are in the log file. {shown}Press r to retry.", error=True
+            )
         self._arm()
 
     # -- selection ------------------------------------------------------------------------------
@@ -259,6 +362,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.action_details()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.remembered and action not in ("reload", "back"):
+            return None  # last time's rows: no action until AWS confirms them
         if action == "details":
             return True if self.selected() is not None else None
         if action in ("cleanup", "delete_leftover", "launch_from_image"):

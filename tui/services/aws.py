@@ -22,7 +22,9 @@ DEFAULT_REGION = "us-east-1"
 
 # Services whose answers are optional (each has a fallback: bundled prices, "unknown" quotas):
 # a failing endpoint must not hold a screen for six backed-off attempts.
-_ATTEMPTS = {"pricing": 2, "service-quotas": 3, "cloudwatch": 3}
+# The identity check at start: no answer is a network problem to show now, not after a minute of
+# backed-off retries.
+_ATTEMPTS = {"pricing": 2, "service-quotas": 3, "cloudwatch": 3, "sts": 3}
 
 
 class Aws:

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -61,11 +61,18 @@ def _as_d2l_error(exc: BaseException, profile: str | None) -> D2lError:
     )
 
 
-def list_managed(aws: Aws, regions: list[str] | None = None) -> list[Instance]:
+# Called from the pool's threads as each region answers: (region, its instances, answered, asked).
+RegionAnswered = Callable[[str, list[Instance], int, int], None]
+
+
+def list_managed(
+    aws: Aws, regions: list[str] | None = None, on_region: RegionAnswered | None = None
+) -> list[Instance]:
     """Instances tagged d2l-tui:managed=true (not terminated), regions queried concurrently.
 
     A region that fails (not enabled, unreachable, denied) is logged and skipped; when every region
-    fails, the first error is raised instead of an empty list.
+    fails, the first error is raised instead of an empty list. ``on_region`` hears each region as
+    it answers (a failed one with no instances), for a screen to show the sweep as it goes.
     Sorted by region, then name.
     """
     if regions is None:
@@ -78,17 +85,23 @@ def list_managed(aws: Aws, regions: list[str] | None = None) -> list[Instance]:
     instances: list[Instance] = []
     failures: list[tuple[str, BaseException]] = []
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions)), thread_name_prefix="ls") as pool:
-        futures = {region: pool.submit(_managed_in_region, aws, region) for region in regions}
-        for region, future in futures.items():
+        futures = {pool.submit(_managed_in_region, aws, region): region for region in regions}
+        for answered, future in enumerate(as_completed(futures), start=1):
+            region = futures[future]
+            found: list[Instance] = []
             try:
-                instances.extend(future.result())
+                found = future.result()
+                instances.extend(found)
             except Exception as exc:  # one region's trouble must not hide the others' instances
                 log_exception(log, exc, f"listing instances in {region}")
                 failures.append((region, _as_d2l_error(exc, aws.profile)))
+            if on_region is not None:
+                on_region(region, found, answered, len(regions))
 
     # Every region failing is the credentials or the network, not the regions: say so instead of
     # showing an empty list. (A single region's AuthFailure is usually a region not enabled.)
     if failures and len(failures) == len(regions):
+        failures.sort(key=lambda f: regions.index(f[0]))  # the first region's error, whatever the timing
         raise failures[0][1]
     return sorted(instances, key=lambda i: (i.region, i.name, i.instance_id))
 
