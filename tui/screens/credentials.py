@@ -38,7 +38,9 @@ class CredentialsScreen(Screen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="credentials"):
-            yield Static("AWS did not answer" if self.unreachable else "AWS credentials needed", id="step-title")
+            yield Static(
+                "AWS did not answer" if self.unreachable else "AWS credentials needed", id="step-title"
+            )
             yield Static(self.error.what, id="credentials-what")
             yield Static(self.error.next_step, id="credentials-next")
             if not self.unreachable:
