@@ -99,7 +99,7 @@ class LoopbackHost:
             server_host_keys=[self._host_key],
             process_factory=self._session,
             encoding=None,
-            allow_pty=False,
+            allow_pty=True,  # only `ssh` without a command gets one: an interactive shell
             agent_forwarding=False,
             x11_forwarding=False,
             line_editor=False,
@@ -167,7 +167,10 @@ class LoopbackHost:
             process.exit(1)
             return
         username = process.get_extra_info("username") or DEFAULT_USER
-        # No command: a shell reading its commands from stdin (no PTY here, like `ssh -T`).
+        if process.command is None and process.get_terminal_type() is not None:
+            await self._login_shell(process, username)
+            return
+        # No command and no PTY (`ssh -T`): a shell reading its commands from stdin.
         argv = ["bash", "-c", process.command] if process.command is not None else ["bash", "-s"]
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -212,6 +215,32 @@ class LoopbackHost:
             else:
                 self._children.discard(proc)
                 _close_pipes(proc)
+
+    async def _login_shell(self, process: asyncssh.SSHServerProcess[bytes], username: str) -> None:
+        """`ssh` with a terminal and no command: an interactive bash on a local pty."""
+        from tui.demo.pty_shell import run_login_shell
+
+        env = self._env(username, process)
+        env["PS1"] = rf"{username}@{self.hostname} (simulated):\w\$ "
+        banner = (
+            f"Simulated instance {self.hostname}: a bash on this machine in a sandbox HOME ({self._home}).\r\n"
+            "Nothing here is an EC2 instance; exit (or Ctrl-D) goes back to d2l-tui.\r\n"
+        )
+        shells: list[asyncio.subprocess.Process] = []
+
+        def started(proc: asyncio.subprocess.Process) -> None:
+            shells.append(proc)
+            self._children.add(proc)
+
+        returncode = await run_login_shell(process, env, self._home, banner, started)
+        for proc in shells:
+            if returncode is None:
+                self._hang_up(proc)  # the client went away: as sshd would, hang the shell up
+            else:
+                self._children.discard(proc)
+        if returncode is not None:
+            await _flush(process)
+            _send_exit(process, returncode)
 
     def _hang_up(self, proc: asyncio.subprocess.Process) -> None:
         """What sshd's hang-up amounts to: SIGHUP to the command's process group, SIGKILL after a

@@ -6,6 +6,8 @@ and a refusal (a race, a missing permission) as a sentence on the status line, n
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import subprocess
 from collections.abc import Callable, Iterable
@@ -68,6 +70,35 @@ PALETTE = [
     ("GPU panel", "gpu", "Live nvidia-smi for every GPU of the selected instance"),
     ("Refresh instances", "reload", "Ask AWS for the instances now"),
 ]
+
+
+def _run_ssh(argv: list[str]) -> int:
+    returncode = subprocess.run(argv, check=False).returncode
+    if returncode == 255:
+        # ssh's own error is on the terminal now; the app's redraw would wipe it at once.
+        print("\n[d2l-tui] ssh could not connect (its message is above). Press Enter to go back.")
+        with contextlib.suppress(EOFError, OSError):
+            input()
+    return returncode
+
+
+async def run_in_terminal(app: Any, argv: list[str]) -> str:
+    """Run ``argv`` with the terminal to itself (the app suspended); "" when it ran, else why not.
+
+    The command runs in a thread: the event loop must go on, because the simulated instance's SSH
+    server (--demo) and a Jupyter tunnel's connection live on it. Meanwhile the app must not draw:
+    its terminal writer is stopped while suspended, and a frame written then would fill the
+    writer's bounded queue and block the loop. batch_update holds every repaint until resumed.
+    """
+    try:
+        with app.batch_update(), app.suspend():
+            returncode = await asyncio.to_thread(_run_ssh, argv)
+    except Exception as exc:  # SuspendNotSupported (a web terminal), ssh not installed
+        log.warning("open shell failed: %s", exc)
+        return f"Could not open a shell here ({exc}). Press c to copy the ssh command instead."
+    if returncode == 255:
+        return "ssh could not connect (exit 255); press o to try again, or c to copy the command."
+    return ""
 
 
 class InstanceActions(Screen[None]):
@@ -187,20 +218,33 @@ class InstanceActions(Screen[None]):
 
         copy_text(text)
 
-    def action_open_shell(self) -> None:
+    @work(exclusive=True, group="shell", exit_on_error=False)
+    async def action_open_shell(self) -> None:
+        """Suspend the app and run `ssh` in this terminal; the app comes back when it exits."""
+        from tui.services.instance_link import InstanceLink, known_hosts
+
         row = self.selected()
         if row is None or not lifecycle.can("ssh", row.instance):
             return
-        argv = sshconfig.ssh_argv(row.instance, self.key_path(row.instance))
+        key = self.key_path(row.instance)
+        link = InstanceLink(
+            self.ctx.aws, row.instance, key, known_hosts(), endpoint_for=self.ctx.ssh_endpoint
+        )
+        self.say(f"Opening a shell on {link.label}…")
         try:
-            # The terminal belongs to ssh until it exits; the app's screen comes back afterwards.
-            with self.app.suspend():
-                subprocess.run(argv, check=False)
-        except Exception as exc:  # SuspendNotSupported (a web terminal), ssh not installed
-            log.warning("open shell failed: %s", exc)
-            self.say(
-                f"Could not open a shell here ({exc}). Press c to copy the ssh command instead.", error=True
-            )
+            # Pinned from the console first, so ssh checks the key strictly instead of asking.
+            instance, host, port = await link.prepare(on_wait=self.say)
+        except D2lError as exc:
+            self.say(f"{exc} Press o to try again.", error=True)
+            return
+        endpoint = (host, port) if port is not None else None
+        argv = sshconfig.ssh_argv(instance, key, endpoint=endpoint)
+        failure = await run_in_terminal(self.app, argv)
+        if failure:
+            self.say(failure, error=True)  # stays until the next action: the list's refresh keeps it
+        else:
+            self.say("")
+            self.notify(f"Back from the shell on {link.label}.", timeout=4)
         self.refresh_soon()
 
     def action_provision(self) -> None:

@@ -85,9 +85,10 @@ class InstanceLink:
                 on_wait(f"{self.label} is still starting (pending)…")
             await asyncio.sleep(PENDING_POLL_S)
 
-    async def connect(self, on_wait: OnWait | None = None) -> asyncssh.SSHClientConnection:
-        from tui.services.ssh import SshTarget, wait_for_ssh
-
+    async def prepare(self, on_wait: OnWait | None = None) -> tuple[Instance, str, int | None]:
+        """Everything before the SSH handshake: the instance running, where to connect (its current
+        address, or the simulated instance's server), its host keys pinned from the console when it
+        shows them. For a connection of ours (connect) or the ssh command's (a shell)."""
         instance = await self.current(on_wait)
         host, port = instance.public_dns or instance.public_ip, None
         if self.endpoint_for is not None:
@@ -96,6 +97,12 @@ class InstanceLink:
             raise D2lError(f"{self.label} has no public address.", "It needs one to be reached over SSH.")
         if not self.known.keys_for(instance.instance_id):
             await self._pin_from_console(instance, on_wait)
+        return instance, host, port
+
+    async def connect(self, on_wait: OnWait | None = None) -> asyncssh.SSHClientConnection:
+        from tui.services.ssh import SshTarget, wait_for_ssh
+
+        instance, host, port = await self.prepare(on_wait)
         target = SshTarget(
             instance_id=instance.instance_id,
             host=host,

@@ -173,9 +173,18 @@ def install_include(include: Path, ssh_config: Path | None = None) -> bool:
     return True
 
 
-def ssh_argv(instance: Instance, key_path: Path | None, user: str = "ubuntu") -> list[str]:
-    """The ssh command line for an instance, with the app's key and known_hosts."""
+def ssh_argv(
+    instance: Instance,
+    key_path: Path | None,
+    user: str = "ubuntu",
+    endpoint: tuple[str, int] | None = None,
+) -> list[str]:
+    """The ssh command line for an instance, with the app's key and known_hosts. ``endpoint``:
+    where to connect instead of its public address (the simulated instance's loopback server);
+    the host key checked is still the one pinned for the instance id."""
     argv = ["ssh"]
+    if endpoint is not None:
+        argv += ["-p", str(endpoint[1])]
     if key_path is not None:
         argv += ["-i", str(key_path), "-o", "IdentitiesOnly=yes"]
     argv += [
@@ -188,7 +197,7 @@ def ssh_argv(instance: Instance, key_path: Path | None, user: str = "ubuntu") ->
         f"HostKeyAlias={instance.instance_id}",
         "-o",
         f"StrictHostKeyChecking={'yes' if _pinned(instance.instance_id) else 'ask'}",
-        f"{user}@{instance.public_dns or instance.public_ip}",
+        f"{user}@{endpoint[0] if endpoint else instance.public_dns or instance.public_ip}",
     ]
     return argv
 
