@@ -11,7 +11,7 @@ Update after an intended change: pytest tests/ui/test_instances_snapshots.py --s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,12 @@ from tests.ui.test_snapshots import SIZE, TIMEOUT, settle
 from tui.app import make_app
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.screens.instances import InstancesScreen
+from tui.services import costs
 from tui.services.aws import Aws
 from tui.services.leftovers import KEY_PAIR, SECURITY_GROUP
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
+EVERY_REGION_INIT = InstancesScreen.__init__  # before the fixture below narrows it
 LAUNCHED = datetime(2025, 6, 1, 8, 0, tzinfo=timezone.utc)
 NOW = datetime(2025, 6, 1, 10, 30, tzinfo=timezone.utc)  # 2h 30m after the launch
 
@@ -148,3 +150,46 @@ def test_leftovers_of_a_terminated_instance(seeded: None, tmp_path: Path, snap_c
         }
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_remembered_list_while_aws_does_not_answer(
+    seeded: None, tmp_path: Path, snap_compare: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline: last time's list stays on screen, dimmed, with why AWS did not answer."""
+    import time
+
+    import botocore.exceptions
+
+    from tui.services import instance_memory
+
+    monkeypatch.setenv("TZ", "UTC")  # "as of 10:26" is local time
+    time.tzset()
+    monkeypatch.setattr(InstancesScreen, "__init__", EVERY_REGION_INIT)  # a subset is never remembered
+    aws = cloud()
+    stopped = run(aws, "us-east-1", "resting", itype="g4dn.xlarge")
+    aws.client("ec2", "us-east-1").stop_instances(InstanceIds=[stopped])
+    run(aws, "eu-west-1", "europe", itype="g5.xlarge")
+    app = instances_app(aws, tmp_path)
+    rows = costs.instance_rows(aws, app.ctx.hourly_prices, ["us-east-1", "eu-west-1"], now=NOW)
+    scope = instance_memory.scope_of(aws.profile, aws.endpoint_url)
+    instance_memory.remember(app.ctx.cache_dir, scope, rows, NOW - timedelta(minutes=4))
+
+    def offline(**_: Any) -> None:
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://ec2.us-east-1.amazonaws.com/")
+
+    for client in aws._clients.values():
+        client.meta.events.register("before-call.ec2", offline)
+    aws._session().events.register("before-call.ec2", offline)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, InstancesScreen)
+        status = screen.query_one("#instances-status")
+        await wait_until(pilot, lambda: status.has_class("error"), TIMEOUT)
+        assert screen.remembered and "remembered as of 10:26 (4 min ago)" in str(status.render())
+        await settle(pilot)
+
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        time.tzset()

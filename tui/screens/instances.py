@@ -299,14 +299,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         table.loading = False
         self.remembered = stage == "remembered"
         table.set_class(self.remembered, "remembered")
-        if self.remembered and self._memory is not None:
-            from tui.services.instance_memory import age_words
-
-            saved = self._memory.saved_at
-            self.say(
-                f"{len(rows)} instance(s) as of {saved.astimezone():%H:%M} "
-                f"({age_words(saved, now)}), remembered from last time; asking AWS…"
-            )
+        if self.remembered:
+            self.say(f"{len(rows)} instance(s) {self._as_of()}, remembered from last time; asking AWS…")
             self.refresh_bindings()
             return
         if stage == "first":
@@ -330,10 +324,19 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.refresh_bindings()
         self._arm()
 
+    def _as_of(self) -> str:
+        """'as of 14:02 (4 min ago)': when the remembered list was AWS's answer."""
+        from tui.services.instance_memory import age_words
+
+        if self._memory is None:
+            return ""
+        saved = self._memory.saved_at
+        return f"as of {saved.astimezone():%H:%M} ({age_words(saved, self.ctx.clock())})"
+
     def _load_failed(self, exc: BaseException) -> None:
         self.query_one(DataTable).loading = False
         # Still last time's list on screen: say so next to why AWS did not answer.
-        shown = "The list shown is the one remembered from last time. " if self.remembered else ""
+        shown = f"The list shown was remembered {self._as_of()}. " if self.remembered else ""
         if isinstance(exc, D2lError):
             self.say(f"{exc} {shown}The list retries by itself; press r to retry now.", error=True)
         else:
