@@ -260,3 +260,14 @@ def test_demo_launch_runs_on_the_simulated_cloud(tmp_path: Path) -> None:
     key = Path(env["XDG_STATE_HOME"]) / "d2l-tui" / "simulated-ssh" / "d2l-tui.pem"
     assert ssh.startswith(f"ssh -i {key} ubuntu@ec2-") and key.is_file()
     assert not (tmp_path / "home" / ".ssh").exists()
+
+
+def test_demo_commands_on_an_instance_say_the_simulated_cloud_starts_empty(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    env["HOME"] = str(tmp_path / "home")
+    result = d2l(env, "--demo", "gpu", "book", "--once")
+    assert result.returncode == 1
+    assert "No instance named 'book'" in result.stderr
+    assert (
+        "new, empty simulated cloud for every command" in result.stderr and "d2l-tui --demo" in result.stderr
+    )

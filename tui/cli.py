@@ -363,6 +363,12 @@ def run(args: argparse.Namespace) -> int:
         if not next_step or next_step == "See the log file for details.":
             next_step = see_log
         _say(f"{PROG}: {err.what} {next_step}".rstrip())
+        if getattr(args, "demo", False) and args.command not in ("launch", "ls"):
+            # Each headless --demo command starts its own, empty simulated cloud.
+            _say(
+                f"{PROG}: --demo starts a new, empty simulated cloud for every command: "
+                f"its instances live as long as the app (`{PROG} --demo`), where l, t and g do this."
+            )
         return 1
     finally:
         while _clouds:
