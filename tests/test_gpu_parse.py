@@ -14,18 +14,15 @@ import pytest
 
 from tests.support.instances import FAKE_NVIDIA_SMI
 from tui.models import GpuSample, GpuStatus, GpuTick
-from tui.services.gpu import (
-    HISTORY_POINTS,
+from tui.services.gpu import HISTORY_POINTS, GpuHistory, interval_step, summarize
+from tui.services.gpu_parse import (
     PS_MARK,
-    GpuHistory,
     GpuQuery,
     TickAssembler,
     classify,
     describe,
-    interval_step,
     parse_help,
     parse_processes,
-    summarize,
 )
 
 DEMO = Path(__file__).resolve().parents[1] / "tui" / "demo" / "nvidia-smi"

@@ -26,8 +26,9 @@ import pytest
 
 from tests.support.sshd import OpenSshServer
 from tui.models import TunnelStatus
+from tui.services.jupyter_remote import JupyterMissing, JupyterRemote, stop_jupyter
 from tui.services.secrets import SecretStore, token_name
-from tui.services.tunnel import JupyterMissing, JupyterRemote, Tunnel, stop_jupyter
+from tui.services.tunnel import Tunnel
 
 STAND_IN = Path(__file__).resolve().parents[1] / "tui" / "demo" / "bin" / "jupyter"
 REAL_JUPYTER = Path(sys.executable).parent / "jupyter"
@@ -370,7 +371,7 @@ async def test_the_start_failing_is_a_sentence_with_the_log(instance: Instance) 
 
 
 async def test_the_registry_tracks_and_stops_tunnels(instance: Instance) -> None:
-    from tui.services.tunnel import TunnelRegistry, short_state
+    from tui.services.tunnel_registry import TunnelRegistry, short_state
 
     instance.give_jupyter(STAND_IN)
     registry = TunnelRegistry(SecretStore())

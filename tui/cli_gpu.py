@@ -69,7 +69,8 @@ async def watch(link: Any, *, once: bool, as_json: bool, interval_ms: int, trust
     from dataclasses import replace
 
     from tui.models import GpuState, GpuTick
-    from tui.services.gpu import GpuSampler, describe
+    from tui.services.gpu import GpuSampler
+    from tui.services.gpu_parse import describe
     from tui.services.ssh import HostKeyUnknown
 
     done: asyncio.Future[int] = asyncio.get_running_loop().create_future()

@@ -153,7 +153,7 @@ async def _hold(link: Any, args: argparse.Namespace, holder: _Holder) -> int:
 
 
 async def _stop(link: Any, *, trust: bool) -> int:
-    from tui.services.tunnel import stop_jupyter
+    from tui.services.jupyter_remote import stop_jupyter
 
     conn, _ = await _connect_trusting(link, trust)
     try:

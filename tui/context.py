@@ -18,7 +18,7 @@ from tui import paths
 if TYPE_CHECKING:
     from tui.services.aws import Aws
     from tui.services.catalog import PriceBook
-    from tui.services.tunnel import TunnelRegistry
+    from tui.services.tunnel_registry import TunnelRegistry
 
 LatencyProbe = Callable[[Iterable[str]], Awaitable[dict[str, float | None]]]
 

@@ -30,7 +30,7 @@ from tui.models import Instance, TunnelStatus
 from tui.screens.tunnel import TunnelScreen, confirm_stop_jupyter, open_tunnel, registry_for
 from tui.services.aws import Aws
 from tui.services.secrets import SecretStore
-from tui.services.tunnel import TunnelRegistry
+from tui.services.tunnel_registry import TunnelRegistry
 
 SIZE = (120, 36)
 TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"

@@ -27,12 +27,12 @@ from tui.services.errors import D2lError
 from tui.services.gpu import (
     DEFAULT_INTERVAL_MS,
     GpuSampler,
-    describe,
     gib_text,
     interval_step,
     interval_text,
     summarize,
 )
+from tui.services.gpu_parse import describe
 from tui.widgets.gpu_lines import GpuProcessTable, GpuRowList, GpuStateLine, GpuSummaryLine
 from tui.widgets.gpu_row import GpuRow
 

@@ -82,7 +82,7 @@ def cells(row: InstanceRow, now: datetime | None = None, tunnel: str = "") -> di
         "disk": "…"
         if row.costs_pending
         else money(row.disk_usd_per_month) + (" (stopped)" if stopped else ""),
-        "tunnel": tunnel or "-",  # "up :8889", "reconnecting :8889" (tui.services.tunnel.short_state)
+        "tunnel": tunnel or "-",  # "up :8889", "reconnecting :8889" (tunnel_registry.short_state)
         "dns": inst.public_dns or inst.public_ip or "-",
     }
 
@@ -127,7 +127,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         yield Footer()
 
     def tunnel_cell(self, instance_id: str) -> str:
-        from tui.services.tunnel import short_state
+        from tui.services.tunnel_registry import short_state
 
         registry = self.ctx.tunnels
         return short_state(registry.status(instance_id)) if registry is not None else ""

@@ -1,9 +1,9 @@
 """One instance's Jupyter tunnel: its state, the URL, and the keys to use it.
 
 The tunnel itself is not this screen's: it runs as an app-level worker held in the app's
-``TunnelRegistry`` (tui.services.tunnel), so it keeps forwarding while the person goes back to the
-instances (whose table shows its state) and comes back here. The screen reads the registry and
-listens to it; ``t`` starts or stops the tunnel, ``J`` stops Jupyter on the instance.
+``TunnelRegistry`` (tui.services.tunnel_registry), so it keeps forwarding while the person goes
+back to the instances (whose table shows its state) and comes back here. The screen reads the
+registry and listens to it; ``t`` starts or stops the tunnel, ``J`` stops Jupyter on the instance.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from tui.context import AppContext
     from tui.models import Instance
     from tui.screens.provision import Link
-    from tui.services.tunnel import Tunnel, TunnelRegistry
+    from tui.services.tunnel import Tunnel
+    from tui.services.tunnel_registry import TunnelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ def _stopped_text(stopped: int, label: str) -> str:
 
 async def _stop_jupyter(registry: TunnelRegistry, link: Link, instance_id: str) -> int:
     """Close the instance's tunnel (if any), then stop Jupyter there: the one the tunnel used, else all."""
-    from tui.services.tunnel import DEFAULT_JUPYTER, DEMO_JUPYTER, stop_jupyter
+    from tui.services.jupyter_remote import DEFAULT_JUPYTER, DEMO_JUPYTER, stop_jupyter
 
     status = registry.status(instance_id)
     port = status.remote_port if status is not None and status.active else None
@@ -309,7 +310,7 @@ def _escape(text: str) -> str:
 
 def registry_for(ctx: AppContext) -> TunnelRegistry:
     """The app's tunnel registry (``ctx.tunnels``), made on first use."""
-    from tui.services.tunnel import TunnelRegistry
+    from tui.services.tunnel_registry import TunnelRegistry
 
     if ctx.tunnels is None:
         ctx.tunnels = TunnelRegistry()
@@ -326,7 +327,9 @@ def start_tunnel(
     local_port: int | None = None,
 ) -> Tunnel:
     """Start the instance's tunnel as an app-level worker (kept when it is already running)."""
-    from tui.services.tunnel import DEFAULT_JUPYTER, DEFAULT_LOCAL_PORT, DEMO_JUPYTER, Tunnel
+    from tui.services.jupyter_remote import DEFAULT_JUPYTER, DEMO_JUPYTER
+    from tui.services.local_forward import DEFAULT_LOCAL_PORT
+    from tui.services.tunnel import Tunnel
 
     tunnel = Tunnel(
         link.connect,
