@@ -7,6 +7,7 @@ from pathlib import Path
 from tests.conftest import subprocess_env
 from tests.test_cli import assert_one_line_failure, d2l, ec2
 from tests.test_leftovers import launch
+from tui.models import TAG_MANAGED
 from tui.services.aws import Aws
 
 
@@ -38,3 +39,26 @@ def test_ls_leftovers_then_cleanup_needs_yes(moto_endpoint: str, tmp_path: Path)
 
     again = d2l(env, "cleanup", "--yes", "--region", "us-east-1")
     assert again.returncode == 0 and "Nothing to clean up" in again.stdout
+
+
+def test_ls_leftovers_prices_a_volume_at_its_regions_cached_price(moto_endpoint: str, tmp_path: Path) -> None:
+    from tests.test_ebs_prices import pricing_hooks
+    from tui import paths
+    from tui.services.catalog import PriceBook
+
+    env = subprocess_env(moto_endpoint, tmp_path / "home")
+    # What an earlier run read from the Pricing API (moto has none): the command uses the cached copy.
+    PriceBook(pricing_hooks().aws(), paths.cache_dir()).ebs("eu-west-1")
+    ec2("eu-west-1").create_volume(
+        AvailabilityZone="eu-west-1a",
+        Size=100,
+        VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": TAG_MANAGED, "Value": "true"}]}],
+    )
+
+    listed = d2l(env, "ls", "--leftovers", "--region", "eu-west-1")
+
+    assert listed.returncode == 0, listed.stderr
+    leftover = listed.stdout.split("Leftovers", 1)[1]
+    assert "$8.80" in leftover and "100 GiB gp3" in leftover  # 0.088/GB-month, not us-east-1's 0.08
+    assert "Total: $8.80/month" in leftover

@@ -319,10 +319,10 @@ def _ls(args: argparse.Namespace) -> int:
         where = args.region or "any enabled region"
         print(f"No instances launched by {PROG} in {where}.")
     if args.leftovers and not args.json:
-        from tui.cli_lifecycle import leftovers_table
+        from tui.cli_lifecycle import ebs_prices, leftovers_table
         from tui.services.leftovers import find_leftovers
 
-        found = find_leftovers(aws, [args.region] if args.region else None)
+        found = find_leftovers(aws, [args.region] if args.region else None, ebs_prices(aws, args))
         print("\nLeftovers and saved images:\n" + (leftovers_table(found) if found else "none"))
     return 0
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.services.ebs_prices import EbsLookup
 
 PROG = "d2l-tui"
 
@@ -204,6 +207,15 @@ def _ssh_config(aws: Any, args: argparse.Namespace, key_dir: Any) -> int:
     return 0
 
 
+def ebs_prices(aws: Any, args: argparse.Namespace) -> EbsLookup:
+    """Each region's EBS prices as the app reads them (Pricing API, cached beside the app's GPU
+    prices); --demo: the list prices, the simulated cloud has no Pricing API."""
+    from tui import paths
+    from tui.services.catalog import PriceBook
+
+    return PriceBook(aws, paths.cache_dir(), offline=bool(args.demo)).ebs
+
+
 def leftovers_table(items: list[Any]) -> str:
     """The leftovers as `ls` prints its instances: aligned columns, a header, the monthly total."""
     from tui.services.costs import money
@@ -223,7 +235,7 @@ def _cleanup(aws: Any, args: argparse.Namespace, usage_error: type[Exception]) -
     from tui.services.costs import money
     from tui.services.leftovers import bulk, clean_up, find_leftovers, monthly
 
-    found = find_leftovers(aws, [args.region] if args.region else None)
+    found = find_leftovers(aws, [args.region] if args.region else None, ebs_prices(aws, args))
     doomed = bulk(found)
     kept = len(found) - len(doomed)
     if kept:

@@ -18,6 +18,7 @@ from tui import paths
 if TYPE_CHECKING:
     from tui.services.aws import Aws
     from tui.services.catalog import PriceBook
+    from tui.services.ebs_prices import EbsPrices
     from tui.services.tunnel_registry import TunnelRegistry
 
 LatencyProbe = Callable[[Iterable[str]], Awaitable[dict[str, float | None]]]
@@ -57,6 +58,10 @@ class AppContext:
     def hourly_prices(self, region: str) -> dict[str, tuple[float | None, float | None]]:
         """instance type -> (on-demand, spot) $/h in the region, wherever the price book got them."""
         return self.pricebook.prices(region)[0]
+
+    def ebs_prices(self, region: str) -> EbsPrices:
+        """gp3 and snapshot $/GB-month in the region, wherever the price book got them (never raises)."""
+        return self.pricebook.ebs(region)
 
     async def latencies(self, regions: Iterable[str]) -> dict[str, float | None]:
         if self.probe_latencies is not None:

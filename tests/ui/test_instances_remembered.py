@@ -23,6 +23,10 @@ from tui.services.costs import InstanceRow, rows_without_costs
 from tui.services.lifecycle import describe_one
 
 
+def idle(screen: InstancesScreen) -> bool:
+    return all(w.is_finished for w in screen.app.workers if w.node is screen)
+
+
 def scope(aws: Aws) -> str:
     return instance_memory.scope_of(aws.profile, aws.endpoint_url)
 
@@ -104,6 +108,7 @@ async def test_last_times_list_first_then_its_regions_then_every_region(aws: Aws
             assert not table.has_class("remembered")
             assert set(screen.rows) == {usual, elsewhere}  # the gone one went, the other region's came
             assert screen.check_action("stop", ()) is True
+            await wait_until(pilot, lambda: idle(screen), 30)
     finally:
         InstancesScreen._show = original  # type: ignore[method-assign]
 
@@ -241,3 +246,4 @@ async def test_the_first_sweep_shows_each_region_as_it_answers_and_keeps_the_cur
         await pilot.press("r")
         await wait_until(pilot, lambda: early in screen.rows, 30)
         assert screen.selected().key == usual  # type: ignore[union-attr]
+        await wait_until(pilot, lambda: idle(screen), 30)  # nothing left calling moto after the test

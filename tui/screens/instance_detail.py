@@ -96,6 +96,7 @@ class InstanceDetailScreen(InstanceActions):
                 self.aws_region,
                 self.instance_id,
                 now=self.ctx.clock(),
+                ebs=self.ctx.ebs_prices,
             )
         except Exception as exc:
             self.app.call_from_thread(self._load_failed, exc)

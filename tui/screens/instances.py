@@ -191,12 +191,20 @@ class InstancesScreen(InstanceActions, LeftoversSection):
                 # First the regions used last time, before costs; the full sweep follows.
                 first = lifecycle.list_managed(self.ctx.aws, known)
                 self.app.call_from_thread(self._show, rows_without_costs(first), "first")
-                rows = rows_with_costs(self.ctx.aws, self.ctx.hourly_prices, first, now=self.ctx.clock())
+                rows = rows_with_costs(
+                    self.ctx.aws, self.ctx.hourly_prices, first, now=self.ctx.clock(), ebs=self.ctx.ebs_prices
+                )
                 self.app.call_from_thread(self._show, rows, "first")
             # The first sweep shows itself region by region; later polls just land.
             progress = None if self.loaded else self._region_answered
             everywhere = lifecycle.list_managed(self.ctx.aws, self.regions, progress)
-            rows = rows_with_costs(self.ctx.aws, self.ctx.hourly_prices, everywhere, now=self.ctx.clock())
+            rows = rows_with_costs(
+                self.ctx.aws,
+                self.ctx.hourly_prices,
+                everywhere,
+                now=self.ctx.clock(),
+                ebs=self.ctx.ebs_prices,
+            )
         except Exception as exc:
             self.app.call_from_thread(self._load_failed, exc)
             return
@@ -264,7 +272,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         from tui.services.leftovers import find_leftovers
 
         try:
-            items = find_leftovers(self.ctx.aws, self.regions)
+            items = find_leftovers(self.ctx.aws, self.regions, ebs=self.ctx.ebs_prices)
         except Exception as exc:  # the instances are what matters; say so once, keep the old list
             log.warning("leftovers not listed: %s", exc)
             return

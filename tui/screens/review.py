@@ -13,8 +13,8 @@ from textual.widgets import Checkbox, Input, Select, Static
 
 from tui.models import Purchase
 from tui.screens.base import StepScreen
-from tui.screens.storage import GP3_USD_PER_GB_MONTH
 from tui.screens.wizard_state import default_name
+from tui.services.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 
 # The provisioning run after the launch installs one framework (the book has a notebook set per framework).
 FRAMEWORK_OPTIONS = [
@@ -30,6 +30,8 @@ class ReviewStep(StepScreen):
     TITLE_TEXT = "Review and launch"
     NEXT_LABEL = "Launch"
     BINDINGS = [Binding("ctrl+n", "next", "Launch", id="wizard.launch", tooltip="Launch with these settings")]
+    # The disk's cost is painted with the list price at once; the region's own follows (load_prices).
+    prices: EbsPrices = LIST_PRICES
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="review-scroll"):
@@ -51,6 +53,7 @@ class ReviewStep(StepScreen):
         )
         self.query_one("#open-world", Checkbox).display = False
         self.render_review()
+        self.load_prices()
         if self.state.ssh_cidr:
             self.query_one("#cidr", Input).value = self.state.ssh_cidr
         else:
@@ -71,6 +74,14 @@ class ReviewStep(StepScreen):
             placement_score, self.ctx.aws, self.state.region.name, self.state.gpu_type.instance_type
         )
         line.update(score.text)
+
+    @work(exclusive=True, group="ebs-prices", exit_on_error=False)
+    async def load_prices(self) -> None:
+        assert self.state.region is not None
+        # The storage step has usually read them already (the disk cache answers at once), but not
+        # when it was left before its price arrived: off the UI thread either way.
+        self.prices = await asyncio.to_thread(region_prices, self.ctx.ebs_prices, self.state.region.name)
+        self.render_cost()
 
     @work(exclusive=True, group="public-ip", exit_on_error=False)
     async def lookup_ip(self) -> None:
@@ -110,8 +121,15 @@ class ReviewStep(StepScreen):
         for label, value in rows:
             table.add_row(label, value)
         self.query_one("#review-table", Static).update(table)
+        self.render_cost()
+
+    def render_cost(self) -> None:
+        state = self.state
+        assert state.gpu_type is not None
+        t = state.gpu_type
+        spot = state.purchase == Purchase.SPOT
         price = t.spot_usd_per_hour if spot else t.ondemand_usd_per_hour
-        volume = disk * GP3_USD_PER_GB_MONTH
+        volume = self.prices.volume_per_month(state.disk_gib or state.default_disk())
         if price is None:
             cost = f"Price unknown for {t.instance_type}. Disk: about ${volume:,.2f}/month."
         else:

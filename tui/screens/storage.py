@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
 from tui.screens.base import StepScreen
 from tui.screens.wizard_state import MAX_DISK_GIB
-
-# gp3 list price in us-east-1 ($/GB-month); other regions are within ~20%.
-GP3_USD_PER_GB_MONTH = 0.08
+from tui.services.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 
 
 def validate_disk(text: str, minimum: int) -> tuple[int | None, str]:
@@ -32,6 +33,8 @@ class StorageStep(StepScreen):
         "The root volume holds the driver, the Python environment, the notebooks and your data. "
         "It is billed while the instance is stopped too."
     )
+    # The cost is painted with the list price at once; the region's own follows (load_prices).
+    prices: EbsPrices = LIST_PRICES
 
     def compose_body(self) -> ComposeResult:
         yield Static("Root volume size (GiB, gp3, encrypted, deleted on terminate):")
@@ -43,19 +46,33 @@ class StorageStep(StepScreen):
         field = self.query_one("#disk", Input)
         field.value = str(self.state.disk_gib or self.state.default_disk())
         field.focus()
+        self.load_prices()
+
+    @work(exclusive=True, group="ebs-prices", exit_on_error=False)
+    async def load_prices(self) -> None:
+        assert self.state.region is not None
+        # The Pricing API may take seconds on the first visit (cached on disk after): off the UI thread.
+        self.prices = await asyncio.to_thread(region_prices, self.ctx.ebs_prices, self.state.region.name)
+        self.paint_cost(self.query_one("#disk", Input).value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         assert self.state.image is not None
-        size, problem = validate_disk(event.value, self.state.image.root_gib)
+        _, problem = validate_disk(event.value, self.state.image.root_gib)
         self.show_error(problem)
+        self.paint_cost(event.value)
+
+    def paint_cost(self, typed: str) -> None:
+        assert self.state.image is not None
+        size, _ = validate_disk(typed, self.state.image.root_gib)
         cost = self.query_one("#disk-cost", Static)
         if size is None:
             cost.update("")
-        else:
-            cost.update(
-                f"About ${size * GP3_USD_PER_GB_MONTH:,.2f}/month while it exists "
-                f"(image minimum {self.state.image.root_gib} GiB)."
-            )
+            return
+        cost.update(
+            f"About ${self.prices.volume_per_month(size):,.2f}/month while it exists "
+            f"(image minimum {self.state.image.root_gib} GiB).\n"
+            f"gp3 at ${self.prices.gp3_gb_month:.3f} per GB-month: {self.prices.source}."
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_next()

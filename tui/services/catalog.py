@@ -17,19 +17,22 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tui.models import GpuCatalog, GpuType, PriceSource
 from tui.services.aws import Aws
+from tui.services.ebs_prices import EbsPrices, fetch_ebs_prices, list_prices
 from tui.services.errors import D2lError
 from tui.services.regions import describe_error, failure_reason, gpu_offerings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _DLAMI_GONE = "V100; no current Deep Learning AMI"
 
@@ -132,6 +135,10 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _day(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d")
+
+
 def _age(delta: timedelta) -> str:
     hours = max(0, int(delta.total_seconds() // 3600))
     if hours >= 24:
@@ -197,9 +204,10 @@ def _fetch_ondemand_prices(aws: Aws, region: str) -> dict[str, float]:
 
 
 class PriceBook:
-    """On-demand prices: Pricing API -> disk cache (with its age) -> bundled catalog.
+    """On-demand prices: Pricing API -> disk cache (with its age) -> bundled catalog. EBS prices
+    (``ebs``): Pricing API -> disk cache -> the us-east-1 list prices.
 
-    ``cache_dir`` holds one JSON file per region. ``offline=True`` (the simulated cloud) skips the API.
+    ``cache_dir`` holds JSON files per region. ``offline=True`` (the simulated cloud) skips the API.
     """
 
     def __init__(self, aws: Aws, cache_dir: Path, *, offline: bool = False, max_age_days: float = 7.0):
@@ -210,9 +218,17 @@ class PriceBook:
         # Screens may ask from several thread workers at once: one fetch per region, not one per caller.
         self._lock = threading.Lock()
         self._failed: dict[str, tuple[float, tuple[dict[str, float] | None, PriceSource]]] = {}
+        # One EBS fetch per region at a time, regions in parallel (leftovers are looked for in every
+        # region at once), and none waiting behind a GPU price fetch.
+        self._ebs_locks: dict[str, threading.Lock] = {}
+        self._ebs_locks_guard = threading.Lock()
+        self._ebs_failed: dict[str, tuple[float, EbsPrices]] = {}
 
     def cache_path(self, region: str) -> Path:
         return self.cache_dir / f"prices-{region}.json"
+
+    def ebs_cache_path(self, region: str) -> Path:
+        return self.cache_dir / f"ebs-prices-{region}.json"
 
     def prices(
         self, region: str, names: list[str] | None = None
@@ -279,19 +295,10 @@ class PriceBook:
         return fetched, PriceSource("pricing-api", _stamp(now), spot_note)
 
     def _read_cache(self, region: str) -> tuple[datetime, dict[str, float]] | None:
-        path = self.cache_path(region)
-        try:
-            doc = json.loads(path.read_text("utf-8"))
-            fetched_at = datetime.fromisoformat(doc["fetched_at"])
-            prices = {str(k): float(v) for k, v in doc["ondemand_usd_per_hour"].items()}
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("ignoring unreadable price cache %s: %r", path, exc)
-            return None
-        if fetched_at.tzinfo is None:
-            fetched_at = fetched_at.replace(tzinfo=timezone.utc)
-        return fetched_at, prices
+        return _read_json_cache(
+            self.cache_path(region),
+            lambda doc: {str(k): float(v) for k, v in doc["ondemand_usd_per_hour"].items()},
+        )
 
     def _write_cache(self, region: str, fetched_at: datetime, prices: dict[str, float]) -> None:
         doc = {
@@ -300,18 +307,99 @@ class PriceBook:
             "source": "AWS Pricing API GetProducts (Linux, shared tenancy, on-demand)",
             "ondemand_usd_per_hour": dict(sorted(prices.items())),
         }
-        tmp = ""
+        _write_json_cache(self.cache_path(region), doc)
+
+    def ebs(self, region: str) -> EbsPrices:
+        """$/GB-month of gp3 volumes and standard snapshots in the region, and where they come from.
+        Never raises: the us-east-1 list prices stand in for what can't be read."""
+        if self.offline:
+            return list_prices()  # the simulated cloud has no Pricing API
+        with self._ebs_locks_guard:
+            region_lock = self._ebs_locks.setdefault(region, threading.Lock())
+        with region_lock:
+            return self._ebs(region)
+
+    def _ebs(self, region: str) -> EbsPrices:
+        now = datetime.now(timezone.utc)
+        cached = self._read_ebs_cache(region)
+        if cached is not None and now - cached[0] < self.max_age:
+            return cached[1]
+        failed = self._ebs_failed.get(region)
+        if failed is not None and time.monotonic() - failed[0] < RETRY_PRICING_AFTER_S:
+            return failed[1]
         try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            # Write beside the target and rename: a reader never sees half a file.
-            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=f".prices-{region}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, indent=1)
-            os.replace(tmp, self.cache_path(region))
-        except OSError as exc:  # a cache we can't write only costs a later API call
-            log.warning("could not write the price cache for %s: %r", region, exc)
-            if tmp:
-                Path(tmp).unlink(missing_ok=True)
+            gp3, snapshot = fetch_ebs_prices(self.aws, region)
+        except Exception as exc:  # any failure (denied, unreachable, unimplemented) falls back
+            reason = failure_reason(exc, "the Pricing API", PRICING_PERMISSION, PRICING_REGION)
+            log.warning("EBS prices for %s unavailable: %s", region, reason, exc_info=True)
+            fallback = self._ebs_fallback(now, cached, reason)
+            self._ebs_failed[region] = (time.monotonic(), fallback)
+            return fallback
+        self._ebs_failed.pop(region, None)
+        fetched = EbsPrices(gp3, snapshot, f"Pricing API, {_day(now)}")
+        self._write_ebs_cache(region, now, fetched)
+        return fetched
+
+    @staticmethod
+    def _ebs_fallback(now: datetime, cached: tuple[datetime, EbsPrices] | None, reason: str) -> EbsPrices:
+        """A stale copy of the region's own prices beats another region's list prices."""
+        if cached is None:
+            return list_prices(f"no live price, because {reason}")
+        fetched_at, prices = cached
+        source = f"{prices.source}, {_age(now - fetched_at)}, not refreshed because {reason}"
+        return EbsPrices(prices.gp3_gb_month, prices.snapshot_gb_month, source)
+
+    def _read_ebs_cache(self, region: str) -> tuple[datetime, EbsPrices] | None:
+        def prices(doc: dict[str, Any]) -> EbsPrices:
+            fetched_at = datetime.fromisoformat(doc["fetched_at"])
+            return EbsPrices(
+                float(doc["gp3_usd_per_gb_month"]),
+                float(doc["snapshot_usd_per_gb_month"]),
+                f"Pricing API, {_day(fetched_at)}",
+            )
+
+        return _read_json_cache(self.ebs_cache_path(region), prices)
+
+    def _write_ebs_cache(self, region: str, fetched_at: datetime, prices: EbsPrices) -> None:
+        doc = {
+            "region": region,
+            "fetched_at": fetched_at.isoformat(),
+            "source": "AWS Pricing API GetProducts (EBS gp3 storage, standard-tier snapshots)",
+            "gp3_usd_per_gb_month": prices.gp3_gb_month,
+            "snapshot_usd_per_gb_month": prices.snapshot_gb_month,
+        }
+        _write_json_cache(self.ebs_cache_path(region), doc)
+
+
+def _read_json_cache(path: Path, parse: Callable[[dict[str, Any]], T]) -> tuple[datetime, T] | None:
+    """(when it was fetched, ``parse(document)``) of a price cache file; None when missing or unreadable."""
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+        fetched_at = datetime.fromisoformat(doc["fetched_at"])
+        parsed = parse(doc)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("ignoring unreadable price cache %s: %r", path, exc)
+        return None
+    if fetched_at.tzinfo is None:
+        fetched_at = fetched_at.replace(tzinfo=timezone.utc)
+    return fetched_at, parsed
+
+
+def _write_json_cache(path: Path, doc: dict[str, Any]) -> None:
+    tmp = ""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target and rename: a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(tmp, path)
+    except OSError as exc:  # a cache we can't write only costs a later API call
+        log.warning("could not write the price cache %s: %r", path, exc)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _describe_types(aws: Aws, region: str, names: list[str]) -> dict[str, dict[str, Any]]:

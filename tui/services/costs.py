@@ -1,8 +1,9 @@
 """What the app's instances and images cost: $/h, $ so far, and their disks' $/month.
 
 Compute is billed while an instance is pending, running or stopping; a stopped instance bills
-only its EBS volumes, and a saved image bills its snapshots. "So far" counts from LaunchTime, which
-AWS moves to the moment of the last start, so it is "since launch or last start".
+only its EBS volumes, and a saved image bills its snapshots, at the region's EBS prices
+(ebs_prices.py). "So far" counts from LaunchTime, which AWS moves to the moment of the last start,
+so it is "since launch or last start".
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ from typing import Any
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, Instance
 from tui.services.aws import Aws
+from tui.services.ebs_prices import (
+    SNAPSHOT_USD_PER_GB_MONTH,
+    EbsLookup,
+    EbsPrices,
+    list_prices,
+    list_prices_for,
+    region_prices,
+)
 from tui.services.errors import from_client_error
 from tui.services.lifecycle import MAX_WORKERS, list_managed
 
 log = logging.getLogger(__name__)
 
-# us-east-1 list prices (2025); other regions differ by a few percent, fine for a reminder.
-GP3_USD_PER_GB_MONTH = 0.08
-SNAPSHOT_USD_PER_GB_MONTH = 0.05
 BILLED_STATES = frozenset({"pending", "running", "stopping"})
 
 # region -> (instance_type -> (on-demand $/h, spot $/h)), as PriceBook.prices gives it.
@@ -57,10 +63,11 @@ class SavedImage:
     snapshot_ids: tuple[str, ...]
     snapshot_gib: int
     creation_date: str
+    snapshot_usd_per_gb_month: float = SNAPSHOT_USD_PER_GB_MONTH  # the region's
 
     @property
     def usd_per_month(self) -> float:
-        return self.snapshot_gib * SNAPSHOT_USD_PER_GB_MONTH
+        return self.snapshot_gib * self.snapshot_usd_per_gb_month
 
 
 def gpu_label(instance_type: str) -> str:
@@ -117,11 +124,15 @@ def _volumes(aws: Aws, region: str, instance_ids: list[str]) -> dict[str, int]:
 
 
 def instance_rows(
-    aws: Aws, prices: Prices, regions: list[str] | None = None, now: datetime | None = None
+    aws: Aws,
+    prices: Prices,
+    regions: list[str] | None = None,
+    now: datetime | None = None,
+    ebs: EbsLookup = list_prices_for,
 ) -> list[InstanceRow]:
     """Every managed instance with its costs. Prices and volumes are conveniences: when they can't
     be read the row still shows, with the cost unknown."""
-    return rows_with_costs(aws, prices, list_managed(aws, regions), now)
+    return rows_with_costs(aws, prices, list_managed(aws, regions), now, ebs)
 
 
 def rows_without_costs(instances: list[Instance]) -> list[InstanceRow]:
@@ -131,14 +142,28 @@ def rows_without_costs(instances: list[Instance]) -> list[InstanceRow]:
     ]
 
 
+@dataclass(frozen=True)
+class _RegionCosts:
+    """What one region's rows are priced with."""
+
+    hourly: dict[str, tuple[float | None, float | None]]
+    disks: dict[str, int]  # instance id -> GiB
+    ebs: EbsPrices
+
+
 def rows_with_costs(
-    aws: Aws, prices: Prices, instances: list[Instance], now: datetime | None = None
+    aws: Aws,
+    prices: Prices,
+    instances: list[Instance],
+    now: datetime | None = None,
+    ebs: EbsLookup = list_prices_for,
 ) -> list[InstanceRow]:
+    """``instances`` with their costs: ``prices`` and ``ebs`` give each region's $/h and EBS prices."""
     by_region: dict[str, list[Instance]] = {}
     for instance in instances:
         by_region.setdefault(instance.region, []).append(instance)
 
-    def extras(region: str) -> tuple[dict[str, Any], dict[str, int]]:
+    def extras(region: str) -> _RegionCosts:
         table: dict[str, Any] = {}
         disks: dict[str, int] = {}
         try:
@@ -149,34 +174,34 @@ def rows_with_costs(
             disks = _volumes(aws, region, [i.instance_id for i in by_region[region]])
         except Exception as exc:
             log_exception(log, exc, f"volumes in {region}")
-        return table, disks
+        return _RegionCosts(table, disks, region_prices(ebs, region))
 
-    looked_up: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}
+    looked_up: dict[str, _RegionCosts] = {}
     if by_region:
         with ThreadPoolExecutor(
             max_workers=min(MAX_WORKERS, len(by_region)), thread_name_prefix="cost"
         ) as pool:
             looked_up = dict(zip(by_region, pool.map(extras, by_region), strict=True))
-    rows = []
-    for instance in instances:
-        table, disks = looked_up.get(instance.region, ({}, {}))
-        price = hourly_price(table, instance)
-        gib = disks.get(instance.instance_id, 0)
-        rows.append(
-            InstanceRow(
-                instance=instance,
-                gpu=gpu_label(instance.instance_type),
-                usd_per_hour=price,
-                usd_so_far=cost_so_far(instance, price, now),
-                disk_gib=gib,
-                disk_usd_per_month=gib * GP3_USD_PER_GB_MONTH,
-            )
-        )
-    return rows
+    nothing = _RegionCosts({}, {}, list_prices())
+    return [_row(instance, looked_up.get(instance.region, nothing), now) for instance in instances]
 
 
-def saved_images(aws: Aws, region: str) -> list[SavedImage]:
-    """The app's own images in a region (any state), newest first, with their snapshots' size."""
+def _row(instance: Instance, costs: _RegionCosts, now: datetime | None) -> InstanceRow:
+    price = hourly_price(costs.hourly, instance)
+    gib = costs.disks.get(instance.instance_id, 0)
+    return InstanceRow(
+        instance=instance,
+        gpu=gpu_label(instance.instance_type),
+        usd_per_hour=price,
+        usd_so_far=cost_so_far(instance, price, now),
+        disk_gib=gib,
+        disk_usd_per_month=costs.ebs.volume_per_month(gib),
+    )
+
+
+def saved_images(aws: Aws, region: str, ebs: EbsLookup = list_prices_for) -> list[SavedImage]:
+    """The app's own images in a region (any state), newest first, with their snapshots' size and
+    the region's snapshot price."""
     import botocore.exceptions as bex
 
     try:
@@ -185,19 +210,23 @@ def saved_images(aws: Aws, region: str) -> list[SavedImage]:
         )
     except bex.ClientError as exc:
         raise from_client_error(exc, "DescribeImages") from exc
+    images = answer.get("Images", [])
+    # Asked only where there are images: most regions hold none of the app's.
+    snapshot_price = region_prices(ebs, region).snapshot_gb_month if images else SNAPSHOT_USD_PER_GB_MONTH
     found = []
-    for image in answer.get("Images", []):
+    for image in images:
         tags = {t.get("Key"): t.get("Value") for t in image.get("Tags", []) or []}
-        ebs = [m["Ebs"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m]
+        disks = [m["Ebs"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m]
         found.append(
             SavedImage(
                 image_id=str(image.get("ImageId", "")),
                 name=str(tags.get(TAG_NAME) or image.get("Name", "")),
                 region=region,
                 state=str(image.get("State", "")),
-                snapshot_ids=tuple(str(e["SnapshotId"]) for e in ebs if e.get("SnapshotId")),
-                snapshot_gib=sum(int(e.get("VolumeSize", 0)) for e in ebs),
+                snapshot_ids=tuple(str(e["SnapshotId"]) for e in disks if e.get("SnapshotId")),
+                snapshot_gib=sum(int(e.get("VolumeSize", 0)) for e in disks),
                 creation_date=str(image.get("CreationDate", "")),
+                snapshot_usd_per_gb_month=snapshot_price,
             )
         )
     return sorted(found, key=lambda i: i.creation_date, reverse=True)
@@ -211,7 +240,12 @@ def money(value: float | None, unit: str = "") -> str:
 
 
 def row_for(
-    aws: Aws, prices: Prices, region: str, instance_id: str, now: datetime | None = None
+    aws: Aws,
+    prices: Prices,
+    region: str,
+    instance_id: str,
+    now: datetime | None = None,
+    ebs: EbsLookup = list_prices_for,
 ) -> InstanceRow | None:
     """One instance's row, fresh from AWS; None when it no longer exists."""
     from tui.services.lifecycle import describe_one
@@ -229,15 +263,7 @@ def row_for(
     except Exception as exc:
         log_exception(log, exc, f"volumes of {instance_id}")
         gib = 0
-    price = hourly_price(table, instance)
-    return InstanceRow(
-        instance=instance,
-        gpu=gpu_label(instance.instance_type),
-        usd_per_hour=price,
-        usd_so_far=cost_so_far(instance, price, now),
-        disk_gib=gib,
-        disk_usd_per_month=gib * GP3_USD_PER_GB_MONTH,
-    )
+    return _row(instance, _RegionCosts(table, {instance_id: gib}, region_prices(ebs, region)), now)
 
 
 def uptime(instance: Instance, now: datetime | None = None) -> str:

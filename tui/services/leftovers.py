@@ -4,7 +4,7 @@ Leftovers are resources tagged ``d2l-tui:managed=true``: security groups no live
 pairs no live instance was launched with, volumes that are ``available`` (attached to nothing),
 snapshots no image of the app refers to, and the app's saved images. Saved images are kept on
 purpose: they are listed (their snapshots cost money) but never part of a bulk clean-up; the user
-deletes one at a time.
+deletes one at a time. Volumes and snapshots are priced at their region's EBS prices.
 
 Regions are asked concurrently; within a region the clean-up runs in dependency order (images
 before their snapshots), because AWS refuses to delete a snapshot an image still uses.
@@ -16,12 +16,13 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME
 from tui.services.aws import Aws
-from tui.services.costs import SNAPSHOT_USD_PER_GB_MONTH
+from tui.services.ebs_prices import GP3_USD_PER_GB_MONTH, EbsLookup, EbsPrices, list_prices_for, region_prices
 from tui.services.errors import D2lError, error_code, from_client_error
 from tui.services.lifecycle import MAX_WORKERS, _as_d2l_error
 
@@ -41,9 +42,10 @@ LABELS = {
     KEY_PAIR: "key pair",
     SECURITY_GROUP: "security group",
 }
-# $/GB-month by EBS volume type, us-east-1 list prices (2025): a reminder, not an invoice.
+# $/GB-month by EBS volume type, us-east-1 list prices (2025): a reminder, not an invoice. The app
+# makes gp3 volumes only, and those are priced at their region's own price (EbsPrices).
 VOLUME_USD_PER_GB_MONTH = {
-    "gp3": 0.08,
+    "gp3": GP3_USD_PER_GB_MONTH,
     "gp2": 0.10,
     "io1": 0.125,
     "io2": 0.125,
@@ -113,7 +115,14 @@ def _in_use(ec2: Any) -> tuple[set[str], set[str]]:
     return groups, keys
 
 
-def _images(ec2: Any, region: str) -> list[Leftover]:
+def _volume_usd_per_gb_month(volume_type: str, prices: EbsPrices) -> float:
+    if volume_type == "gp3":
+        return prices.gp3_gb_month
+    # Other types (never made by the app, only tagged by hand) keep the us-east-1 list prices.
+    return VOLUME_USD_PER_GB_MONTH.get(volume_type, prices.gp3_gb_month)
+
+
+def _images(ec2: Any, region: str, prices: Callable[[], EbsPrices]) -> list[Leftover]:
     found = []
     for image in ec2.describe_images(Owners=["self"], Filters=_MANAGED).get("Images", []):
         ebs = [m["Ebs"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m]
@@ -125,7 +134,7 @@ def _images(ec2: Any, region: str) -> list[Leftover]:
                 resource_id=str(image["ImageId"]),
                 name=_tag(image.get("Tags"), TAG_NAME) or str(image.get("Name", "")),
                 region=region,
-                usd_per_month=gib * SNAPSHOT_USD_PER_GB_MONTH,
+                usd_per_month=prices().snapshots_per_month(gib),
                 detail=f"{len(snapshots)} snapshot(s), {gib} GiB, {image.get('State', '?')}",
                 snapshot_ids=snapshots,
                 state=str(image.get("State", "")),
@@ -134,8 +143,13 @@ def _images(ec2: Any, region: str) -> list[Leftover]:
     return found
 
 
-def _region_leftovers(aws: Aws, region: str) -> list[Leftover]:
+def _region_leftovers(aws: Aws, region: str, ebs: EbsLookup) -> list[Leftover]:
     import botocore.exceptions as bex
+
+    @cache
+    def prices() -> EbsPrices:
+        # Asked only once something in the region is priced: most regions hold nothing of the app's.
+        return region_prices(ebs, region)
 
     ec2 = aws.client("ec2", region)
     found: list[Leftover] = []
@@ -143,7 +157,7 @@ def _region_leftovers(aws: Aws, region: str) -> list[Leftover]:
     try:
         groups_used, keys_used = _in_use(ec2)
         operation = "DescribeImages"
-        images = _images(ec2, region)
+        images = _images(ec2, region, prices)
         found.extend(images)
         imaged = {snap for image in images for snap in image.snapshot_ids}
         operation = "DescribeSnapshots"
@@ -158,7 +172,7 @@ def _region_leftovers(aws: Aws, region: str) -> list[Leftover]:
                         str(snap["SnapshotId"]),
                         _tag(snap.get("Tags"), TAG_NAME),
                         region,
-                        gib * SNAPSHOT_USD_PER_GB_MONTH,
+                        prices().snapshots_per_month(gib),
                         f"{gib} GiB, no image uses it",
                     )
                 )
@@ -173,7 +187,7 @@ def _region_leftovers(aws: Aws, region: str) -> list[Leftover]:
                         str(vol["VolumeId"]),
                         _tag(vol.get("Tags"), TAG_NAME),
                         region,
-                        gib * VOLUME_USD_PER_GB_MONTH.get(vtype, VOLUME_USD_PER_GB_MONTH["gp3"]),
+                        gib * _volume_usd_per_gb_month(vtype, prices()),
                         f"{gib} GiB {vtype}, attached to nothing",
                     )
                 )
@@ -204,8 +218,11 @@ def _region_leftovers(aws: Aws, region: str) -> list[Leftover]:
     return found
 
 
-def find_leftovers(aws: Aws, regions: list[str] | None = None) -> list[Leftover]:
+def find_leftovers(
+    aws: Aws, regions: list[str] | None = None, ebs: EbsLookup = list_prices_for
+) -> list[Leftover]:
     """Every region's leftovers, regions asked concurrently; sorted by region, kind order, name.
+    ``ebs`` gives a region's EBS prices (PriceBook.ebs); by default the us-east-1 list prices.
 
     A failing region is logged and skipped; when every region fails, its error is raised.
     """
@@ -218,7 +235,7 @@ def find_leftovers(aws: Aws, regions: list[str] | None = None) -> list[Leftover]
     found: list[Leftover] = []
     failures: list[D2lError] = []
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions)), thread_name_prefix="left") as pool:
-        futures = {region: pool.submit(_region_leftovers, aws, region) for region in regions}
+        futures = {region: pool.submit(_region_leftovers, aws, region, ebs) for region in regions}
         for region, future in futures.items():
             try:
                 found.extend(future.result())
