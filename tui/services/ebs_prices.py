@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # us-east-1 list prices (2025): what every region shows when its own can't be read.
 GP3_USD_PER_GB_MONTH = 0.08
 SNAPSHOT_USD_PER_GB_MONTH = 0.05
-FALLBACK_SOURCE = "us-east-1 list price of 2025 (other regions differ by a few percent)"
+FALLBACK_SOURCE = "us-east-1 list price of 2025 (other regions cost more, up to about 2×)"
 
 # Standard-tier snapshot storage; the archive tier, its retrievals and Fast Snapshot Restore are
 # listed in the same product family with usage types that end otherwise.
