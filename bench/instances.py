@@ -150,6 +150,7 @@ def main() -> int:
         for _ in range(opts.runs):  # interleaved: this shared machine's speed drifts from minute to minute
             warm.append(to_instances_screen(env))
             bare.append(one_run(bare_app, "bare textual app", None, env)[0])
+            time.sleep(1.5)  # its exit must not overlap the next run either
         remembered = [r for r, _, _ in warm if r is not None]
         print(f"floor: a bare Textual app's first frame    {ms(bare)}")
         print("d2l-tui --instances, list remembered from last time (dimmed, no actions): start ->")
