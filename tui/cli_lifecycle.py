@@ -170,15 +170,10 @@ def _ssh(aws: Any, args: argparse.Namespace, instance: Any, key_dir: Any) -> int
 def _pin_from_console(aws: Any, instance: Any) -> None:
     """Pin the host keys from the console output before the first login (ssh then checks them
     strictly); when the console has none, ssh asks the person, showing the fingerprint."""
-    from datetime import datetime, timezone
-
-    from tui.services.instance_link import known_hosts
+    from tui.services.instance_link import console_wait_s, known_hosts
     from tui.services.ssh import ensure_pinned
 
-    age = 0.0
-    if instance.launch_time is not None:
-        age = (datetime.now(timezone.utc) - instance.launch_time).total_seconds()
-    check = ensure_pinned(aws, instance, known_hosts(), timeout_s=max(0.0, 300 - age), on_wait=_say)
+    check = ensure_pinned(aws, instance, known_hosts(), timeout_s=console_wait_s(instance), on_wait=_say)
     if not check.pinned:
         _say("The console output shows no host key yet: ssh will show the server's fingerprint and ask you.")
 

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from tui import paths
 
 if TYPE_CHECKING:
+    from tui.models import Instance
     from tui.services.aws import Aws
     from tui.services.catalog import PriceBook
     from tui.services.ebs_prices import EbsPrices
+    from tui.services.instance_link import InstanceLink
     from tui.services.tunnel_registry import TunnelRegistry
 
 LatencyProbe = Callable[[Iterable[str]], Awaitable[dict[str, float | None]]]
@@ -69,6 +71,13 @@ class AppContext:
         from tui.services.regions import probe_latencies
 
         return await probe_latencies(regions)
+
+    def instance_link(self, instance: Instance, key_path: Path | None) -> InstanceLink:
+        """How the screens reach an instance over SSH: the app's known_hosts, and --demo's loopback
+        endpoint when there is one."""
+        from tui.services.instance_link import InstanceLink, known_hosts
+
+        return InstanceLink(self.aws, instance, key_path, known_hosts(), endpoint_for=self.ssh_endpoint)
 
     def public_ip(self) -> str | None:
         if self.detect_public_ip is not None:

@@ -321,7 +321,5 @@ class GpuPanelScreen(Screen[None]):
 
 def open_gpu_panel(app: App[Any], ctx: AppContext, instance: Instance, key_path: Path | None) -> None:
     """Push the GPU panel for an instance (its current address, host key pinned, as for setup)."""
-    from tui.services.instance_link import InstanceLink, known_hosts
-
-    link = InstanceLink(ctx.aws, instance, key_path, known_hosts(), endpoint_for=ctx.ssh_endpoint)
+    link = ctx.instance_link(instance, key_path)
     app.push_screen(GpuPanelScreen(link))

@@ -221,15 +221,11 @@ class InstanceActions(Screen[None]):
     @work(exclusive=True, group="shell", exit_on_error=False)
     async def action_open_shell(self) -> None:
         """Suspend the app and run `ssh` in this terminal; the app comes back when it exits."""
-        from tui.services.instance_link import InstanceLink, known_hosts
-
         row = self.selected()
         if row is None or not lifecycle.can("ssh", row.instance):
             return
         key = self.key_path(row.instance)
-        link = InstanceLink(
-            self.ctx.aws, row.instance, key, known_hosts(), endpoint_for=self.ctx.ssh_endpoint
-        )
+        link = self.ctx.instance_link(row.instance, key)
         self.say(f"Opening a shell on {link.label}…")
         try:
             # Pinned from the console first, so ssh checks the key strictly instead of asking.

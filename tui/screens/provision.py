@@ -408,9 +408,7 @@ def open_provisioning(
 ) -> None:
     """Push the provisioning screen for an instance: a fresh run of the book's recipe (plus the
     user's own steps), or a reattach to whatever run the instance has."""
-    from tui.services.instance_link import InstanceLink, known_hosts
-
-    link = InstanceLink(ctx.aws, instance, key_path, known_hosts(), endpoint_for=ctx.ssh_endpoint)
+    link = ctx.instance_link(instance, key_path)
     recipe = None
     if mode == "fresh":
         try:

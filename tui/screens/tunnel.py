@@ -359,10 +359,8 @@ def open_tunnel(
     local_port: int | None = None,
 ) -> None:
     """Start the instance's tunnel (unless it is running) and show its screen."""
-    from tui.services.instance_link import InstanceLink, known_hosts
-
     registry = registry_for(ctx)
-    link = InstanceLink(ctx.aws, instance, key_path, known_hosts(), endpoint_for=ctx.ssh_endpoint)
+    link = ctx.instance_link(instance, key_path)
     start_tunnel(app, registry, link, instance.instance_id, framework=framework, local_port=local_port)
     app.push_screen(
         TunnelScreen(registry, link, instance.instance_id, framework=framework, local_port=local_port)
@@ -385,10 +383,8 @@ def toggle_tunnel(
 def confirm_stop_jupyter(app: App[Any], ctx: AppContext, instance: Instance, key_path: Path | None) -> None:
     """For the instances screen and the palette: ask, then stop Jupyter on the instance (closing its
     tunnel first) in an app-level worker; the outcome is a notification."""
-    from tui.services.instance_link import InstanceLink, known_hosts
-
     registry = registry_for(ctx)
-    link = InstanceLink(ctx.aws, instance, key_path, known_hosts(), endpoint_for=ctx.ssh_endpoint)
+    link = ctx.instance_link(instance, key_path)
 
     async def stop() -> None:
         try:

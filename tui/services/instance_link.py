@@ -129,18 +129,13 @@ class InstanceLink:
             if on_wait is not None:
                 loop.call_soon_threadsafe(on_wait, line)
 
-        # cloud-init prints the keys 1-3 minutes after boot: for an instance up longer than the
-        # wait, one look is enough (they are there, or scrolled out of the last 64 KB for good).
-        age = 0.0
-        if instance.launch_time is not None:
-            age = (datetime.now(timezone.utc) - instance.launch_time).total_seconds()
         try:
             keys = await asyncio.to_thread(
                 fetch_console_keys,
                 self.aws,
                 instance.region,
                 instance.instance_id,
-                timeout_s=max(0.0, self.console_timeout_s - age),
+                timeout_s=console_wait_s(instance, self.console_timeout_s),
                 sleep=sleep,
                 on_wait=report,
             )
@@ -150,6 +145,16 @@ class InstanceLink:
         if keys:
             self.known.pin(instance.instance_id, keys, source="console")
         # None found: connect() shows the presented key's fingerprint and the person decides.
+
+
+def console_wait_s(instance: Instance, longest_s: float = 300) -> float:
+    """How long to wait for the host keys in the console output. cloud-init prints them 1-3 minutes
+    after boot: for an instance up longer than the wait, one look is enough (they are there, or
+    scrolled out of the last 64 KB for good)."""
+    if instance.launch_time is None:
+        return longest_s
+    age = (datetime.now(timezone.utc) - instance.launch_time).total_seconds()
+    return max(0.0, longest_s - age)
 
 
 class _GaveUp(Exception):
