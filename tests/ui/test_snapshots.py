@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 from textual.pilot import Pilot
-from textual.widgets import Input, LoadingIndicator
+from textual.widgets import DataTable, Input, LoadingIndicator
 
 from tests.ui.driving import build_context, loaded, screen_name, wait_until
 from tui.app import D2lApp, make_app
@@ -50,11 +50,19 @@ WIZARD: list[tuple[str, Callable[[Pilot[Any]], Callable[[], bool]], tuple[str, .
 STEP_NAMES = [name for name, _, _ in WIZARD]
 
 
+def _measured(table: DataTable[Any]) -> bool:
+    # Textual's own bookkeeping of rows and cells not yet measured (no public way to ask).
+    return not (table._new_rows or table._updated_cells or table._require_update_dimensions)
+
+
 async def settle(pilot: Pilot[Any]) -> None:
-    """Hold every Input's cursor visible (the test harness doesn't stop blinking) and let it paint."""
+    """Hold every Input's cursor visible (the test harness doesn't stop blinking) and let it paint,
+    once no loading indicator shows and every table has measured its rows (a DataTable sizes its
+    columns on idle, which a busy machine can delay past the screenshot)."""
     await wait_until(
         pilot, lambda: not any(w.display for w in pilot.app.screen.query(LoadingIndicator)), TIMEOUT
     )
+    await wait_until(pilot, lambda: all(_measured(t) for t in pilot.app.screen.query(DataTable)), TIMEOUT)
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
