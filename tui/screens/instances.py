@@ -223,28 +223,14 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             self.app.call_from_thread(self._show_sweep, rows_without_costs(found), answered, asked)
 
     def _show_sweep(self, rows: list[InstanceRow], answered: int, asked: int) -> None:
-        """Add the rows not shown yet (removals wait for the complete answer)."""
+        """Add the region's rows not shown yet; removals wait for the complete answer. Rows still
+        remembered from last time (its regions failed, or it was empty) give way to live ones."""
         if self.loaded:
             return
-        table = self.query_one(DataTable)
-        if self.remembered:
-            # Last time's list was empty or its regions failed: from here on the table is live.
-            for key in list(self.shown):
-                table.remove_row(key)
-            self.shown, self.rows = {}, {}
-            self.remembered = False
-            table.set_class(False, "remembered")
-        now = self.ctx.clock()
-        new = [row for row in rows if row.key not in self.shown]
-        for row in new:
-            self.shown[row.key] = values = cells(row, now, self.tunnel_cell(row.key))
-            self.rows[row.key] = row
-            table.add_row(*(values[c] for c, _ in COLUMNS), key=row.key)
-        if new:
-            self._sort(table)
-        table.loading = False
-        self.say(f"{len(self.rows)} instance(s) so far; {answered} of {asked} regions answered…")
-        self.refresh_bindings()
+        kept = {} if self.remembered else dict(self.rows)
+        merged = kept | {r.key: r for r in rows if r.key not in kept}
+        self._show(list(merged.values()), "first")
+        self.say(f"{len(merged)} instance(s) so far; {answered} of {asked} regions answered…")
 
     def _sort(self, table: DataTable[str]) -> None:
         """Region, then name (as `d2l-tui ls`). The cursor stays on the instance it was on, except
