@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_demo_ssh_host import _alive
 from tui.demo.ssh_host import LoopbackHost
 from tui.models import Instance
 from tui.services import sshconfig
@@ -106,14 +107,6 @@ async def test_a_pin_that_does_not_match_is_refused(host: LoopbackHost, client_k
     assert code == 255
     assert "should-not-run" not in out.replace("echo should-not-run", "")
     assert "IDENTIFICATION HAS CHANGED" in out or "Host key verification failed" in out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_no_endpoint_means_the_public_address(client_key: tuple[Path, str]) -> None:

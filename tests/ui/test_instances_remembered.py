@@ -48,14 +48,17 @@ def on_every_call(aws: Aws, event: str, handler: Any) -> None:
 
 
 class HeldListing:
-    """Holds every DescribeInstances until released: the screen stays on what it had before."""
+    """Holds every DescribeInstances (or only one region's) until released: the screen stays on
+    what it had before."""
 
-    def __init__(self, aws: Aws) -> None:
+    def __init__(self, aws: Aws, region: str | None = None) -> None:
+        self.region = region
         self.release = threading.Event()
         on_every_call(aws, "before-call.ec2.DescribeInstances", self._wait)
 
-    def _wait(self, **_: Any) -> None:
-        self.release.wait(30)
+    def _wait(self, request_signer: Any, **_: Any) -> None:
+        if self.region in (None, request_signer.region_name):
+            self.release.wait(30)
 
 
 async def test_last_times_list_first_then_its_regions_then_every_region(aws: Aws, tmp_path: Path) -> None:
@@ -204,25 +207,12 @@ def test_rows_before_costs_say_the_costs_are_coming(aws: Aws) -> None:
     assert values["gpu"] == "T4" and values["name"] == "book"
 
 
-class HeldRegion:
-    """Holds DescribeInstances in one region until released."""
-
-    def __init__(self, aws: Aws, region: str) -> None:
-        self.region = region
-        self.release = threading.Event()
-        on_every_call(aws, "before-call.ec2.DescribeInstances", self._wait)
-
-    def _wait(self, request_signer: Any, **_: Any) -> None:
-        if request_signer.region_name == self.region:
-            self.release.wait(30)
-
-
 async def test_the_first_sweep_shows_each_region_as_it_answers_and_keeps_the_cursor(
     aws: Aws, tmp_path: Path
 ) -> None:
     usual = run(aws, "us-east-1", "usual")
     slow = run(aws, "eu-west-1", "slow")  # sorts before us-east-1
-    held = HeldRegion(aws, "eu-west-1")
+    held = HeldListing(aws, "eu-west-1")
     app = make_app(build_context(aws, tmp_path), instances=True)  # nothing remembered: a full sweep
     async with app.run_test(size=(160, 40)) as pilot:
         await wait_for_screen(pilot, "InstancesScreen")

@@ -25,6 +25,7 @@ from textual.pilot import Pilot
 from tests.test_leftovers import launch
 from tests.test_lifecycle import run
 from tests.ui.driving import build_context, wait_until
+from tests.ui.test_instances_remembered import on_every_call
 from tests.ui.test_snapshots import SIZE, TIMEOUT, settle
 from tui.app import make_app
 from tui.demo.cloud import add_realistic_image_sizes
@@ -195,9 +196,7 @@ def test_remembered_list_while_aws_does_not_answer(
     def offline(**_: Any) -> None:
         raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://ec2.us-east-1.amazonaws.com/")
 
-    for client in aws._clients.values():
-        client.meta.events.register("before-call.ec2", offline)
-    aws._session().events.register("before-call.ec2", offline)
+    on_every_call(aws, "before-call.ec2", offline)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         screen = pilot.app.screen
