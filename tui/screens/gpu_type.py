@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tui.models import GpuCatalog, GpuType, Purchase
 from tui.screens.base import StepScreen
+from tui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
     from tui.services.quota_requests import Filed, QuotaRequest
@@ -70,7 +71,7 @@ class GpuTypeStep(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="Filter: e.g. 'l4', 'a100', 'g6'  (press / to focus)", id="gpu-filter")
-        yield DataTable(id="gpu-types", cursor_type="row", zebra_stripes=True)
+        yield LiveTable(id="gpu-types", cursor_type="row", zebra_stripes=True)
         yield Static("", id="gpu-note")
         yield Static("", id="gpu-summary")
         yield Static("", id="gpu-requests")

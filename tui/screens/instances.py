@@ -32,6 +32,7 @@ from tui.screens.leftovers_section import (
 from tui.services.costs import InstanceRow, money, uptime
 from tui.services.errors import D2lError
 from tui.services.leftovers import Leftover
+from tui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -120,7 +121,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
                 "the simulated cloud: nothing here is real" if self.ctx.simulated else "every enabled region"
             )
             yield Static(f"Your instances ({where})", id="step-title")
-            table: DataTable[str] = DataTable(id="instances-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str] = LiveTable(id="instances-table", cursor_type="row", zebra_stripes=True)
             yield table
             yield from self.leftovers_widgets()
             yield Static("Asking every region for the app's instances…", id="instances-status")

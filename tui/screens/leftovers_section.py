@@ -22,6 +22,7 @@ from tui.screens.launch_from_image import choose_image, rewind_wizard
 from tui.services.costs import money
 from tui.services.errors import D2lError
 from tui.services.leftovers import IMAGE, LABELS, CleanupResult, Leftover, bulk, monthly
+from tui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
     from tui.app import D2lApp
@@ -99,7 +100,7 @@ class LeftoversSection(Screen[None]):
 
     def leftovers_widgets(self) -> tuple[Static, DataTable[str]]:
         title = Static("", id="leftovers-title")
-        table: DataTable[str] = DataTable(id="leftovers-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LiveTable(id="leftovers-table", cursor_type="row", zebra_stripes=True)
         title.display = table.display = False  # shown once there is something to show
         return title, table
 
@@ -120,7 +121,7 @@ class LeftoversSection(Screen[None]):
                     table.add_row(*leftover_cells(item), key=key)
                 elif self.leftovers[key] != item:
                     for (column, _), value in zip(LEFTOVER_COLUMNS, leftover_cells(item), strict=True):
-                        table.update_cell(key, column, value)
+                        table.update_cell(key, column, value, update_width=True)
         self.leftovers = fresh
         title = self.query_one("#leftovers-title", Static)
         title.update(

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 from tui.models import Quota
 from tui.screens.base import StepScreen
 from tui.screens.wizard_state import WizardState
+from tui.widgets.live_table import LiveTable
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -66,7 +67,7 @@ class LimitsStep(StepScreen):
         self.history_reason = ""
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="quotas", cursor_type="row", zebra_stripes=True)
+        yield LiveTable(id="quotas", cursor_type="row", zebra_stripes=True)
         yield Static("", id="limits-summary")
 
     def on_mount(self) -> None:

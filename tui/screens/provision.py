@@ -26,6 +26,7 @@ from tui import paths
 from tui.models import Recipe, StepEvent, StepState
 from tui.screens.base import connection_failure, show_step_error
 from tui.services.errors import D2lError
+from tui.widgets.live_table import LiveTable
 from tui.widgets.log_view import LogView
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class ProvisionScreen(Screen[None]):
             yield Static(self._title(), id="step-title")
             yield Static("Connecting…", id="provision-link")
             with Horizontal(id="provision-panes"):
-                yield DataTable(id="provision-steps", cursor_type="row", zebra_stripes=False)
+                yield LiveTable(id="provision-steps", cursor_type="row", zebra_stripes=False)
                 with Vertical(id="provision-right"):
                     yield Input(
                         placeholder="Show only lines containing… (Enter to apply, empty to clear)",

@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from tui.models import Region
 from tui.screens.base import StepScreen
+from tui.widgets.live_table import LiveTable
 
 
 def latency_text(region: Region) -> str:
@@ -41,7 +42,7 @@ class RegionStep(StepScreen):
     BINDINGS = [Binding("r", "reload", "Refresh", id="region.reload", tooltip="Measure again")]
 
     def compose_body(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="regions", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = LiveTable(id="regions", cursor_type="row", zebra_stripes=True)
         yield table
 
     def on_mount(self) -> None:
