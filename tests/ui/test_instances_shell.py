@@ -7,16 +7,20 @@ replaced (by a plain context); stdin is /dev/null, as a terminal nobody types in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import shlex
 import shutil
-from collections.abc import Iterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from moto import mock_aws
 from textual.app import App
+from textual.pilot import Pilot
 
 from tests.support.instances import make_instance
 from tests.ui.driving import build_context, wait_for_screen, wait_until
@@ -24,6 +28,7 @@ from tui.app import make_app
 from tui.demo.cloud import simulated_answers
 from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import LoopbackHost, console_hook
+from tui.models import Instance
 from tui.screens.instances import InstancesScreen
 from tui.services.aws import Aws
 from tui.services.hostkeys import KnownHosts
@@ -53,14 +58,15 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         os.close(null)
 
 
-async def open_shell(
+@contextlib.asynccontextmanager
+async def demo_instances(
     hosts: DemoHosts,
     tmp_path: Path,
     client_key: tuple[Path, str],
     monkeypatch: pytest.MonkeyPatch,
     pin: str | None,
-) -> str:
-    """Press o on the only instance; the status line afterwards."""
+) -> AsyncIterator[tuple[Pilot[Any], InstancesScreen, Instance]]:
+    """The instances screen listing one simulated instance, served by the demo's loopback host."""
 
     def customize(session: Any) -> None:
         simulated_answers(session)
@@ -81,6 +87,20 @@ async def open_shell(
         screen = app.screen
         assert isinstance(screen, InstancesScreen)
         await wait_until(pilot, lambda: screen.loaded, 30)
+        yield pilot, screen, instance
+    await hosts.stop()
+
+
+async def open_shell(
+    hosts: DemoHosts,
+    tmp_path: Path,
+    client_key: tuple[Path, str],
+    monkeypatch: pytest.MonkeyPatch,
+    pin: str | None,
+) -> str:
+    """Press o on the only instance; the status line afterwards."""
+    async with demo_instances(hosts, tmp_path, client_key, monkeypatch, pin) as (pilot, screen, instance):
+        app = pilot.app
         status = screen.query_one("#instances-status")
         await pilot.press("o")
 
@@ -94,7 +114,6 @@ async def open_shell(
         text = str(status.render()) if status.has_class("error") else " ".join(said)
         pinned = KnownHosts(known_hosts_path()).keys_for(instance.instance_id)
         assert pinned, "the host key is pinned before ssh runs"
-    await hosts.stop()
     return text
 
 
@@ -119,3 +138,22 @@ async def test_o_says_when_ssh_could_not_connect(
     wrong = LoopbackHost(home=tmp_path / "elsewhere").host_public_key  # pinned, but not this host's key
     text = await open_shell(hosts, tmp_path, client_key, monkeypatch, pin=wrong)
     assert text.startswith("ssh could not connect (exit 255)") and "press o to try again" in text
+
+
+async def test_c_in_the_demo_copies_a_command_that_reaches_the_simulated_instance(
+    hosts: DemoHosts,
+    tmp_path: Path,
+    client_key: tuple[Path, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with demo_instances(hosts, tmp_path, client_key, monkeypatch, pin=None) as (pilot, _, instance):
+        await pilot.press("c")
+        await wait_until(pilot, lambda: pilot.app.clipboard.startswith("ssh "), 30)
+        copied = shlex.split(pilot.app.clipboard)
+        assert copied[-1] == "ubuntu@127.0.0.1" and "StrictHostKeyChecking=yes" in copied
+        # Run as another terminal would, while the app (and so the loopback server) runs.
+        argv = [copied[0], "-o", "BatchMode=yes", *copied[1:], "echo", "reached", "$HOME"]
+        done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[0] == "reached"
+        assert KnownHosts(known_hosts_path()).keys_for(instance.instance_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shlex
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -207,10 +208,29 @@ class InstanceActions(Screen[None]):
         row = self.selected()
         if row is None or not lifecycle.can("ssh", row.instance):
             return
-        command = sshconfig.ssh_command(row.instance, self.key_path(row.instance))
+        if self.ctx.ssh_endpoint is not None:  # the simulated cloud: its address leads nowhere
+            self.copy_simulated_ssh(row.instance)
+            return
+        self.copy_command(sshconfig.ssh_command(row.instance, self.key_path(row.instance)))
+
+    def copy_command(self, command: str, title: str = "Copied to the clipboard") -> None:
         self.app.copy_to_clipboard(command)  # OSC 52: works over SSH and without a display
         self.copy_with_pyperclip(command)
-        self.notify(command, title="Copied to the clipboard")
+        self.notify(command, title=title)
+
+    @work(exclusive=True, group="copy", exit_on_error=False)
+    async def copy_simulated_ssh(self, instance: Instance) -> None:
+        """The command that reaches the simulated instance's loopback server, its key pinned first
+        (as for a shell): it works from another terminal for as long as the app runs."""
+        key = self.key_path(instance)
+        try:
+            current, host, port = await self.ctx.instance_link(instance, key).prepare(on_wait=self.say)
+        except D2lError as exc:
+            self.say(f"{exc} Press c to try again.", error=True)
+            return
+        endpoint = (host, port) if port is not None else None
+        command = shlex.join(sshconfig.ssh_argv(current, key, endpoint=endpoint))
+        self.copy_command(command, "Copied: the simulated instance answers on loopback while the app runs")
 
     @work(thread=True, group="clipboard", exit_on_error=False)
     def copy_with_pyperclip(self, text: str) -> None:
