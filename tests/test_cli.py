@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -86,7 +87,11 @@ def test_launch_then_ls(endpoint: str, tmp_path: Path) -> None:
     [data] = instances()
     instance_id, dns = data["InstanceId"], data["PublicDnsName"]
     key_file = home / ".ssh" / "d2l-tui" / "d2l-tui.pem"
-    assert result.stdout.splitlines() == [instance_id, f"ssh -i {key_file} ubuntu@{dns}"]
+    printed_id, ssh_line = result.stdout.splitlines()
+    ssh = shlex.split(ssh_line)  # the instances screen's command: the app's key and known_hosts
+    assert printed_id == instance_id
+    assert ssh[:3] == ["ssh", "-i", str(key_file)] and ssh[-1] == f"ubuntu@{dns}"
+    assert f"HostKeyAlias={instance_id}" in ssh and "StrictHostKeyChecking=ask" in ssh
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o400
     assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
     progress = result.stderr.splitlines()
@@ -258,7 +263,7 @@ def test_demo_launch_runs_on_the_simulated_cloud(tmp_path: Path) -> None:
     # The simulated user's address, and a key kept out of ~/.ssh.
     assert "Security group sg-" in result.stderr and "203.0.113.7/32" in result.stderr
     key = Path(env["XDG_STATE_HOME"]) / "d2l-tui" / "simulated-ssh" / "d2l-tui.pem"
-    assert ssh.startswith(f"ssh -i {key} ubuntu@ec2-") and key.is_file()
+    assert ssh.startswith(f"ssh -i {key} ") and " ubuntu@ec2-" in ssh and key.is_file()
     assert not (tmp_path / "home" / ".ssh").exists()
 
 

@@ -202,7 +202,7 @@ def default_name(instance_type: str) -> str:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from tui.services import images, keys, network
+    from tui.services import images, keys, network, sshconfig
     from tui.services.errors import InputError
     from tui.services.launch import launch
 
@@ -273,7 +273,7 @@ def _launch(args: argparse.Namespace) -> int:
     instance = launch(aws, spec, progress, poll_interval=0.2 if args.demo else 3.0, key_dir=key_dir)
     key_path = keys.find_private_key(instance.key_name or args.key, key_dir)
     print(instance.instance_id)
-    print(instance.ssh_command(str(key_path) if key_path else None, user=image.username), flush=True)
+    print(sshconfig.ssh_command(instance, key_path, user=image.username), flush=True)
     return 0
 
 

@@ -181,11 +181,6 @@ class Instance:
     status_checks: str = ""  # "initializing", "ok", "impaired", "" when unknown
     tags: dict[str, str] = field(default_factory=dict)
 
-    def ssh_command(self, key_path: str | None, user: str = "ubuntu") -> str:
-        host = self.public_dns or self.public_ip or "<no public address yet>"
-        key = f"-i {key_path} " if key_path else ""
-        return f"ssh {key}{user}@{host}"
-
 
 @dataclass(frozen=True)
 class LaunchProgress:

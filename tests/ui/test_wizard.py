@@ -46,7 +46,7 @@ async def test_wizard_keys_only_launches_ubuntu_g4dn_with_secure_defaults(aws: A
 
         await pilot.press("c")
         assert app.clipboard.startswith("ssh -i "), (app.clipboard, app.screen.instance)  # type: ignore[attr-defined]
-        assert "ubuntu@" in app.clipboard
+        assert "ubuntu@" in app.clipboard and "HostKeyAlias=i-" in app.clipboard  # host key checked
 
     ec2 = aws.client("ec2", "us-east-1")
     reservations = ec2.describe_instances()["Reservations"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -141,17 +142,14 @@ class LaunchScreen(Screen[str]):
         self.instance = instance
         self.finished = True
         self.query_one("#launch-spinner").display = False
-        command = instance.ssh_command(self.spec.key.private_key_path or self.key_path())
+        command = self._ssh_command(instance)
         self.query_one("#launch-result", Static).update(
             f"[b]{instance.instance_id}[/b] is running at [b]{instance.public_dns or instance.public_ip}[/b]\n\n"
             f"  {command}\n\nPress c to copy the ssh command."
         )
-        self.ssh_command = command
         self.refresh_bindings()
         self.notify(f"{instance.name} is ready.", title="Launched")
         if self.ctx.provision_after_launch:
-            from pathlib import Path
-
             from tui.screens.provision import open_provisioning
 
             key = self.spec.key.private_key_path or self.key_path()
@@ -170,10 +168,18 @@ class LaunchScreen(Screen[str]):
         found = find_private_key(self.spec.key.name, self.ctx.key_dir)
         return str(found) if found else None
 
+    def _ssh_command(self, instance: Instance) -> str:
+        """The same command as the instances screen's: the app's key and known_hosts, checked
+        against the keys pinned for this instance (ssh asks, showing the fingerprint, until then)."""
+        from tui.services.sshconfig import ssh_command
+
+        key = self.spec.key.private_key_path or self.key_path()
+        return ssh_command(instance, Path(key) if key else None, user=self.spec.image.username)
+
     def action_copy_ssh(self) -> None:
         if self.instance is None:
             return
-        command = getattr(self, "ssh_command", None) or self.instance.ssh_command(self.key_path())
+        command = self._ssh_command(self.instance)
         self.app.copy_to_clipboard(command)  # OSC 52: works over SSH and without a display
         self.copy_with_pyperclip(command)
         self.notify(command, title="Copied to the clipboard")
