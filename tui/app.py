@@ -275,5 +275,6 @@ def run_app(args: argparse.Namespace) -> int:
         region=getattr(args, "region", None),
         instances=bool(getattr(args, "instances", False)),
     )
-    app.run()
-    return 0
+    from tui.leaving import run_then_leave
+
+    return run_then_leave(app)

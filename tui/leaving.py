@@ -1,0 +1,56 @@
+"""Run the Textual app, and when it quits, leave: never wait for an AWS call that is not answering.
+
+The app's AWS calls run in thread workers (asyncio's default executor). asyncio.run waits for
+those threads when the loop closes, and Python joins every executor thread again at exit, so a
+region that does not answer (no network, a wrong AWS_ENDPOINT_URL) held the process for up to
+read_timeout × attempts (minutes) after Ctrl+Q: the screen gone, the terminal apparently hung.
+
+What the app itself must finish (the simulated cloud's servers, tunnels, setup runs) is stopped in
+its on_unmount handlers, before App.run returns. Anything else still waiting after a short grace
+is a network call whose answer nobody will read; a launch abandoned that way is still tagged and
+idempotent (ClientToken), and shows up in the instances list next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Long enough for a call that is just finishing; far below any AWS timeout.
+GRACE_S = 0.5
+
+
+def run_then_leave(app: Any, grace_s: float = GRACE_S) -> int:
+    """App.run on a loop of our own, then exit without waiting for calls still in flight."""
+    loop = asyncio.new_event_loop()
+    workers = ThreadPoolExecutor(thread_name_prefix="asyncio")  # what asyncio would make, but ours
+    loop.set_default_executor(workers)
+    asyncio.set_event_loop(loop)
+    app.run(loop=loop)
+    status = int(app.return_code or 0)
+    workers.shutdown(wait=False, cancel_futures=True)  # idle threads end; busy ones are not waited for
+    deadline = time.monotonic() + grace_s
+    while (waiting := _threads_still_waiting()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if waiting:
+        log.info("quitting without waiting for %d call(s) still in flight: %s", len(waiting), waiting)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    loop.close()
+    return status
+
+
+def _threads_still_waiting() -> list[str]:
+    """Threads Python would join at exit (not daemons), besides this one."""
+    me = threading.current_thread()
+    return [t.name for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
