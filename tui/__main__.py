@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
         from tui.app import run_app
 
         return run_app(args)
-    return cli.run(args)
+    from tui.leaving import leave
+
+    return leave(cli.run(args))
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ and error codes go to the log file only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
 import secrets
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,8 @@ PROG = "d2l-tui"
 DEFAULT_KEY_NAME = "d2l-tui"
 MIN_DEFAULT_DISK_GIB = 64  # room for conda, a framework and the book's data sets
 MAX_DISK_GIB = 16384  # gp3's limit
+NOTICE_AFTER_S = 1.0  # a headless wait says what it waits for after this long, then every
+NOTICE_EVERY_S = 10.0  # this many seconds how long it has been waiting
 IMAGE_KINDS = {
     "dlami": ImageKind.DLAMI,
     "ubuntu": ImageKind.UBUNTU_2404,
@@ -306,23 +312,46 @@ def _table(instances: list[Instance]) -> str:
     )
 
 
+@contextlib.contextmanager
+def _waiting_notice(what: str) -> Iterator[None]:
+    """Say on stderr what the command waits for once that takes over a second, then every 10 s for
+    how long: a region or an endpoint that does not answer would otherwise leave a silent terminal."""
+    done = threading.Event()
+    start = time.monotonic()
+
+    def tell() -> None:
+        if done.wait(NOTICE_AFTER_S):
+            return
+        _say(f"{PROG}: {what}…")
+        while not done.wait(NOTICE_EVERY_S):
+            _say(f"{PROG}: still waiting for AWS after {time.monotonic() - start:.0f} s; Ctrl+C stops.")
+
+    threading.Thread(target=tell, name="waiting-notice", daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
 def _ls(args: argparse.Namespace) -> int:
     from tui.services.lifecycle import list_managed
 
     aws = _make_aws(args)
-    instances = list_managed(aws, [args.region] if args.region else None)
+    where = args.region or "every enabled region"
+    with _waiting_notice(f"asking {where} for the instances it launched"):
+        instances = list_managed(aws, [args.region] if args.region else None)
     if args.json:
         print(json.dumps([_as_json(i) for i in instances], indent=2))
     elif instances:
         print(_table(instances))
     else:
-        where = args.region or "any enabled region"
-        print(f"No instances launched by {PROG} in {where}.")
+        print(f"No instances launched by {PROG} in {args.region or 'any enabled region'}.")
     if args.leftovers and not args.json:
         from tui.cli_lifecycle import ebs_prices, leftovers_table
         from tui.services.leftovers import find_leftovers
 
-        found = find_leftovers(aws, [args.region] if args.region else None, ebs_prices(aws, args))
+        with _waiting_notice(f"looking for leftovers in {where}"):
+            found = find_leftovers(aws, [args.region] if args.region else None, ebs_prices(aws, args))
         print("\nLeftovers and saved images:\n" + (leftovers_table(found) if found else "none"))
     return 0
 
@@ -352,7 +381,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         log.warning("interrupted by the user")
-        _say(f"{PROG}: Interrupted. An instance may have started: check with `{PROG} ls`.")
+        maybe = f" An instance may have started: check with `{PROG} ls`." if args.command == "launch" else ""
+        _say(f"{PROG}: Interrupted.{maybe}")
         return 130
     except Exception as exc:
         log_exception(log, exc, f"{PROG} {args.command} failed")

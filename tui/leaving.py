@@ -1,4 +1,6 @@
-"""Run the Textual app, and when it quits, leave: never wait for an AWS call that is not answering.
+"""Leave when the person is done: never wait for an AWS call that is not answering.
+
+For the Textual app (run_then_leave) and the headless commands (leave, after Ctrl+C).
 
 The app's AWS calls run in thread workers (asyncio's default executor). asyncio.run waits for
 those threads when the loop closes, and Python joins every executor thread again at exit, so a
@@ -37,6 +39,14 @@ def run_then_leave(app: Any, grace_s: float = GRACE_S) -> int:
     app.run(loop=loop)
     status = int(app.return_code or 0)
     workers.shutdown(wait=False, cancel_futures=True)  # idle threads end; busy ones are not waited for
+    status = leave(status, grace_s)
+    loop.close()
+    return status
+
+
+def leave(status: int, grace_s: float = GRACE_S) -> int:
+    """``status`` back when every thread has ended within ``grace_s``; else exit with it now,
+    logs flushed, without joining threads still waiting on AWS (a headless command after Ctrl+C)."""
     deadline = time.monotonic() + grace_s
     while (waiting := _threads_still_waiting()) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -46,7 +56,6 @@ def run_then_leave(app: Any, grace_s: float = GRACE_S) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
-    loop.close()
     return status
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -27,6 +26,7 @@ from tui.services.ebs_prices import (
     region_prices,
 )
 from tui.services.errors import from_client_error
+from tui.services.fanout import fanout
 from tui.services.lifecycle import MAX_WORKERS, list_managed
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,7 @@ def rows_with_costs(
 
     looked_up: dict[str, _RegionCosts] = {}
     if by_region:
-        with ThreadPoolExecutor(
-            max_workers=min(MAX_WORKERS, len(by_region)), thread_name_prefix="cost"
-        ) as pool:
+        with fanout(min(MAX_WORKERS, len(by_region)), "cost") as pool:
             looked_up = dict(zip(by_region, pool.map(extras, by_region), strict=True))
     nothing = _RegionCosts({}, {}, list_prices())
     return [_row(instance, looked_up.get(instance.region, nothing), now) for instance in instances]

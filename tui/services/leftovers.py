@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,6 +23,7 @@ from tui.models import TAG_MANAGED, TAG_NAME
 from tui.services.aws import Aws
 from tui.services.ebs_prices import GP3_USD_PER_GB_MONTH, EbsLookup, EbsPrices, list_prices_for, region_prices
 from tui.services.errors import D2lError, error_code, from_client_error
+from tui.services.fanout import fanout
 from tui.services.lifecycle import MAX_WORKERS, _as_d2l_error
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ def find_leftovers(
         return []
     found: list[Leftover] = []
     failures: list[D2lError] = []
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions)), thread_name_prefix="left") as pool:
+    with fanout(min(MAX_WORKERS, len(regions)), "left") as pool:
         futures = {region: pool.submit(_region_leftovers, aws, region, ebs) for region in regions}
         for region, future in futures.items():
             try:
@@ -344,7 +344,7 @@ def clean_up(
 
     if not by_region:
         return []
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(by_region)), thread_name_prefix="clean") as pool:
+    with fanout(min(MAX_WORKERS, len(by_region)), "clean") as pool:
         return [r for results in pool.map(region_cleanup, by_region.values()) for r in results]
 
 

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +20,7 @@ from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, Instance
 from tui.services.aws import Aws, as_d2l_error
 from tui.services.errors import CapacityError, D2lError, InputError, error_code, from_client_error
+from tui.services.fanout import fanout
 from tui.services.launch import instance_from_api
 from tui.services.polling import cancellable_sleep
 
@@ -84,7 +85,7 @@ def list_managed(
 
     instances: list[Instance] = []
     failures: list[tuple[str, BaseException]] = []
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions)), thread_name_prefix="ls") as pool:
+    with fanout(min(MAX_WORKERS, len(regions)), "ls") as pool:
         futures = {pool.submit(_managed_in_region, aws, region): region for region in regions}
         for answered, future in enumerate(as_completed(futures), start=1):
             region = futures[future]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tui.models import GpuType, Purchase, Quota, quota_bucket
 from tui.services.aws import Aws
 from tui.services.errors import D2lError, error_code
+from tui.services.fanout import fanout
 from tui.services.regions import describe_error, failure_reason
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def read_quotas(aws: Aws, region: str) -> list[Quota]:
         return value, reason, usage, why
 
     # Four quotas, two or three calls each: read them side by side rather than one after another.
-    with ThreadPoolExecutor(max_workers=len(GPU_QUOTAS), thread_name_prefix="quotas") as pool:
+    with fanout(len(GPU_QUOTAS), "quotas") as pool:
         readings = list(pool.map(read, GPU_QUOTAS))
 
     counted: dict[tuple[str, Purchase], float] | None = None

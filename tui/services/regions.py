@@ -14,12 +14,12 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tui.models import Region
 from tui.services.aws import Aws
 from tui.services.errors import CredentialsError, D2lError, error_code, from_client_error
+from tui.services.fanout import fanout
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def load_regions(aws: Aws, latencies: dict[str, float | None]) -> list[Region]:
     names = list_region_names(aws)
     if not names:
         return []
-    with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(names)), thread_name_prefix="regions") as pool:
+    with fanout(min(MAX_THREADS, len(names)), "regions") as pool:
         counts = list(pool.map(lambda name: count_gpu_offerings(aws, name), names))
     regions = [
         Region(name=name, latency_ms=latencies.get(name), gpu_type_count=count, simulated=aws.simulated)

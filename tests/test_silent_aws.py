@@ -1,8 +1,9 @@
-"""Ctrl+Q while AWS does not answer: the app leaves at once instead of waiting out the call.
+"""AWS not answering: the app and its commands say they are waiting, and leave when asked.
 
-The real app in a real pseudo-terminal, its AWS_ENDPOINT_URL on a loopback server that accepts
-connections and never answers (what a dead network or a wrong endpoint looks like to botocore).
-Before tui/leaving.py, the process outlived its screen by read_timeout × attempts: minutes.
+AWS_ENDPOINT_URL points at a loopback server that accepts connections and never answers (what a
+dead network or a wrong endpoint looks like to botocore), and the app runs as a person runs it:
+in a real pseudo-terminal, or as a command interrupted with Ctrl+C (SIGINT). Before tui/leaving.py
+and services/fanout.py, either outlived its screen or its Ctrl+C by read_timeout × attempts.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import fcntl
 import os
 import pty
 import select
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import termios
 import threading
@@ -95,3 +98,30 @@ def test_ctrl_q_leaves_at_once_while_a_call_waits_for_aws(
             os.kill(pid, 9)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+def test_ls_says_what_it_waits_for_and_ctrl_c_stops_it_at_once(
+    silent_endpoint: tuple[str, list[socket.socket]], tmp_path: Path
+) -> None:
+    endpoint, accepted = silent_endpoint
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, HOME=str(tmp_path / "home"))
+    # One region: the call runs in the pool of region threads, which used to be waited for.
+    argv = [sys.executable, "-m", "tui", "--region", "us-east-1", "ls"]
+    command = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert accepted, "ls never called the endpoint"
+        time.sleep(1.5)  # past the one second after which a wait says what it waits for
+        command.send_signal(signal.SIGINT)
+        out, err = command.communicate(timeout=LEAVES_WITHIN_S)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.communicate()
+    assert command.returncode == 130, err
+    lines = err.splitlines()
+    assert lines[0] == "d2l-tui: asking us-east-1 for the instances it launched…"
+    assert lines[-1] == "d2l-tui: Interrupted."  # nothing about instances starting: ls starts none
+    assert out == "" and "Traceback" not in err
