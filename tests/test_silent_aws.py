@@ -125,3 +125,36 @@ def test_ls_says_what_it_waits_for_and_ctrl_c_stops_it_at_once(
     assert lines[0] == "d2l-tui: asking us-east-1 for the instances it launched…"
     assert lines[-1] == "d2l-tui: Interrupted."  # nothing about instances starting: ls starts none
     assert out == "" and "Traceback" not in err
+
+
+async def test_the_start_up_check_says_what_it_waits_for_then_that_aws_did_not_answer(
+    silent_endpoint: tuple[str, list[socket.socket]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Static
+
+    import tui.app
+    import tui.services.aws
+    from tests.ui.driving import build_context, wait_until
+    from tui.app import make_app
+    from tui.screens.credentials import CredentialsScreen
+    from tui.services.aws import Aws
+
+    endpoint, accepted = silent_endpoint
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    # Shorter waits than a person gets (3 s before the notice, 10 s per read), same sequence.
+    monkeypatch.setattr(tui.app, "STILL_CHECKING_AFTER_S", 0.5)
+    monkeypatch.setattr(tui.services.aws, "_READ_TIMEOUT_S", {"sts": 2})
+    app = make_app(build_context(Aws(region="us-east-1"), tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        status = app.screen.query_one(Static)
+
+        def says(words: str) -> bool:
+            return words in str(status.render())
+
+        await wait_until(pilot, lambda: says("AWS has not answered for"), 10)
+        assert says("check your network (or AWS_ENDPOINT_URL). Ctrl+Q quits.") and accepted
+        await wait_until(pilot, lambda: isinstance(app.screen, CredentialsScreen), 30)
+        screen = app.screen
+        assert isinstance(screen, CredentialsScreen) and screen.unreachable
+        text = " ".join(str(w.render()) for w in screen.query(Static))
+        assert f"AWS did not answer in time ({endpoint}" in text and "aws configure" not in text

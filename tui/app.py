@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,9 @@ from tui.screens.base import BACK, StepScreen
 from tui.screens.wizard_state import WizardState
 
 log = logging.getLogger(__name__)
+
+CHECKING = "Checking your AWS credentials…"
+STILL_CHECKING_AFTER_S = 3.0  # GetCallerIdentity answers in well under a second
 
 
 def wizard_steps() -> list[type[StepScreen]]:
@@ -73,10 +77,11 @@ class D2lApp(App[None]):
         self.open_instances = instances  # --instances: the instances screen over the wizard at start
         self._quota_news_asked = False
         self._instances_closed: asyncio.Event | None = None  # set when `--instances`' first screen closes
+        self._starting_status = Static("Starting the simulated cloud…" if demo else CHECKING)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="starting"):
-            yield Static("Starting the simulated cloud…" if self.demo else "Checking your AWS credentials…")
+            yield self._starting_status
             yield LoadingIndicator()
         yield Footer()
 
@@ -121,7 +126,7 @@ class D2lApp(App[None]):
         while True:
             ctx = await self._app_context()
             try:
-                identity = await asyncio.to_thread(ctx.aws.identity)
+                identity = await self._identity(ctx)
                 log.info("AWS identity: %s (simulated=%s)", identity, ctx.simulated)
                 return True
             except D2lError as exc:  # credentials, or no answer at all (network, AWS_ENDPOINT_URL)
@@ -132,6 +137,27 @@ class D2lApp(App[None]):
             if choice == "demo":
                 self.demo = True
                 self.ctx = None
+
+    async def _identity(self, ctx: AppContext) -> str:
+        """The identity check, saying after a few seconds without an answer what it waits for: a
+        silent network is not a spinner forever."""
+        asked = time.monotonic()
+
+        def still_checking() -> None:
+            waited = time.monotonic() - asked
+            if waited >= STILL_CHECKING_AFTER_S and not ctx.simulated:
+                self._starting_status.update(
+                    f"{CHECKING} AWS has not answered for {waited:.0f} s: check your network "
+                    "(or AWS_ENDPOINT_URL). Ctrl+Q quits."
+                )
+
+        patience = self.set_interval(1.0, still_checking)
+        try:
+            return await asyncio.to_thread(ctx.aws.identity)
+        finally:
+            patience.stop()
+            if not ctx.simulated:
+                self._starting_status.update(CHECKING)  # as it was, for a retry
 
     @work(exclusive=True, group="wizard", exit_on_error=False)
     async def run_wizard(self) -> None:

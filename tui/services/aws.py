@@ -24,7 +24,10 @@ DEFAULT_REGION = "us-east-1"
 # a failing endpoint must not hold a screen for six backed-off attempts.
 # The identity check at start: no answer is a network problem to show now, not after a minute of
 # backed-off retries.
-_ATTEMPTS = {"pricing": 2, "service-quotas": 3, "cloudwatch": 3, "sts": 3}
+_ATTEMPTS = {"pricing": 2, "service-quotas": 3, "cloudwatch": 3, "sts": 2}
+# Seconds to wait for an answer once connected. GetCallerIdentity answers in well under a second:
+# the start-up check gives up after about 2 × 10 s, not 3 × 30 s, when nothing answers.
+_READ_TIMEOUT_S = {"sts": 10}
 
 
 class Aws:
@@ -97,7 +100,7 @@ class Aws:
         config = Config(
             retries={"mode": "adaptive", "max_attempts": attempts},
             connect_timeout=5,
-            read_timeout=30,
+            read_timeout=_READ_TIMEOUT_S.get(service, 30),
             user_agent_extra="d2l-tui",
         )
         with self._lock:
@@ -148,10 +151,15 @@ def check_credentials(call: Any, profile: str | None = None) -> str:
                 code=err.code,
             ) from exc
         raise err from exc
-    except bex.EndpointConnectionError as exc:
+    except (bex.EndpointConnectionError, bex.ConnectTimeoutError) as exc:
         raise D2lError(
             f"Could not reach AWS ({exc.kwargs.get('endpoint_url', 'endpoint')}).",
             "Check your network (or AWS_ENDPOINT_URL), then try again.",
+        ) from exc
+    except (bex.ReadTimeoutError, bex.ConnectionClosedError) as exc:  # connected, but no answer
+        raise D2lError(
+            f"AWS did not answer in time ({exc.kwargs.get('endpoint_url', 'endpoint')}).",
+            "Check your network (a proxy or VPN?) or AWS_ENDPOINT_URL, then try again.",
         ) from exc
     return str(response.get("Arn", ""))
 
