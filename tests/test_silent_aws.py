@@ -132,8 +132,8 @@ async def test_the_start_up_check_says_what_it_waits_for_then_that_aws_did_not_a
 ) -> None:
     from textual.widgets import Static
 
-    import tui.app
     import tui.services.aws
+    import tui.widgets.patience
     from tests.ui.driving import build_context, wait_until
     from tui.app import make_app
     from tui.screens.credentials import CredentialsScreen
@@ -142,7 +142,7 @@ async def test_the_start_up_check_says_what_it_waits_for_then_that_aws_did_not_a
     endpoint, accepted = silent_endpoint
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     # Shorter waits than a person gets (3 s before the notice, 10 s per read), same sequence.
-    monkeypatch.setattr(tui.app, "STILL_CHECKING_AFTER_S", 0.5)
+    monkeypatch.setattr(tui.widgets.patience, "NOTICE_AFTER_S", 0.5)
     monkeypatch.setattr(tui.services.aws, "_READ_TIMEOUT_S", {"sts": 2})
     app = make_app(build_context(Aws(region="us-east-1"), tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -158,3 +158,34 @@ async def test_the_start_up_check_says_what_it_waits_for_then_that_aws_did_not_a
         assert isinstance(screen, CredentialsScreen) and screen.unreachable
         text = " ".join(str(w.render()) for w in screen.query(Static))
         assert f"AWS did not answer in time ({endpoint}" in text and "aws configure" not in text
+
+
+async def test_the_instances_screen_says_what_it_waits_for_then_why_it_failed(
+    silent_endpoint: tuple[str, list[socket.socket]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Static
+
+    import tui.services.aws
+    import tui.widgets.patience
+    from tests.ui.driving import build_context, wait_until
+    from tui.app import make_app
+    from tui.screens.instances import InstancesScreen
+    from tui.services.aws import Aws
+
+    endpoint, accepted = silent_endpoint
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setattr(tui.widgets.patience, "NOTICE_AFTER_S", 0.5)
+    monkeypatch.setattr(tui.services.aws, "_READ_TIMEOUT_S", {"ec2": 3})  # 30 s for a person
+    monkeypatch.setitem(tui.services.aws._ATTEMPTS, "ec2", 1)  # 6 for a person
+    app = make_app(build_context(Aws(region="us-east-1"), tmp_path), instances=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, InstancesScreen), 10)
+        status = app.screen.query_one("#instances-status", Static)
+
+        def says(words: str) -> bool:
+            return words in str(status.render())
+
+        await wait_until(pilot, lambda: says("AWS has not answered for"), 10)
+        assert says("Asking every region for the app's instances… AWS has not answered for") and accepted
+        await wait_until(pilot, lambda: status.has_class("error"), 30)
+        assert says("Could not reach AWS") and not says("has not answered"), status.render()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,7 +27,6 @@ from tui.screens.wizard_state import WizardState
 log = logging.getLogger(__name__)
 
 CHECKING = "Checking your AWS credentials…"
-STILL_CHECKING_AFTER_S = 3.0  # GetCallerIdentity answers in well under a second
 
 
 def wizard_steps() -> list[type[StepScreen]]:
@@ -141,17 +139,13 @@ class D2lApp(App[None]):
     async def _identity(self, ctx: AppContext) -> str:
         """The identity check, saying after a few seconds without an answer what it waits for: a
         silent network is not a spinner forever."""
-        asked = time.monotonic()
+        from tui.widgets.patience import no_answer_words, while_silent
 
-        def still_checking() -> None:
-            waited = time.monotonic() - asked
-            if waited >= STILL_CHECKING_AFTER_S and not ctx.simulated:
-                self._starting_status.update(
-                    f"{CHECKING} AWS has not answered for {waited:.0f} s: check your network "
-                    "(or AWS_ENDPOINT_URL). Ctrl+Q quits."
-                )
+        def still_checking(waited: float) -> None:
+            if not ctx.simulated:
+                self._starting_status.update(f"{CHECKING} {no_answer_words(waited)} Ctrl+Q quits.")
 
-        patience = self.set_interval(1.0, still_checking)
+        patience = while_silent(self, still_checking)
         try:
             return await asyncio.to_thread(ctx.aws.identity)
         finally:

@@ -20,6 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from tui.screens.instance_actions import ACTION_BINDINGS, InstanceActions
@@ -33,6 +34,7 @@ from tui.services.costs import InstanceRow, money, uptime
 from tui.services.errors import D2lError
 from tui.services.leftovers import Leftover
 from tui.widgets.live_table import LiveTable
+from tui.widgets.patience import no_answer_words, while_silent
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -114,6 +116,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.remembered = False
         self._memory: Remembered | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._patience: Timer | None = None  # says so when AWS is slow to give its first answer
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
@@ -160,6 +163,14 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         else:
             table.loading = True
             self.load()
+        waiting = str(self.query_one("#instances-status", Static).render())  # with the remembered list's date
+        self._patience = while_silent(self, lambda waited: self.say(f"{waiting} {no_answer_words(waited)}"))
+
+    def _answered(self) -> None:
+        """The first answer (or failure) from AWS: the notice about waiting has done its job."""
+        if self._patience is not None:
+            self._patience.stop()
+            self._patience = None
 
     def _memory_scope(self) -> str | None:
         """None: nothing to remember (the simulated cloud is new each start; a region subset is not
@@ -292,6 +303,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.rows = fresh
         self.shown = shown
         table.loading = False
+        if stage != "remembered":
+            self._answered()
         self.remembered = stage == "remembered"
         table.set_class(self.remembered, "remembered")
         if self.remembered:
@@ -329,6 +342,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         return f"as of {saved.astimezone():%H:%M} ({age_words(saved, self.ctx.clock())})"
 
     def _load_failed(self, exc: BaseException) -> None:
+        self._answered()
         self.query_one(DataTable).loading = False
         # Still last time's list on screen: say so next to why AWS did not answer.
         shown = f"The list shown was remembered {self._as_of()}. " if self.remembered else ""

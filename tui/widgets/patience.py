@@ -1,0 +1,30 @@
+"""What a wait for AWS says once it has lasted a few seconds: a spinner alone can't tell a slow
+answer from none (no network, a proxy that swallows requests, a wrong AWS_ENDPOINT_URL)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.message_pump import MessagePump
+from textual.timer import Timer
+
+# Most AWS answers take well under a second; after this long, say what is being waited for.
+NOTICE_AFTER_S = 3.0
+
+
+def no_answer_words(waited: float) -> str:
+    return f"AWS has not answered for {waited:.0f} s: check your network (or AWS_ENDPOINT_URL)."
+
+
+def while_silent(node: MessagePump, say: Callable[[float], None]) -> Timer:
+    """Every second once NOTICE_AFTER_S has passed, ``say(seconds waited)``; stop the timer when
+    the answer comes."""
+    asked = time.monotonic()
+
+    def tick() -> None:
+        waited = time.monotonic() - asked
+        if waited >= NOTICE_AFTER_S:
+            say(waited)
+
+    return node.set_interval(1.0, tick)
