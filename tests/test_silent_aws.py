@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,3 +190,29 @@ async def test_the_instances_screen_says_what_it_waits_for_then_why_it_failed(
         assert says("Asking every region for the app's instances… AWS has not answered for") and accepted
         await wait_until(pilot, lambda: status.has_class("error"), 30)
         assert says("Could not reach AWS") and not says("has not answered"), status.render()
+
+
+async def test_a_wizard_step_loading_for_seconds_says_what_it_waits_for(
+    aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The region step while DescribeRegions is held (moto in-process): the notice shows under the
+    table, and goes once the regions are listed."""
+    from textual.widgets import Static
+
+    import tui.widgets.patience
+    from tests.ui.driving import build_context, loaded, wait_for_screen, wait_until
+    from tests.ui.test_instances_remembered import on_every_call
+    from tui.app import make_app
+
+    monkeypatch.setattr(tui.widgets.patience, "NOTICE_AFTER_S", 0.5)
+    release = threading.Event()
+    on_every_call(aws, "before-call.ec2.DescribeRegions", lambda **_: release.wait(30))
+    app = make_app(build_context(aws, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, "RegionStep")
+        notice = app.screen.query_one("#step-wait", Static)
+        await wait_until(pilot, lambda: notice.has_class("visible"), 10)
+        assert str(notice.render()).startswith("AWS has not answered for ")
+        release.set()
+        await wait_until(pilot, loaded(pilot, "#regions"), 30)
+        await wait_until(pilot, lambda: not notice.has_class("visible"), 5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -13,6 +14,7 @@ from textual.widgets import Button, Footer, Static
 
 from tui.screens.wizard_state import WizardState
 from tui.services.errors import D2lError
+from tui.widgets.patience import no_answer_words, while_loading
 from tui.widgets.step_header import StepHeader
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class StepScreen(Screen[str]):
                 yield Static(self.HELP_TEXT, id="step-help")
             yield from self.compose_body()
             yield Static("", id="step-error")
+            yield Static("", id="step-wait")
         with Horizontal(id="step-buttons"):
             yield Button("Back", id="back", disabled=self.STEP == 0)
             yield Button(self.NEXT_LABEL, id="next", variant="primary")
@@ -83,6 +86,17 @@ class StepScreen(Screen[str]):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def _on_mount(self, event: events.Mount) -> None:
+        # Besides Screen's and each step's own (Textual calls every class's handler): a step that has
+        # been loading for seconds says what it waits for (the simulated cloud is only ever slow).
+        if not self.ctx.simulated:
+            while_loading(self, self._say_waiting)
+
+    def _say_waiting(self, waited: float | None) -> None:
+        notice = self.query_one("#step-wait", Static)
+        notice.update("" if waited is None else no_answer_words(waited))
+        notice.set_class(waited is not None, "visible")
 
     # -- inline errors: a sentence and a next step, never a traceback ---------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 from textual.timer import Timer
+from textual.widget import Widget
 
 # Most AWS answers take well under a second; after this long, say what is being waited for.
 NOTICE_AFTER_S = 3.0
@@ -26,5 +27,25 @@ def while_silent(node: MessagePump, say: Callable[[float], None]) -> Timer:
         waited = time.monotonic() - asked
         if waited >= NOTICE_AFTER_S:
             say(waited)
+
+    return node.set_interval(1.0, tick)
+
+
+def while_loading(node: Widget, say: Callable[[float | None], None]) -> Timer:
+    """Every second: ``say(seconds)`` while a widget under ``node`` has shown its loading indicator
+    for NOTICE_AFTER_S or more, then ``say(None)`` once none does."""
+    since: float | None = None
+
+    def tick() -> None:
+        nonlocal since
+        if not any(w.loading for w in node.query("*")):
+            if since is not None:
+                since = None
+                say(None)
+            return
+        now = time.monotonic()
+        since = now if since is None else since
+        if now - since >= NOTICE_AFTER_S:
+            say(now - since)
 
     return node.set_interval(1.0, tick)
