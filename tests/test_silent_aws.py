@@ -216,3 +216,33 @@ async def test_a_wizard_step_loading_for_seconds_says_what_it_waits_for(
         release.set()
         await wait_until(pilot, loaded(pilot, "#regions"), 30)
         await wait_until(pilot, lambda: not notice.has_class("visible"), 5)
+
+
+async def test_a_step_whose_call_times_out_says_so_in_a_sentence(aws: Any, tmp_path: Path) -> None:
+    """A read timeout on the key pair step's DescribeKeyPairs (botocore's own exception, injected
+    before the call) is the start-up check's sentence, not "something went wrong"."""
+    import botocore.exceptions
+    from textual.widgets import Static
+
+    from tests.ui.driving import build_context, wait_for_screen, wait_until
+    from tests.ui.test_instances_remembered import on_every_call
+    from tests.ui.test_snapshots import WIZARD
+    from tui.app import make_app
+
+    def time_out(**_: Any) -> None:
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://ec2.us-east-1.amazonaws.com/")
+
+    on_every_call(aws, "before-call.ec2.DescribeKeyPairs", time_out)
+    app = make_app(build_context(aws, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for step, ready, keys in WIZARD[: [name for name, _, _ in WIZARD].index("KeyPairStep")]:
+            await wait_for_screen(pilot, step)
+            await wait_until(pilot, ready(pilot), 30)
+            await pilot.press(*keys)
+        await wait_for_screen(pilot, "KeyPairStep")
+        error = app.screen.query_one("#step-error", Static)
+        await wait_until(pilot, lambda: error.has_class("visible"), 30)
+        assert str(error.render()) == (
+            "AWS did not answer in time (https://ec2.us-east-1.amazonaws.com/). "
+            "Check your network (a proxy or VPN?) or AWS_ENDPOINT_URL, then try again."
+        )

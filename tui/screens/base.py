@@ -104,14 +104,24 @@ class StepScreen(Screen[str]):
         show_step_error(self, message)
 
     def show_exception(self, exc: BaseException, doing: str) -> None:
+        self.show_error(self.explain_exception(exc, doing))
+
+    def explain_exception(self, exc: BaseException, doing: str) -> str:
+        """The sentence for a failure while ``doing`` (logged, with the traceback when unexpected)."""
+        if not isinstance(exc, D2lError):
+            # botocore's own (a timeout, a refused call) get the sentence the start-up check gives.
+            from tui.services.aws import as_d2l_error
+
+            unknown = D2lError("", "")
+            classified = as_d2l_error(exc, self.ctx.aws.profile, fallback=unknown)
+            if classified is not unknown:
+                log.warning("%s failed", doing, exc_info=exc)
+                exc = classified
         if isinstance(exc, D2lError):
             log.warning("%s failed: %s (code=%s request=%s)", doing, exc, exc.code, exc.request_id)
-            self.show_error(str(exc))
-        else:
-            log.error("%s failed", doing, exc_info=exc)
-            self.show_error(
-                f"Something went wrong while {doing}. Details are in the log file; press r to retry."
-            )
+            return str(exc)
+        log.error("%s failed", doing, exc_info=exc)
+        return f"Something went wrong while {doing}. Details are in the log file; press r to retry."
 
     def clear_error(self) -> None:
         self.show_error("")

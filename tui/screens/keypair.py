@@ -39,6 +39,8 @@ class KeyPairStep(StepScreen):
 
     def on_mount(self) -> None:
         self.pairs: list[KeyChoice] = []
+        # Why the region's pairs are missing: kept on screen while the person moves in the list.
+        self.listing_problem = ""
         self.query_one("#keys", OptionList).loading = True
         self.load_pairs()
 
@@ -53,7 +55,8 @@ class KeyPairStep(StepScreen):
                 list_key_pairs, self.ctx.aws, self.state.region.name, self.ctx.key_dir
             )
         except Exception as exc:
-            self.show_exception(exc, "listing key pairs")
+            self.listing_problem = self.explain_exception(exc, "listing key pairs")
+            self.show_error(self.listing_problem)
             self.pairs = []
         finally:
             options.loading = False
@@ -101,7 +104,7 @@ class KeyPairStep(StepScreen):
             self.query_one(widget_id).display = missing
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.clear_error()
+        self.show_error(self.listing_problem)  # a typing mistake's sentence goes; that one stays
         self.update_fields()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
