@@ -1,15 +1,18 @@
 """SVG snapshots of the instances screen (120x40): empty, several regions, a stopped instance with
 its disk's $/month, and the leftovers a terminated instance leaves.
 
-Made deterministic with real parts: moto's random generator is seeded (instance, group and snapshot
-ids, addresses and so DNS names), the app's clock is fixed, and one after-call hook on
-DescribeInstances pins LaunchTime, which moto sets to the wall clock and offers no way to choose.
+Made deterministic with real parts: moto's random generator is seeded, the app's clock is fixed,
+and after-call hooks pin what moto draws at random or from the wall clock and the screenshots show:
+LaunchTime, public addresses (from the instance's name) and security group ids (from the group's
+name, consistently in every answer that carries them).
 
 Update after an intended change: pytest tests/ui/test_instances_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -76,15 +79,50 @@ def seeded() -> Iterator[None]:
             mock_random.seed()  # later tests get fresh ids again
 
 
-def _pin_launch_time(parsed: dict[str, Any], **_: Any) -> None:
+def _pinned_group_id(name: str) -> str:
+    return "sg-" + hashlib.sha1(name.encode()).hexdigest()[:17]
+
+
+def _pin_groups(groups: list[dict[str, Any]]) -> None:
+    for group in groups:
+        if group.get("GroupName"):
+            group["GroupId"] = _pinned_group_id(group["GroupName"])
+
+
+def _pin_instances(parsed: dict[str, Any], **_: Any) -> None:
+    """LaunchTime, and the public address from the instance's name: what the screenshots show
+    must not depend on moto's random generator, which a thread of an earlier test may still draw
+    from (seen in CI: the DNS names shifted)."""
     for reservation in parsed.get("Reservations", []):
         for instance in reservation.get("Instances", []):
             instance["LaunchTime"] = LAUNCHED
+            name = next((t["Value"] for t in instance.get("Tags", []) if t["Key"] == "Name"), "")
+            n = int(hashlib.sha1(name.encode()).hexdigest(), 16) % 250 + 1
+            if instance.get("PublicIpAddress"):
+                instance["PublicIpAddress"] = f"198.51.100.{n}"
+                instance["PublicDnsName"] = re.sub(
+                    r"^ec2-[\d-]+", f"ec2-198-51-100-{n}", instance.get("PublicDnsName", "")
+                )
+            _pin_groups(instance.get("SecurityGroups", []))
+
+
+def _pin_group_answers(parsed: dict[str, Any], **_: Any) -> None:
+    _pin_groups(parsed.get("SecurityGroups", []))
+    for eni in parsed.get("NetworkInterfaces", []):
+        _pin_groups(eni.get("Groups", []))
+
+
+def pin_group_ids(aws: Aws) -> None:
+    """From now on, security group ids from their names in every answer the leftovers are worked
+    out from. Only once the test has made its groups: the app's own group set-up would then look
+    up a group by an id moto doesn't know."""
+    for operation in ("DescribeSecurityGroups", "DescribeNetworkInterfaces"):
+        on_every_call(aws, f"after-call.ec2.{operation}", _pin_group_answers)
 
 
 def _customize(session: Any) -> None:
     add_realistic_image_sizes(session)
-    session.events.register("after-call.ec2.DescribeInstances", _pin_launch_time)
+    session.events.register("after-call.ec2.DescribeInstances", _pin_instances)
 
 
 def cloud() -> Aws:
@@ -155,17 +193,19 @@ def test_stopped_with_its_disk_cost(seeded: None, tmp_path: Path, snap_compare: 
 def test_leftovers_of_a_terminated_instance(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
     aws = cloud()
     app = instances_app(aws, tmp_path)
-    gone, group = launch(aws, "us-west-2", "old", app.ctx.key_dir)
+    gone, _ = launch(aws, "us-west-2", "old", app.ctx.key_dir)
+    group_name = "d2l-tui-ssh-203-0-113-7-32"  # the app's name for the group open to 203.0.113.7/32
     aws.client("ec2", "us-west-2").terminate_instances(InstanceIds=[gone])
     run(aws, "us-east-1", "book", itype="g4dn.xlarge")
+    pin_group_ids(aws)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await loaded(pilot, leftovers=2)
         screen = pilot.app.screen
         assert isinstance(screen, InstancesScreen)
-        assert {(x.kind, x.resource_id) for x in screen.leftovers.values()} == {
-            (KEY_PAIR, "key-old"),
-            (SECURITY_GROUP, group),
+        assert {(x.kind, x.name, x.resource_id) for x in screen.leftovers.values()} == {
+            (KEY_PAIR, "key-old", "key-old"),
+            (SECURITY_GROUP, group_name, _pinned_group_id(group_name)),
         }
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

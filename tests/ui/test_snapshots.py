@@ -157,25 +157,49 @@ def _no_capacity(**_: Any) -> Any:
     }
 
 
+class PinnedGroupIds:
+    """The app gets security group ids in creation order (sg-00000000000000001, …) instead of
+    moto's random ones, translated back in every call that names one: the launch log shows the
+    id, and moto's generator may be drawn from by any thread (seen in CI for other snapshots)."""
+
+    def __init__(self, session: Any) -> None:
+        self.real: dict[str, str] = {}
+        session.events.register("after-call.ec2.CreateSecurityGroup", self._created)
+        session.events.register("after-call.ec2.DescribeSecurityGroups", self._described)
+        session.events.register("provide-client-params.ec2", self._to_real)
+
+    def _created(self, parsed: dict[str, Any], **_: Any) -> None:
+        if "GroupId" in parsed:
+            pinned = f"sg-{len(self.real) + 1:017x}"
+            self.real[pinned] = parsed["GroupId"]
+            parsed["GroupId"] = pinned
+
+    def _described(self, parsed: dict[str, Any], **_: Any) -> None:
+        pinned = {real: pin for pin, real in self.real.items()}
+        for group in parsed.get("SecurityGroups", []):
+            group["GroupId"] = pinned.get(group.get("GroupId", ""), group.get("GroupId"))
+
+    def _to_real(self, params: dict[str, Any], **_: Any) -> None:
+        if isinstance(params.get("GroupId"), str):
+            params["GroupId"] = self.real.get(params["GroupId"], params["GroupId"])
+        for key in ("GroupIds", "SecurityGroupIds"):
+            if isinstance(params.get(key), list):
+                params[key] = [self.real.get(g, g) for g in params[key]]
+
+
 def _out_of_capacity(session: Any) -> None:
     simulated_answers(session)
+    PinnedGroupIds(session)
     session.events.register("before-call.ec2.RunInstances", _no_capacity)
 
 
 def test_launch_failure_is_explained(cloud: None, tmp_path: Path, snap_compare: Any) -> None:
-    from moto.moto_api._internal import mock_random  # what moto's /moto-api/seed endpoint seeds
-
     async def run_before(pilot: Pilot[Any]) -> None:
         await drive_to(pilot, "ReviewStep")
-        # The launch log names the security group moto creates: seed its ids so the name is stable.
-        mock_random.seed(20240601)
         await pilot.press("enter", "enter")
         await wait_for_screen(pilot, "LaunchScreen")
         await wait_until(pilot, lambda: bool(getattr(pilot.app.screen, "failed", False)), TIMEOUT)
         await wait_until(pilot, loaded(pilot, "#step-error"), TIMEOUT)
         await settle(pilot)
 
-    try:
-        assert snap_compare(wizard_app(tmp_path, _out_of_capacity), terminal_size=SIZE, run_before=run_before)
-    finally:
-        mock_random.seed()  # later tests get fresh ids again
+    assert snap_compare(wizard_app(tmp_path, _out_of_capacity), terminal_size=SIZE, run_before=run_before)
