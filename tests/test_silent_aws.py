@@ -24,7 +24,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
+from textual.widgets import Static
+
+import tui.services.aws
+import tui.widgets.patience
+from tests.ui.driving import build_context, loaded, wait_for_screen, wait_until
+from tests.ui.test_instances_remembered import on_every_call
+from tests.ui.test_snapshots import WIZARD
+from tui.app import make_app
+from tui.screens.credentials import CredentialsScreen
+from tui.screens.instances import InstancesScreen
+from tui.services.aws import Aws
 
 # Far above the half-second grace, far below the 30 s read timeout the call would wait out.
 LEAVES_WITHIN_S = 10.0
@@ -48,6 +60,23 @@ def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
     server.close()
     for connection in accepted:
         connection.close()
+
+
+@pytest.fixture
+def quick_notice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tui.widgets.patience, "NOTICE_AFTER_S", 0.5)  # 3 s for a person
+
+
+@pytest.fixture
+def impatient(
+    silent_endpoint: tuple[str, list[socket.socket]], quick_notice: None, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, list[socket.socket]]:
+    """The silent endpoint as AWS_ENDPOINT_URL, with shorter waits than a person gets (reads of
+    10 s for STS and 30 s for EC2, 6 EC2 attempts): the same sequence, in seconds."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint[0])
+    monkeypatch.setattr(tui.services.aws, "_READ_TIMEOUT_S", {"sts": 2, "ec2": 3})
+    monkeypatch.setitem(tui.services.aws._ATTEMPTS, "ec2", 1)
+    return silent_endpoint
 
 
 def _read_until(fd: int, needle: bytes, deadline: float) -> bytes:
@@ -129,22 +158,9 @@ def test_ls_says_what_it_waits_for_and_ctrl_c_stops_it_at_once(
 
 
 async def test_the_start_up_check_says_what_it_waits_for_then_that_aws_did_not_answer(
-    silent_endpoint: tuple[str, list[socket.socket]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    impatient: tuple[str, list[socket.socket]], tmp_path: Path
 ) -> None:
-    from textual.widgets import Static
-
-    import tui.services.aws
-    import tui.widgets.patience
-    from tests.ui.driving import build_context, wait_until
-    from tui.app import make_app
-    from tui.screens.credentials import CredentialsScreen
-    from tui.services.aws import Aws
-
-    endpoint, accepted = silent_endpoint
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    # Shorter waits than a person gets (3 s before the notice, 10 s per read), same sequence.
-    monkeypatch.setattr(tui.widgets.patience, "NOTICE_AFTER_S", 0.5)
-    monkeypatch.setattr(tui.services.aws, "_READ_TIMEOUT_S", {"sts": 2})
+    endpoint, accepted = impatient
     app = make_app(build_context(Aws(region="us-east-1"), tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:
         status = app.screen.query_one(Static)
@@ -162,22 +178,9 @@ async def test_the_start_up_check_says_what_it_waits_for_then_that_aws_did_not_a
 
 
 async def test_the_instances_screen_says_what_it_waits_for_then_why_it_failed(
-    silent_endpoint: tuple[str, list[socket.socket]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    impatient: tuple[str, list[socket.socket]], tmp_path: Path
 ) -> None:
-    from textual.widgets import Static
-
-    import tui.services.aws
-    import tui.widgets.patience
-    from tests.ui.driving import build_context, wait_until
-    from tui.app import make_app
-    from tui.screens.instances import InstancesScreen
-    from tui.services.aws import Aws
-
-    endpoint, accepted = silent_endpoint
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setattr(tui.widgets.patience, "NOTICE_AFTER_S", 0.5)
-    monkeypatch.setattr(tui.services.aws, "_READ_TIMEOUT_S", {"ec2": 3})  # 30 s for a person
-    monkeypatch.setitem(tui.services.aws._ATTEMPTS, "ec2", 1)  # 6 for a person
+    _, accepted = impatient
     app = make_app(build_context(Aws(region="us-east-1"), tmp_path), instances=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, InstancesScreen), 10)
@@ -193,18 +196,10 @@ async def test_the_instances_screen_says_what_it_waits_for_then_why_it_failed(
 
 
 async def test_a_wizard_step_loading_for_seconds_says_what_it_waits_for(
-    aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aws: Any, tmp_path: Path, quick_notice: None
 ) -> None:
     """The region step while DescribeRegions is held (moto in-process): the notice shows under the
     table, and goes once the regions are listed."""
-    from textual.widgets import Static
-
-    import tui.widgets.patience
-    from tests.ui.driving import build_context, loaded, wait_for_screen, wait_until
-    from tests.ui.test_instances_remembered import on_every_call
-    from tui.app import make_app
-
-    monkeypatch.setattr(tui.widgets.patience, "NOTICE_AFTER_S", 0.5)
     release = threading.Event()
     on_every_call(aws, "before-call.ec2.DescribeRegions", lambda **_: release.wait(30))
     app = make_app(build_context(aws, tmp_path))
@@ -221,13 +216,6 @@ async def test_a_wizard_step_loading_for_seconds_says_what_it_waits_for(
 async def test_a_step_whose_call_times_out_says_so_in_a_sentence(aws: Any, tmp_path: Path) -> None:
     """A read timeout on the key pair step's DescribeKeyPairs (botocore's own exception, injected
     before the call) is the start-up check's sentence, not "something went wrong"."""
-    import botocore.exceptions
-    from textual.widgets import Static
-
-    from tests.ui.driving import build_context, wait_for_screen, wait_until
-    from tests.ui.test_instances_remembered import on_every_call
-    from tests.ui.test_snapshots import WIZARD
-    from tui.app import make_app
 
     def time_out(**_: Any) -> None:
         raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://ec2.us-east-1.amazonaws.com/")
