@@ -8,16 +8,11 @@ and services/fanout.py, either outlived its screen or its Ctrl+C by read_timeout
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +25,7 @@ from textual.widgets import Static
 
 import tui.services.aws
 import tui.widgets.patience
+from tests.support.terminal import exited_within, read_until, spawn_app
 from tests.ui.driving import build_context, loaded, wait_for_screen, wait_until
 from tests.ui.test_instances_remembered import on_every_call
 from tests.ui.test_snapshots import WIZARD
@@ -79,49 +75,23 @@ def impatient(
     return silent_endpoint
 
 
-def _read_until(fd: int, needle: bytes, deadline: float) -> bytes:
-    seen = b""
-    while time.monotonic() < deadline and needle not in seen:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                seen += os.read(fd, 65536)
-            except OSError:  # the child is gone: its side of the terminal closed
-                break
-    return seen
-
-
-def _exited_within(pid: int, fd: int, seconds: float) -> int | None:
-    """The exit status if the child ends within ``seconds`` (its output drained meanwhile)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        _read_until(fd, b"\0never\0", time.monotonic() + 0.1)
-    return None
-
-
 def test_ctrl_q_leaves_at_once_while_a_call_waits_for_aws(
     silent_endpoint: tuple[str, list[socket.socket]], tmp_path: Path
 ) -> None:
     endpoint, accepted = silent_endpoint
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, HOME=str(tmp_path / "home"), TERM="xterm-256color")
     status: int | None = None
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the app, as a person starts it
-        os.execvpe(sys.executable, [sys.executable, "-m", "tui", "--instances", "--region", "us-east-1"], env)
+    pid, fd = spawn_app(["--instances", "--region", "us-east-1"], env)
     try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        drawn = _read_until(fd, b"Your instances", time.monotonic() + 60)
+        drawn = read_until(fd, b"Your instances", time.monotonic() + 60)
         assert b"Your instances" in drawn, drawn[-2000:]
         deadline = time.monotonic() + 30
         while not accepted and time.monotonic() < deadline:  # its first AWS call is now waiting
-            _read_until(fd, b"\0never\0", time.monotonic() + 0.1)
+            read_until(fd, b"\0never\0", time.monotonic() + 0.1)
         assert accepted, "the app never called the endpoint"
 
         os.write(fd, b"\x11")  # Ctrl+Q
-        status = _exited_within(pid, fd, LEAVES_WITHIN_S)
+        status = exited_within(pid, fd, LEAVES_WITHIN_S)
         assert status == 0, f"still running {LEAVES_WITHIN_S} s after Ctrl+Q (status {status})"
     finally:
         if status is None:  # not reaped: still running, or the test failed before Ctrl+Q

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -36,6 +37,10 @@ def run_then_leave(app: Any, grace_s: float = GRACE_S) -> int:
     workers = ThreadPoolExecutor(thread_name_prefix="asyncio")  # what asyncio would make, but ours
     loop.set_default_executor(workers)
     asyncio.set_event_loop(loop)
+    # `kill` (SIGTERM): quit as Ctrl+Q does, so the app's on_unmount cleanup runs (the simulated
+    # cloud's servers and sandbox, Jupyter). Not SIGHUP: with the terminal gone, Textual's
+    # shutdown blocks on its full output queue, and a process left hanging is worse than one killed.
+    loop.add_signal_handler(signal.SIGTERM, app.exit)
     app.run(loop=loop)
     status = int(app.return_code or 0)
     workers.shutdown(wait=False, cancel_futures=True)  # idle threads end; busy ones are not waited for
