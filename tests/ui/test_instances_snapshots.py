@@ -1,8 +1,9 @@
 """SVG snapshots of the instances screen (120x40): empty, several regions, a stopped instance with
 its disk's $/month, and the leftovers a terminated instance leaves.
 
-Made deterministic with real parts: moto's random generator is seeded, the app's clock is fixed,
-and after-call hooks pin what moto draws at random or from the wall clock and the screenshots show:
+Made deterministic with real parts: the app's clock is fixed, and after-call hooks pin what moto
+draws at random or from the wall clock and the screenshots show (so no thread drawing from moto's
+generator, this test's or an earlier one's, can shift them):
 LaunchTime, public addresses (from the instance's name) and security group ids (from the group's
 name, consistently in every answer that carries them).
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
-from moto.moto_api._internal import mock_random  # what moto's /moto-api/seed endpoint seeds
 from textual.pilot import Pilot
 
 from tests.test_leftovers import launch
@@ -53,30 +52,10 @@ def three_regions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(InstancesScreen, "__init__", init)
 
 
-# The services' thread pools (alive only while they work): lifecycle, costs, leftovers, regions, quotas.
-_POOLS = ("ls_", "cost_", "left_", "clean_", "regions_", "quotas_")
-
-
-def _quiet_threads(timeout: float = 10.0) -> None:
-    """Wait for the AWS calls an earlier test's app left running (a sweep of every region outlives
-    its app): their moto calls draw request ids from the generator seeded here, and would shift
-    every id and address drawn after the seed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(t.name.startswith(_POOLS) for t in threading.enumerate()):
-            return
-        time.sleep(0.05)
-
-
 @pytest.fixture
-def seeded() -> Iterator[None]:
-    _quiet_threads()
+def moto() -> Iterator[None]:
     with mock_aws():
-        mock_random.seed(20250601)
-        try:
-            yield
-        finally:
-            mock_random.seed()  # later tests get fresh ids again
+        yield
 
 
 def _pinned_group_id(name: str) -> str:
@@ -149,7 +128,7 @@ async def loaded(pilot: Pilot[Any], leftovers: int = 0) -> None:
     await settle(pilot)
 
 
-def test_empty(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
+def test_empty(moto: None, tmp_path: Path, snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await loaded(pilot)
         assert "No instances launched by d2l-tui" in str(
@@ -159,7 +138,7 @@ def test_empty(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
     assert snap_compare(instances_app(cloud(), tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
-def test_several_regions(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
+def test_several_regions(moto: None, tmp_path: Path, snap_compare: Any) -> None:
     aws = cloud()
     run(aws, "us-east-1", "book", itype="g4dn.xlarge")
     run(aws, "us-west-2", "west", itype="g5.xlarge")
@@ -174,7 +153,7 @@ def test_several_regions(seeded: None, tmp_path: Path, snap_compare: Any) -> Non
     assert snap_compare(instances_app(aws, tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
-def test_stopped_with_its_disk_cost(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
+def test_stopped_with_its_disk_cost(moto: None, tmp_path: Path, snap_compare: Any) -> None:
     aws = cloud()
     run(aws, "us-east-1", "running", itype="g4dn.xlarge")
     stopped = run(aws, "us-east-1", "resting", itype="g4dn.xlarge")
@@ -190,7 +169,7 @@ def test_stopped_with_its_disk_cost(seeded: None, tmp_path: Path, snap_compare: 
     assert snap_compare(instances_app(aws, tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
-def test_leftovers_of_a_terminated_instance(seeded: None, tmp_path: Path, snap_compare: Any) -> None:
+def test_leftovers_of_a_terminated_instance(moto: None, tmp_path: Path, snap_compare: Any) -> None:
     aws = cloud()
     app = instances_app(aws, tmp_path)
     gone, _ = launch(aws, "us-west-2", "old", app.ctx.key_dir)
@@ -212,10 +191,9 @@ def test_leftovers_of_a_terminated_instance(seeded: None, tmp_path: Path, snap_c
 
 
 def test_remembered_list_while_aws_does_not_answer(
-    seeded: None, tmp_path: Path, snap_compare: Any, monkeypatch: pytest.MonkeyPatch
+    moto: None, tmp_path: Path, snap_compare: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Offline: last time's list stays on screen, dimmed, with why AWS did not answer."""
-    import time
 
     import botocore.exceptions
 
