@@ -275,3 +275,25 @@ def test_openssh_finds_the_pins_by_instance_id(tmp_path: Path, host_keys: dict[s
         ["ssh-keygen", "-F", "i-0abc", "-f", str(path)], capture_output=True, text=True, check=True
     ).stdout
     assert host_keys["ed25519"] in out
+
+
+def test_an_unreadable_known_hosts_is_refused_with_a_sentence_never_rewritten(
+    tmp_path: Path, host_keys: dict[str, str]
+) -> None:
+    path = tmp_path / "known_hosts"
+    garbled = b"# d2l-tui\ni-0abc ssh-ed25519 AAAA\n\x00\xc3\x28 bad\n"
+    path.write_bytes(garbled)
+    known = KnownHosts(path)
+    for attempt in (
+        lambda: known.keys_for("i-0abc"),
+        lambda: known.check("i-0abc"),
+        lambda: known.pin("i-0abc", [host_keys["ed25519"]], source="console"),
+        lambda: known.forget("i-0abc"),
+    ):
+        with pytest.raises(hostkeys.KnownHostsUnreadable) as refused:
+            attempt()
+        assert refused.value.what == (
+            f"The app's known_hosts cannot be read (not UTF-8 at line 3): fix or remove {path}, then retry."
+        )
+    assert path.read_bytes() == garbled
+    assert list(tmp_path.iterdir()) == [path]  # nothing set aside: it holds trust

@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncssh
 
 from tui.models import HostKeyCheck
+from tui.services import local_files
 from tui.services.aws import Aws
 from tui.services.errors import D2lError, from_client_error
 
@@ -286,6 +287,20 @@ def _lock_for(path: Path) -> threading.Lock:
         return _locks.setdefault(path.resolve(), threading.Lock())
 
 
+class KnownHostsUnreadable(D2lError):
+    """The app's known_hosts is there but can't be read. It holds the pins that make a connection
+    trustworthy, so it is never set aside or rewritten silently: the person fixes or removes it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"The app's known_hosts cannot be read ({reason}): fix or remove {path}, then retry.",
+            "Removing it only drops the pinned host keys: they are read again from each instance's"
+            " console output.",
+        )
+        self.path = path
+        self.reason = reason
+
+
 class KnownHosts:
     """The app's known_hosts file: ``i-0abc… ssh-ed25519 AAAA… d2l-tui:console`` lines.
 
@@ -296,10 +311,15 @@ class KnownHosts:
         self.path = path
 
     def _lines(self) -> list[str]:
+        """The file's lines; KnownHostsUnreadable when it is there but broken (never guessed at:
+        a pin read wrongly would be trusted, and a rewrite would drop the lines it could not read)."""
         try:
-            return self.path.read_text("utf-8").splitlines()
+            return local_files.read_text(self.path).splitlines()
         except FileNotFoundError:
             return []
+        except local_files.UnreadableFile as exc:
+            log.warning("known_hosts %s unreadable: %s", self.path, exc.reason)
+            raise KnownHostsUnreadable(self.path, exc.reason) from exc
 
     @staticmethod
     def _parse(line: str) -> tuple[str, str, str] | None:
