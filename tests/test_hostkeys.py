@@ -275,3 +275,63 @@ def test_openssh_finds_the_pins_by_instance_id(tmp_path: Path, host_keys: dict[s
         ["ssh-keygen", "-F", "i-0abc", "-f", str(path)], capture_output=True, text=True, check=True
     ).stdout
     assert host_keys["ed25519"] in out
+
+
+# --- An old cloud-init (MD5 fingerprints only) and an unreadable known_hosts -----------------------
+
+OLD_CLOUD_INIT = FIXTURES / "old-cloud-init-md5-only-DERIVED.txt"
+
+
+def test_md5_only_console_pins_the_keys_that_parse_and_says_there_was_no_cross_check(
+    aws: Aws, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    from tui.services.ssh import ensure_pinned
+
+    instance_id = run(aws, "us-east-1", "old-box")
+    console_hook(aws, lambda n: OLD_CLOUD_INIT.read_text())
+    instance = types.SimpleNamespace(instance_id=instance_id, region="us-east-1")
+    lines: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="tui.services.hostkeys"):
+        check = ensure_pinned(aws, instance, KnownHosts(tmp_path / "known_hosts"), on_wait=lines.append)  # type: ignore[arg-type]
+
+    # The ECDSA and RSA keys parse (their MD5 matches the block); the garbled ED25519 line is skipped.
+    assert [hostkeys.key_kind(k) for k in check.pinned] == ["ECDSA", "RSA"]
+    assert [hostkeys.fingerprint(k) for k in check.pinned] == [
+        LPAR_FINGERPRINTS["ECDSA"],
+        LPAR_FINGERPRINTS["RSA"],
+    ]
+    notes = [line for line in lines if isinstance(line, hostkeys.PinNote)]
+    assert notes == [
+        "The console lists only MD5 fingerprints (an old cloud-init); the host keys were pinned without a"
+        " cross-check.",
+        "1 host key line(s) in the console output could not be read and were not pinned.",
+    ]
+    logged = caplog.text
+    assert "only MD5 fingerprints" in logged and "could not read the ssh-ed25519 host key line" in logged
+
+
+def test_a_console_with_sha256_fingerprints_has_no_note() -> None:
+    keys, notes = hostkeys.read_console_keys(LPAR.read_text())
+    assert len(keys) == 3 and notes == []
+
+
+def test_an_unreadable_known_hosts_is_refused_with_a_sentence_never_rewritten(
+    tmp_path: Path, host_keys: dict[str, str]
+) -> None:
+    path = tmp_path / "known_hosts"
+    garbled = b"# d2l-tui\ni-0abc ssh-ed25519 AAAA\n\x00\xc3\x28 bad\n"
+    path.write_bytes(garbled)
+    known = KnownHosts(path)
+    for attempt in (
+        lambda: known.keys_for("i-0abc"),
+        lambda: known.check("i-0abc"),
+        lambda: known.pin("i-0abc", [host_keys["ed25519"]], source="console"),
+        lambda: known.forget("i-0abc"),
+    ):
+        with pytest.raises(hostkeys.KnownHostsUnreadable) as refused:
+            attempt()
+        assert refused.value.what == (
+            f"The app's known_hosts cannot be read (not UTF-8 at line 3): fix or remove {path}, then retry."
+        )
+    assert path.read_bytes() == garbled
+    assert list(tmp_path.iterdir()) == [path]  # nothing set aside: it holds trust

@@ -208,8 +208,10 @@ def default_name(instance_type: str) -> str:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    from tui.logs import log_exception
     from tui.services import images, keys, network, sshconfig
-    from tui.services.errors import InputError
+    from tui.services.errors import D2lError, InputError
+    from tui.services.instance_link import known_hosts
     from tui.services.launch import launch
 
     if not args.yes:
@@ -277,9 +279,16 @@ def _launch(args: argparse.Namespace) -> int:
         _say(event.message)
 
     instance = launch(aws, spec, progress, poll_interval=0.2 if args.demo else 3.0, key_dir=key_dir)
-    key_path = keys.find_private_key(instance.key_name or args.key, key_dir)
-    print(instance.instance_id)
-    print(sshconfig.ssh_command(instance, key_path, user=image.username), flush=True)
+    print(instance.instance_id, flush=True)
+    # The instance runs: from here a local file that fails is a warning and the exit code stays 0,
+    # or a script retrying on failure would launch (and pay for) a second one.
+    try:
+        key_path = keys.find_private_key(instance.key_name or args.key, key_dir)
+        print(sshconfig.ssh_command(instance, key_path, user=image.username), flush=True)
+        known_hosts().check(instance.instance_id)  # the pins ssh will need: broken? say so now
+    except (OSError, D2lError) as exc:
+        log_exception(log, exc, f"{PROG} launch: {instance.instance_id} runs, but a local follow-up failed")
+        _say(f"{PROG}: warning: {instance.instance_id} is running. {exc}")
     return 0
 
 

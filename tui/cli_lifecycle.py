@@ -7,6 +7,7 @@ progress on stderr, a failure as one line). Split from cli.py to keep each file 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from tui.services.ebs_prices import EbsLookup
 
 PROG = "d2l-tui"
+log = logging.getLogger(__name__)
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -110,14 +112,14 @@ def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_err
         say(
             f"{instance.name} is {after.state}. Its disk is still billed; its public address changes on start."
         )
-        sshconfig.remove(include, instance.name or instance.instance_id)
+        drop_alias(include, instance.instance_id)
     elif args.command == "start":
         after = lifecycle.start(aws, instance)
         say(f"{instance.name} is {after.state}; `{PROG} ssh {instance.name}` once it is running.")
     elif args.command == "terminate":
         after = lifecycle.terminate(aws, instance)
-        sshconfig.remove(include, instance.name or instance.instance_id)
         say(f"{instance.name} is {after.state}.")
+        drop_alias(include, instance.instance_id)
     elif args.command == "image":
         name = args.image_name or lifecycle.default_image_name(instance)
         image_id = lifecycle.create_image(
@@ -137,6 +139,23 @@ def run_command(args: argparse.Namespace, make_aws: Any, key_dir: Any, usage_err
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def warn(sentence: str) -> None:
+    """A local follow-up failed after AWS did the work: one line, and the exit code stays 0 (the
+    instance's state is the outcome; a script retrying on 1 would stop or launch twice)."""
+    _say(f"{PROG}: warning: {sentence}")
+
+
+def drop_alias(include: Any, instance_id: str) -> None:
+    """The instance's `ssh d2l-NAME` entry goes (stopped or terminated: its address is released)."""
+    from tui.services import sshconfig
+
+    try:
+        sshconfig.remove(include, instance_id, on_notice=warn)
+    except OSError as exc:
+        log.warning("ssh config include %s not updated: %s", include, exc)
+        warn(f"the ssh config include {include} could not be updated ({exc.strerror or exc}).")
 
 
 def _ssh(aws: Any, args: argparse.Namespace, instance: Any, key_dir: Any) -> int:
@@ -186,7 +205,7 @@ def _ssh_config(aws: Any, args: argparse.Namespace, key_dir: Any) -> int:
     instances = list_managed(aws, [args.region] if args.region else None)
     keys = {i.key_name: find_private_key(i.key_name, key_dir) for i in instances if i.key_name}
     include = sshconfig.include_path(key_dir)
-    sshconfig.sync(include, instances, keys, complete=not args.region)
+    sshconfig.sync(include, instances, keys, complete=not args.region, on_notice=warn)
     hosts = sorted(sshconfig.read_blocks(include))
     _say(f"{len(hosts)} host(s): {', '.join(hosts) or 'none running'}")
     if args.install:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
+import pytest
 
 from tests.test_lifecycle import run
 from tests.ui.driving import build_context, wait_for_screen, wait_until
@@ -237,3 +238,67 @@ async def test_the_first_sweep_shows_each_region_as_it_answers_and_keeps_the_cur
         await wait_until(pilot, lambda: early in screen.rows, 30)
         assert screen.selected().key == usual  # type: ignore[union-attr]
         await wait_until(pilot, lambda: idle(screen), 30)  # nothing left calling moto after the test
+
+
+GOOD_MEMORY = {
+    "instance_id": "i-0123456789abcdef0",
+    "name": "book",
+    "region": "us-east-1",
+    "instance_type": "g4dn.xlarge",
+    "state": "running",
+    "launch_time": "2026-05-01T10:00:00+00:00",
+}
+
+
+def memory_file(instance: dict[str, Any], saved_at: str = "2026-05-01T11:56:00+00:00") -> bytes:
+    import json
+
+    return json.dumps({"version": 1, "saved_at": saved_at, "rows": [{"instance": instance}]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("case", "data"),
+    [
+        ("deep nesting", b'{"version": 1, "rows": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        ("naive timestamp", memory_file(GOOD_MEMORY | {"launch_time": "2026-05-01T10:00:00"})),
+        ("wrong types", memory_file(GOOD_MEMORY | {"name": ["not", "text"], "tags": "x"})),
+    ],
+)
+async def test_a_corrupt_remembered_list_is_set_aside_with_a_notice_and_the_app_starts(
+    aws: Aws, tmp_path: Path, case: str, data: bytes
+) -> None:
+    iid = run(aws, "us-east-1", "live-one")
+    ctx = build_context(aws, tmp_path)
+    ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+    path = ctx.cache_dir / f"{instance_memory.PREFIX}{scope(aws)}.json"
+    path.write_bytes(data)
+    app = make_app(ctx, instances=True)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for_screen(pilot, "InstancesScreen")
+        screen = pilot.app.screen
+        assert isinstance(screen, InstancesScreen)
+        await wait_until(pilot, lambda: screen.loaded, 30)
+        assert [r.instance.instance_id for r in screen.shown_rows()] == [iid]  # AWS's answer, live
+        [notice] = [n.message for n in app._notifications if "remembered instances" in n.message]
+        assert str(path) in notice and "could not be read" in notice
+    [aside] = ctx.cache_dir.glob(f"{path.name}.corrupt-*")
+    assert aside.read_bytes() == data
+
+
+async def test_a_remembered_markup_name_loads_and_the_app_starts(aws: Aws, tmp_path: Path) -> None:
+    ctx = build_context(aws, tmp_path)
+    ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+    path = ctx.cache_dir / f"{instance_memory.PREFIX}{scope(aws)}.json"
+    name = "[bold red]book[/bold red]"
+    path.write_bytes(memory_file(GOOD_MEMORY | {"name": name}))
+    held = HeldListing(aws)
+    app = make_app(ctx, instances=True)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for_screen(pilot, "InstancesScreen")
+        screen = pilot.app.screen
+        assert isinstance(screen, InstancesScreen)
+        await wait_until(pilot, lambda: screen.remembered, 10)
+        assert [r.instance.name for r in screen.shown_rows()] == [name]
+        held.release.set()
+        await wait_until(pilot, lambda: screen.loaded, 30)
+    assert path.exists() and not list(ctx.cache_dir.glob("*.corrupt-*"))

@@ -61,3 +61,37 @@ async def test_launch_opens_provisioning_for_the_chosen_framework(hosts: DemoHos
     check = KnownHosts(known_hosts_path()).check(instance_id)
     assert check.source == "console" and check.pinned
     await hosts.stop()
+
+
+async def test_a_garbled_known_hosts_stops_the_setup_with_its_name_not_a_long_connecting(
+    hosts: DemoHosts, tmp_path: Path
+) -> None:
+    def customize(session: Any) -> None:
+        simulated_answers(session)
+        console_hook(hosts.host_for_instance)(session)
+
+    garbled = b"# d2l-tui\ni-0abc ssh-ed25519 AAAA\xff\xfe\n"
+    path = known_hosts_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(garbled)
+    ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
+    ctx.provision_after_launch = True
+    ctx.ssh_endpoint = hosts.endpoint
+    app = make_app(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name, ready, keys in WIZARD:
+            await wait_for_screen(pilot, name)
+            await wait_until(pilot, ready(pilot), TIMEOUT)
+            await pilot.press(*keys)
+        await wait_for_screen(pilot, "ProvisionScreen")
+        screen = app.screen
+        error = screen.query_one("#step-error")
+        # At once (no minute of "Connecting…"): the file, why, and what to do.
+        await wait_until(pilot, lambda: "known_hosts" in str(error.render()), 10)
+        shown = str(error.render())
+        assert (
+            "cannot be read (not UTF-8 at line 2)" in shown and f"fix or remove {path}, then retry" in shown
+        )
+        assert isinstance(screen, ProvisionScreen) and screen.outcome is None
+    assert path.read_bytes() == garbled  # it holds trust: left for the person to fix
+    await hosts.stop()

@@ -308,11 +308,11 @@ class InstanceActions(Screen[None]):
         self.app.call_from_thread(self.say, f"Asking AWS to {action} {inst.name}…")
         try:
             after = call(self.ctx.aws, inst)
-            if action == "terminate":
-                sshconfig.remove(sshconfig.include_path(self.ctx.key_dir), inst.name or inst.instance_id)
         except Exception as exc:
             self.app.call_from_thread(self.failed, exc, f"{action} {inst.name}")
             return
+        if action == "terminate":
+            self._drop_alias(inst)
         self.app.call_from_thread(self.acted, f"{inst.name} is {after.state}.")
 
     @work(thread=True, group="instance-image", exit_on_error=False)
@@ -330,17 +330,32 @@ class InstanceActions(Screen[None]):
                 poll_interval=self.IMAGE_POLL_S,
                 terminate_after=terminate_after,
             )
-            if terminate_after:
-                sshconfig.remove(sshconfig.include_path(self.ctx.key_dir), inst.name or inst.instance_id)
         except Exception as exc:
             self.app.call_from_thread(self.failed, exc, f"create an image of {inst.name}")
             return
+        if terminate_after:
+            self._drop_alias(inst)
         done = f"Image {image_id} ({name}) is available under My AMIs."
         self.app.call_from_thread(
             self.acted, done + (f" {inst.name} is being terminated." if terminate_after else "")
         )
 
     IMAGE_POLL_S = 5.0
+
+    def _drop_alias(self, inst: Instance) -> None:
+        """From a worker thread, after AWS did the work: the `ssh d2l-NAME` entry goes. A local file
+        that fails here is a warning, never the action's outcome (the instance is gone all the same)."""
+
+        def warn(notice: str) -> None:
+            self.app.call_from_thread(self.notify, notice, severity="warning", timeout=15, markup=False)
+
+        try:
+            sshconfig.remove(sshconfig.include_path(self.ctx.key_dir), inst.instance_id, on_notice=warn)
+        except OSError as exc:
+            log.warning("ssh config include not updated after %s: %s", inst.instance_id, exc)
+            warn(
+                f"The ssh config include could not be updated ({exc.strerror or exc}); `ssh` may still list it."
+            )
 
     def acted(self, message: str) -> None:
         self.say(message)

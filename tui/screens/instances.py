@@ -185,7 +185,13 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         from tui.services.instance_memory import recall
 
         scope = self._memory_scope()
-        return recall(self.ctx.cache_dir, scope, self.ctx.clock()) if scope else None
+        if not scope:
+            return None
+
+        def set_aside(notice: str) -> None:  # the file's name and why: plain text, never markup
+            self.notify(notice, title="Remembered list", severity="warning", timeout=15, markup=False)
+
+        return recall(self.ctx.cache_dir, scope, self.ctx.clock(), on_notice=set_aside)
 
     # -- polling --------------------------------------------------------------------------------
 
@@ -260,7 +266,14 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             # Keep `ssh d2l-NAME` pointing at the current addresses (the app's own include file).
             names = {r.instance.key_name for r in rows if r.instance.key_name}
             keys = {n: find_private_key(n, self.ctx.key_dir) for n in names}
-            sshconfig.sync(sshconfig.include_path(self.ctx.key_dir), [r.instance for r in rows], keys)
+            sshconfig.sync(
+                sshconfig.include_path(self.ctx.key_dir),
+                [r.instance for r in rows],
+                keys,
+                on_notice=lambda notice: self.app.call_from_thread(
+                    self.notify, notice, severity="warning", timeout=15, markup=False
+                ),
+            )
         except Exception as exc:  # a convenience: never hide the list because of it
             log.warning("ssh config include not updated: %s", exc)
 

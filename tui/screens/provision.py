@@ -189,6 +189,12 @@ class ProvisionScreen(Screen[None]):
         self._finished(outcome)
 
     def _waiting(self, line: str) -> None:
+        from tui.services.hostkeys import PinNote
+
+        if isinstance(line, PinNote):  # how the host keys were pinned: kept in the log, not a passing line
+            self.query_one("#provision-log", LogView).add_lines([line])
+            self.notify(line, title="Host keys", severity="warning", timeout=15, markup=False)
+            return
         self.query_one("#provision-link", Static).update(line)
 
     def _update(self, update: list[LogItem] | LinkState | RunPlan) -> None:

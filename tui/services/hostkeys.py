@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncssh
 
 from tui.models import HostKeyCheck
+from tui.services import local_files
 from tui.services.aws import Aws
 from tui.services.errors import D2lError, from_client_error
 
@@ -53,6 +54,9 @@ _KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\]")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]+")
 _FINGERPRINT = re.compile(r"SHA256:([A-Za-z0-9+/]{43})")
 _MAX_KEY_BASE64 = 4096  # an RSA-16384 key is ~2,800 characters: never scan a whole console's worth
+_MD5_FINGERPRINT = re.compile(
+    r"(?<![0-9a-fA-F:])(?:MD5:)?(?:[0-9a-fA-F]{2}:){15}[0-9a-fA-F]{2}(?![0-9a-fA-F:])"
+)
 _FP_TYPE = re.compile(r"\(([A-Za-z0-9-]+)\)\s*$")
 
 WAIT_LINE = "Waiting for the instance's host keys in its console output (1–3 min after boot)… {elapsed} s"
@@ -157,13 +161,31 @@ def parse_console_fingerprints(text: str) -> dict[str, str]:
     return result
 
 
-def parse_console_keys(text: str) -> list[str]:
-    """Host public key lines (``ssh-ed25519 AAAA…``, no comment) from the last complete KEYS block,
-    ed25519 first, then ecdsa, then rsa; DSA skipped. When a FINGERPRINTS block is there too, a key
-    that does not hash to its printed fingerprint is dropped (and logged)."""
+class PinNote(str):
+    """A sentence about how the keys were pinned (no cross-check, keys skipped). A str, so whatever
+    shows progress lines shows it; a screen that keeps notes can tell it from a passing line."""
+
+
+NOTE_MD5_ONLY = (
+    "The console lists only MD5 fingerprints (an old cloud-init); the host keys were pinned without a"
+    " cross-check."
+)
+
+
+def _md5_only(text: str) -> bool:
+    """A FINGERPRINTS block with MD5 fingerprints (``2048 a1:b2:…`` or ``MD5:a1:…``) and no SHA256."""
+    block = _last_block(text, FINGERPRINTS_BEGIN, FINGERPRINTS_END)
+    return block is not None and any(_MD5_FINGERPRINT.search(line) for line in block)
+
+
+def read_console_keys(text: str) -> tuple[list[str], list[PinNote]]:
+    """(host public key lines, ``type base64``, from the last complete KEYS block: ed25519 first,
+    then ecdsa, then rsa, DSA skipped; the notes to show about them). When a FINGERPRINTS block with
+    SHA256 fingerprints is there too, a key that does not hash to its printed one is dropped (and
+    logged). Key lines that don't parse are skipped and counted in a note."""
     block = _last_block(text, KEYS_BEGIN, KEYS_END)
     if block is None:
-        return []
+        return [], []
     entries: list[str] = []
     for raw in block:
         line, _ = _strip_prefix(raw.strip())
@@ -175,6 +197,7 @@ def parse_console_keys(text: str) -> list[str]:
         elif entries:
             entries[-1] += line  # an 80-column console wrapped the key (or its comment)
     keys: dict[str, str] = {}
+    unreadable = 0
     for entry in entries:
         key_type, _, rest = entry.partition(" ")
         if key_type not in _KEY_TYPES:
@@ -182,6 +205,7 @@ def parse_console_keys(text: str) -> list[str]:
         key = _decode_key(key_type, rest.strip())
         if key is None:
             log.warning("console output: could not read the %s host key line", key_type)
+            unreadable += 1
             continue
         keys.setdefault(key_line(key), _KEY_TYPES[key_type])
     printed = parse_console_fingerprints(text)
@@ -197,7 +221,23 @@ def parse_console_keys(text: str) -> list[str]:
                     expected,
                 )
                 del keys[line]
-    return sorted(keys, key=lambda line: _ORDER.index(keys[line]))
+    notes: list[PinNote] = []
+    if keys and not printed and _md5_only(text):
+        notes.append(PinNote(NOTE_MD5_ONLY))
+    if keys and unreadable:
+        notes.append(
+            PinNote(
+                f"{unreadable} host key line(s) in the console output could not be read and were not pinned."
+            )
+        )
+    for note in notes:
+        log.warning("console output: %s", note)
+    return sorted(keys, key=lambda line: _ORDER.index(keys[line])), notes
+
+
+def parse_console_keys(text: str) -> list[str]:
+    """The host key lines of read_console_keys(), without its notes."""
+    return read_console_keys(text)[0]
 
 
 # --- GetConsoleOutput ----------------------------------------------------------------------------
@@ -237,14 +277,15 @@ def fetch_console_keys(
     on_wait: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Poll GetConsoleOutput until the KEYS block shows up (5 s, doubling to 30 s between tries);
-    [] when ``timeout_s`` passes first. Sync: run it in a worker thread."""
+    [] when ``timeout_s`` passes first. How they were read (no cross-check, lines skipped) goes to
+    ``on_wait`` as PinNotes. Sync: run it in a worker thread."""
     start = time.monotonic()
     waited = 0.0  # what was asked of `sleep`: with a test's instant sleep, the deadline still comes
     delay = 5.0
     latest = True
     while True:
         try:
-            keys = parse_console_keys(console_text(aws, region, instance_id, latest=latest))
+            keys, notes = read_console_keys(console_text(aws, region, instance_id, latest=latest))
         except D2lError as exc:
             if latest and exc.code in _LATEST_UNSUPPORTED:
                 log.info("GetConsoleOutput Latest=True refused (%s): reading without it", exc.code)
@@ -252,10 +293,13 @@ def fetch_console_keys(
                 continue
             if exc.code != "InvalidInstanceID.NotFound":  # just launched: not visible everywhere yet
                 raise
-            keys = []
+            keys, notes = [], []
         if keys:
             fps = ", ".join(fingerprint(k) for k in keys)
             log.info("host keys for %s read from the console output: %s", instance_id, fps)
+            if on_wait is not None:
+                for note in notes:
+                    on_wait(note)
             return keys
         elapsed = max(time.monotonic() - start, waited)
         remaining = timeout_s - elapsed
@@ -286,6 +330,20 @@ def _lock_for(path: Path) -> threading.Lock:
         return _locks.setdefault(path.resolve(), threading.Lock())
 
 
+class KnownHostsUnreadable(D2lError):
+    """The app's known_hosts is there but can't be read. It holds the pins that make a connection
+    trustworthy, so it is never set aside or rewritten silently: the person fixes or removes it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"The app's known_hosts cannot be read ({reason}): fix or remove {path}, then retry.",
+            "Removing it only drops the pinned host keys: they are read again from each instance's"
+            " console output.",
+        )
+        self.path = path
+        self.reason = reason
+
+
 class KnownHosts:
     """The app's known_hosts file: ``i-0abc… ssh-ed25519 AAAA… d2l-tui:console`` lines.
 
@@ -296,10 +354,15 @@ class KnownHosts:
         self.path = path
 
     def _lines(self) -> list[str]:
+        """The file's lines; KnownHostsUnreadable when it is there but broken (never guessed at:
+        a pin read wrongly would be trusted, and a rewrite would drop the lines it could not read)."""
         try:
-            return self.path.read_text("utf-8").splitlines()
+            return local_files.read_text(self.path).splitlines()
         except FileNotFoundError:
             return []
+        except local_files.UnreadableFile as exc:
+            log.warning("known_hosts %s unreadable: %s", self.path, exc.reason)
+            raise KnownHostsUnreadable(self.path, exc.reason) from exc
 
     @staticmethod
     def _parse(line: str) -> tuple[str, str, str] | None:

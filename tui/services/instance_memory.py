@@ -18,18 +18,21 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tui.models import Instance
+from tui.services import local_files
 from tui.services.costs import InstanceRow, cost_so_far
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
 PREFIX = "instances-"
+OnNotice = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,51 @@ def _instance_data(instance: Instance) -> dict[str, Any]:
     return data
 
 
-def _instance(data: dict[str, Any]) -> Instance:
+class _Broken(ValueError):
+    """The file parses but does not hold what remember() writes; the message says what is off."""
+
+
+_TEXT_FIELDS = {f.name for f in fields(Instance) if f.type in ("str", str)}
+
+
+def _aware(value: Any, what: str) -> datetime:
+    """A timestamp with its timezone: a naive one can't be compared with the clock (a TypeError at
+    every paint), and remember() never writes one."""
+    if not isinstance(value, str):
+        raise _Broken(f"{what} is not a timestamp")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise _Broken(f"{what} has no timezone")
+    return moment
+
+
+def _instance(data: Any) -> Instance:
+    if not isinstance(data, dict):
+        raise _Broken("an instance is not an object")
     data = dict(data)
+    unknown = set(data) - {f.name for f in fields(Instance)}
+    if unknown:
+        raise _Broken(f"unknown instance field {sorted(unknown)[0]!r}")
+    for name in _TEXT_FIELDS:
+        if name in data and not isinstance(data[name], str):
+            raise _Broken(f"the instance's {name} is not text")
     launched = data.get("launch_time")
-    data["launch_time"] = datetime.fromisoformat(launched) if launched else None
-    data["tags"] = dict(data.get("tags") or {})
+    data["launch_time"] = _aware(launched, "a launch time") if launched is not None else None
+    tags = data.get("tags") or {}
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in [*tags, *tags.values()]):
+        raise _Broken("the instance's tags are not text")
+    data["tags"] = dict(tags)
+    if not isinstance(data.get("spot", False), bool):
+        raise _Broken("the instance's spot flag is not true or false")
     return Instance(**data)
+
+
+def _number(value: Any, what: str, *, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+        raise _Broken(f"{what} is not a number")
+    return value
 
 
 def remember(cache_dir: Path, scope: str, rows: list[InstanceRow], now: datetime | None = None) -> None:
@@ -100,33 +142,58 @@ def remember(cache_dir: Path, scope: str, rows: list[InstanceRow], now: datetime
         log.warning("could not remember the instances: %s", exc)
 
 
-def recall(cache_dir: Path, scope: str, now: datetime | None = None) -> Remembered | None:
-    """The last complete listing, its "so far" costs moved on to now; None when there is none
-    (or it can't be read: a broken file is treated as no memory)."""
+def recall(
+    cache_dir: Path, scope: str, now: datetime | None = None, on_notice: OnNotice | None = None
+) -> Remembered | None:
+    """The last complete listing, its "so far" costs moved on to now; None when there is none. A
+    file that can't be read (corrupt, or not what remember() writes) is set aside, ``on_notice``
+    gets a sentence naming it, and the screen starts with no memory: AWS answers soon anyway."""
+    path = _path(cache_dir, scope)
     try:
-        payload = json.loads(_path(cache_dir, scope).read_text("utf-8"))
-        if payload.get("version") != VERSION:
-            return None
-        rows = []
-        for item in payload["rows"]:
-            instance = _instance(item["instance"])
-            per_hour = item.get("usd_per_hour")
-            rows.append(
-                InstanceRow(
-                    instance=instance,
-                    gpu=str(item.get("gpu") or ""),
-                    usd_per_hour=per_hour,
-                    usd_so_far=cost_so_far(instance, per_hour, now),
-                    disk_gib=int(item.get("disk_gib") or 0),
-                    disk_usd_per_month=float(item.get("disk_usd_per_month") or 0.0),
-                )
-            )
-        saved_at = datetime.fromisoformat(payload["saved_at"])
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        if not isinstance(exc, FileNotFoundError):
-            log.warning("remembered instances not readable, ignored: %s", exc)
+        return _parse(local_files.read_text(path), now)
+    except FileNotFoundError:
         return None
-    return Remembered(rows=rows, saved_at=saved_at)
+    except local_files.UnreadableFile as exc:
+        reason = exc.reason
+    except RecursionError:  # json nests one Python frame per bracket
+        reason = "nested too deeply"
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        reason = str(exc) if isinstance(exc, _Broken) else f"not what the app writes: {type(exc).__name__}"
+    notice = local_files.set_aside(path, "The remembered instances list", reason)
+    if on_notice is not None:
+        on_notice(notice)
+    return None
+
+
+def _parse(text: str, now: datetime | None) -> Remembered | None:
+    payload = json.loads(text)
+    if not isinstance(payload, dict):
+        raise _Broken("not a JSON object")
+    if payload.get("version") != VERSION:
+        return None  # another version's file: not broken, just not ours to read
+    items = payload["rows"]
+    if not isinstance(items, list):
+        raise _Broken("its rows are not a list")
+    rows = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise _Broken("a row is not an object")
+        instance = _instance(item["instance"])
+        per_hour = _number(item.get("usd_per_hour"), "a price", optional=True)
+        gpu = item.get("gpu") or ""
+        if not isinstance(gpu, str):
+            raise _Broken("a GPU name is not text")
+        rows.append(
+            InstanceRow(
+                instance=instance,
+                gpu=gpu,
+                usd_per_hour=per_hour,
+                usd_so_far=cost_so_far(instance, per_hour, now),
+                disk_gib=int(_number(item.get("disk_gib") or 0, "a disk size")),
+                disk_usd_per_month=float(_number(item.get("disk_usd_per_month") or 0.0, "a disk price")),
+            )
+        )
+    return Remembered(rows=rows, saved_at=_aware(payload["saved_at"], "the saved time"))
 
 
 def age_words(saved_at: datetime, now: datetime) -> str:
