@@ -9,6 +9,8 @@ from __future__ import annotations
 from tui.models import RegionFailure
 from tui.services.errors import D2lError, error_code
 
+MOST = 100  # characters of AWS's own words in a reason
+
 # AWS error codes a single region answers with, in words (the full sentence goes to the log).
 _CODES = {
     "AuthFailure": "credentials refused there: is the region enabled?",
@@ -36,8 +38,15 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, bex.BotoCoreError):
         return "network error"
     if isinstance(exc, D2lError):
-        return exc.what.rstrip(".")
+        return one_line(exc.what.rstrip(".")) or "see the log file"
     return f"unexpected {type(exc).__name__}; see the log file"
+
+
+def one_line(text: str, most: int = MOST) -> str:
+    """AWS's message as one short printable line: it sits inside a status line and a stderr line."""
+    words = "".join(c if c.isprintable() else " " for c in text).split()
+    line = " ".join(words)
+    return line if len(line) <= most else line[: most - 1].rstrip() + "…"
 
 
 def region_failure(region: str, exc: BaseException) -> RegionFailure:
