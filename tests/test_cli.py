@@ -129,7 +129,7 @@ def test_launch_then_ls(endpoint: str, tmp_path: Path) -> None:
 
     listed = d2l(env, "ls", "--json")
     assert listed.returncode == 0, listed.stderr
-    [row] = json.loads(listed.stdout)
+    [row] = json.loads(listed.stdout)["instances"]
     assert row["id"] == instance_id and row["name"] == "book" and row["region"] == "us-east-1"
     assert (row["type"], row["state"], row["public_dns"]) == ("g4dn.xlarge", "running", dns)
 
@@ -250,7 +250,7 @@ def test_headless_commands_never_import_textual(endpoint: str, tmp_path: Path) -
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    assert json.loads(result.stdout) == {"complete": True, "instances": [], "failed_regions": []}
 
 
 def test_demo_launch_runs_on_the_simulated_cloud(tmp_path: Path) -> None:

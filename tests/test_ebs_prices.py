@@ -311,7 +311,7 @@ def test_leftover_volumes_and_snapshots_cost_their_regions_price(aws: Aws, tmp_p
     ec2.delete_volume(VolumeId=source)
     regions = ["eu-west-1", "sa-east-1", "us-east-1", "us-west-2"]
 
-    found = leftovers.find_leftovers(hooked, regions, ebs=PriceBook(hooked, tmp_path).ebs)
+    found = leftovers.find_leftovers(hooked, regions, ebs=PriceBook(hooked, tmp_path).ebs).items
 
     cost = {(x.region, x.kind): x.usd_per_month for x in found}
     assert cost == {
@@ -323,7 +323,7 @@ def test_leftover_volumes_and_snapshots_cost_their_regions_price(aws: Aws, tmp_p
     assert leftovers.monthly(found) == pytest.approx(8.8 + 2.72 + 8.0)
     assert "us-west-2" not in asked_regions(hooks), "a region with nothing to price isn't asked"
     # Without a price book every region has the us-east-1 list price, as before.
-    plain = {(x.region, x.kind): x.usd_per_month for x in leftovers.find_leftovers(aws, regions)}
+    plain = {(x.region, x.kind): x.usd_per_month for x in leftovers.find_leftovers(aws, regions).items}
     assert plain[("eu-west-1", VOLUME)] == pytest.approx(8.0)
 
 
@@ -350,7 +350,7 @@ def test_a_saved_images_snapshots_cost_their_regions_price(aws: Aws, tmp_path: P
     )
 
     [saved] = costs.saved_images(hooked, "sa-east-1", book.ebs)
-    [listed] = [x for x in leftovers.find_leftovers(hooked, ["sa-east-1"], book.ebs) if x.kind == IMAGE]
+    [listed] = [x for x in leftovers.find_leftovers(hooked, ["sa-east-1"], book.ebs).items if x.kind == IMAGE]
 
     assert saved.image_id == listed.resource_id == image_id and saved.snapshot_gib > 0
     assert saved.usd_per_month == pytest.approx(saved.snapshot_gib * 0.068)

@@ -49,10 +49,10 @@ def kinds(found: list[leftovers.Leftover]) -> set[tuple[str, str, str]]:
 def test_a_terminated_instance_leaves_its_group_and_key(aws: Aws, key_dir: Path) -> None:
     gone, group = launch(aws, "us-east-1", "old", key_dir, cidr="198.51.100.1/32")
     live, live_group = launch(aws, "us-west-2", "live", key_dir)
-    assert leftovers.find_leftovers(aws, ["us-east-1", "us-west-2"]) == []  # everything in use
+    assert leftovers.find_leftovers(aws, ["us-east-1", "us-west-2"]).items == []  # everything in use
 
     aws.client("ec2", "us-east-1").terminate_instances(InstanceIds=[gone])
-    found = leftovers.find_leftovers(aws, ["us-east-1", "us-west-2"])
+    found = leftovers.find_leftovers(aws, ["us-east-1", "us-west-2"]).items
     assert kinds(found) == {("us-east-1", KEY_PAIR, "key-old"), ("us-east-1", SECURITY_GROUP, group)}
     assert all(x.usd_per_month == 0 for x in found)
     assert live_group not in {x.resource_id for x in found}  # still used by `live`: never reported
@@ -61,7 +61,7 @@ def test_a_terminated_instance_leaves_its_group_and_key(aws: Aws, key_dir: Path)
 def test_a_stopped_instance_keeps_its_group_and_key_in_use(aws: Aws, key_dir: Path) -> None:
     iid, _ = launch(aws, "us-east-1", "napping", key_dir)
     aws.client("ec2", "us-east-1").stop_instances(InstanceIds=[iid])
-    assert leftovers.find_leftovers(aws, ["us-east-1"]) == []
+    assert leftovers.find_leftovers(aws, ["us-east-1"]).items == []
 
 
 def test_group_shared_by_two_instances_stays_until_both_are_gone(aws: Aws, key_dir: Path) -> None:
@@ -70,10 +70,10 @@ def test_group_shared_by_two_instances_stays_until_both_are_gone(aws: Aws, key_d
     assert same == group  # one group per source address, reused
     ec2 = aws.client("ec2", "us-east-1")
     ec2.terminate_instances(InstanceIds=[first])
-    assert SECURITY_GROUP not in {x.kind for x in leftovers.find_leftovers(aws, ["us-east-1"])}
+    assert SECURITY_GROUP not in {x.kind for x in leftovers.find_leftovers(aws, ["us-east-1"]).items}
     ec2.terminate_instances(InstanceIds=[second])
     assert (SECURITY_GROUP, group) in {
-        (x.kind, x.resource_id) for x in leftovers.find_leftovers(aws, ["us-east-1"])
+        (x.kind, x.resource_id) for x in leftovers.find_leftovers(aws, ["us-east-1"]).items
     }
 
 
@@ -88,7 +88,7 @@ def test_available_volume_and_its_monthly_cost(aws: Aws) -> None:
         ],
     )["VolumeId"]
     ec2.create_volume(AvailabilityZone="us-east-1a", Size=50, VolumeType="gp3")  # not the app's
-    [volume] = leftovers.find_leftovers(aws, ["us-east-1"])
+    [volume] = leftovers.find_leftovers(aws, ["us-east-1"]).items
     assert (volume.kind, volume.resource_id, volume.name) == (VOLUME, ours, "data")
     assert volume.usd_per_month == pytest.approx(8.0) and "100 GiB gp3" in volume.detail
 
@@ -97,7 +97,7 @@ def test_saved_image_lists_its_snapshots_and_deregistering_deletes_them(aws: Aws
     iid, _ = launch(aws, "us-east-1", "book", key_dir)
     inst = lifecycle.find_instance(aws, "book", "us-east-1")
     image_id = lifecycle.create_image(aws, inst, "book-saved", poll_interval=0.01)
-    [image] = [x for x in leftovers.find_leftovers(aws, ["us-east-1"]) if x.kind == IMAGE]
+    [image] = [x for x in leftovers.find_leftovers(aws, ["us-east-1"]).items if x.kind == IMAGE]
     assert image.resource_id == image_id and image.name == "book-saved" and image.snapshot_ids
     gib = sum(
         int(m["Ebs"]["VolumeSize"])
@@ -122,10 +122,10 @@ def test_snapshot_left_by_an_image_deregistered_elsewhere(aws: Aws, key_dir: Pat
     inst = lifecycle.find_instance(aws, "book", "us-east-1")
     image_id = lifecycle.create_image(aws, inst, "book-saved", poll_interval=0.01)
     aws.client("ec2", "us-east-1").deregister_image(ImageId=image_id)  # in the console, say
-    found = [x for x in leftovers.find_leftovers(aws, ["us-east-1"]) if x.kind == SNAPSHOT]
+    found = [x for x in leftovers.find_leftovers(aws, ["us-east-1"]).items if x.kind == SNAPSHOT]
     assert found and all(x.usd_per_month > 0 for x in found)
     assert all(r.error is None for r in leftovers.clean_up(aws, found))
-    assert not [x for x in leftovers.find_leftovers(aws, ["us-east-1"]) if x.kind == SNAPSHOT]
+    assert not [x for x in leftovers.find_leftovers(aws, ["us-east-1"]).items if x.kind == SNAPSHOT]
 
 
 def test_clean_up_deletes_in_every_region_and_keeps_the_private_key(aws: Aws, key_dir: Path) -> None:
@@ -133,13 +133,13 @@ def test_clean_up_deletes_in_every_region_and_keeps_the_private_key(aws: Aws, ke
     west, _ = launch(aws, "eu-west-1", "west", key_dir, cidr="198.51.100.3/32")
     aws.client("ec2", "us-east-1").terminate_instances(InstanceIds=[east])
     aws.client("ec2", "eu-west-1").terminate_instances(InstanceIds=[west])
-    found = leftovers.find_leftovers(aws, ["us-east-1", "eu-west-1"])
+    found = leftovers.find_leftovers(aws, ["us-east-1", "eu-west-1"]).items
     assert {x.kind for x in found} == {KEY_PAIR, SECURITY_GROUP} and len(found) == 4
     seen: list[str] = []
 
     results = leftovers.clean_up(aws, leftovers.bulk(found), progress=seen.append)
     assert [r.error for r in results] == [None] * 4 and len(seen) == 4
-    assert leftovers.find_leftovers(aws, ["us-east-1", "eu-west-1"]) == []
+    assert leftovers.find_leftovers(aws, ["us-east-1", "eu-west-1"]).items == []
     for region, name in (("us-east-1", "key-east"), ("eu-west-1", "key-west")):
         ec2 = aws.client("ec2", region)
         assert name not in {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]}
@@ -150,7 +150,7 @@ def test_clean_up_deletes_in_every_region_and_keeps_the_private_key(aws: Aws, ke
 def test_key_pair_used_again_meanwhile_is_kept(aws: Aws, key_dir: Path) -> None:
     old, _ = launch(aws, "us-east-1", "reuse", key_dir)
     aws.client("ec2", "us-east-1").terminate_instances(InstanceIds=[old])
-    [pair] = [x for x in leftovers.find_leftovers(aws, ["us-east-1"]) if x.kind == KEY_PAIR]
+    [pair] = [x for x in leftovers.find_leftovers(aws, ["us-east-1"]).items if x.kind == KEY_PAIR]
     launch(aws, "us-east-1", "reuse", key_dir)  # launched again with the same key since the list
     [result] = leftovers.clean_up(aws, [pair])
     assert result.error is not None and "used by an instance" in str(result.error)
@@ -165,7 +165,7 @@ def test_group_in_use_again_is_a_sentence(aws: Aws, key_dir: Path) -> None:
 
     old, _ = launch(aws, "us-east-1", "dep", key_dir)
     aws.client("ec2", "us-east-1").terminate_instances(InstanceIds=[old])
-    [group] = [x for x in leftovers.find_leftovers(aws, ["us-east-1"]) if x.kind == SECURITY_GROUP]
+    [group] = [x for x in leftovers.find_leftovers(aws, ["us-east-1"]).items if x.kind == SECURITY_GROUP]
 
     def refuse(**kwargs: Any) -> Any:
         parsed = {

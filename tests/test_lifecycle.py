@@ -38,7 +38,7 @@ def test_lists_managed_instances_in_every_region_sorted(aws: Aws) -> None:
     gone = run(aws, "us-east-1", "gone")
     aws.client("ec2", "us-east-1").terminate_instances(InstanceIds=[gone])
 
-    found = list_managed(aws, ["us-west-2", "us-east-1", "eu-west-1"])
+    found = list_managed(aws, ["us-west-2", "us-east-1", "eu-west-1"]).instances
     assert [(i.region, i.name, i.instance_id) for i in found] == [
         ("us-east-1", "zeta", east),
         ("us-west-2", "alpha", a),
@@ -50,7 +50,7 @@ def test_lists_managed_instances_in_every_region_sorted(aws: Aws) -> None:
 
 def test_default_regions_come_from_describe_regions(aws: Aws) -> None:
     far = run(aws, "ap-southeast-2", "far")
-    found = list_managed(aws)
+    found = list_managed(aws).instances
     assert [(i.region, i.instance_id) for i in found] == [("ap-southeast-2", far)]
 
 
@@ -78,7 +78,7 @@ def test_a_failing_region_is_logged_and_skipped(aws: Aws, caplog: pytest.LogCapt
         customize=lambda s: s.events.register("before-call.ec2.DescribeInstances", _deny_in("eu-west-3")),
     )
     with caplog.at_level(logging.ERROR, logger="tui.services.lifecycle"):
-        found = list_managed(hooked, ["eu-west-3", "us-east-1"])
+        found = list_managed(hooked, ["eu-west-3", "us-east-1"]).instances
     assert [i.instance_id for i in found] == [east]
     [record] = [r for r in caplog.records if "eu-west-3" in r.getMessage()]
     assert "req-denied" in record.getMessage() and record.exc_info is not None

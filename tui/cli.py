@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tui.models import ImageKind, Instance, KeyChoice, LaunchProgress, LaunchSpec
+from tui.models import ImageKind, Instance, InstanceListing, KeyChoice, LaunchProgress, LaunchSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,16 @@ IMAGE_KINDS = {
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+
+
+# Exit status of a listing (ls, ls --leftovers, cleanup) that some regions did not answer: what was
+# printed is what the other regions said, and the missing regions are named on stderr.
+INCOMPLETE = 4
+EXIT_CODES = (
+    "Exit status: 0 done, 1 failed, 2 refused (bad arguments, or --yes missing), "
+    f"{INCOMPLETE} incomplete (some regions did not answer: they are named on stderr, and the list "
+    "may miss what runs there), 130 interrupted."
+)
 
 
 class _UsageError(Exception):
@@ -90,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Launch and use an AWS GPU instance for Dive into Deep Learning. "
         "Without a command: the interactive app.",
+        epilog=EXIT_CODES,
     )
     # Only for the app (no command): start on the instances screen once the credentials check passes.
     parser.add_argument(
@@ -126,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="list the app's instances in every enabled region",
         description="List the instances d2l-tui manages (in --region only, when given).",
+        epilog=EXIT_CODES,
     )
     ls.add_argument("--json", action="store_true", help="a JSON list instead of a table")
     ls.add_argument(
@@ -343,30 +355,54 @@ def _waiting_notice(what: str) -> Iterator[None]:
 
 
 def _ls(args: argparse.Namespace) -> int:
+    from tui.models import unanswered_words
     from tui.services.lifecycle import list_managed
 
     aws = _make_aws(args)
     where = args.region or "every enabled region"
     with _waiting_notice(f"asking {where} for the instances it launched"):
-        instances = list_managed(aws, [args.region] if args.region else None)
+        listing = list_managed(aws, [args.region] if args.region else None)
     if args.json:
-        print(json.dumps([_as_json(i) for i in instances], indent=2))
-    elif instances:
-        print(_table(instances))
-    else:
+        print(json.dumps(_listing_json(listing), indent=2))
+    elif listing.instances:
+        print(_table(listing.instances))
+    elif listing.complete:
         print(f"No instances launched by {PROG} in {args.region or 'any enabled region'}.")
+    else:
+        print(f"No instances launched by {PROG} in the regions that answered.")
+    complete = listing.complete
+    if not listing.complete:
+        _say(f"{PROG}: {unanswered_words(listing.failed)}: the list may be incomplete. {_AGAIN}")
     if args.leftovers and not args.json:
         from tui.cli_lifecycle import ebs_prices, leftovers_table
         from tui.services.leftovers import find_leftovers
 
         with _waiting_notice(f"looking for leftovers in {where}"):
             found = find_leftovers(aws, [args.region] if args.region else None, ebs_prices(aws, args))
-        print("\nLeftovers and saved images:\n" + (leftovers_table(found) if found else "none"))
-    return 0
+        none = "none" if found.complete else "none in the regions that answered"
+        print("\nLeftovers and saved images:\n" + (leftovers_table(found.items) if found.items else none))
+        if not found.complete:
+            _say(f"{PROG}: leftovers: {unanswered_words(found.failed)}: the list may be incomplete. {_AGAIN}")
+        complete = complete and found.complete
+    return 0 if complete else INCOMPLETE
+
+
+_AGAIN = f"Run `{PROG} ls` again, or pass --region for the others."
+
+
+def _listing_json(listing: InstanceListing) -> dict[str, Any]:
+    """complete is false while failed_regions names regions that did not answer: their instances
+    are not in the list, and may be running."""
+    return {
+        "complete": listing.complete,
+        "instances": [_as_json(i) for i in listing.instances],
+        "failed_regions": [{"region": f.region, "reason": f.reason} for f in listing.failed],
+    }
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a headless command; the exit status: 0 done, 1 failed, 2 refused, 130 interrupted."""
+    """Run a headless command; the exit status: 0 done, 1 failed, 2 refused, 4 incomplete (ls,
+    cleanup: some regions did not answer), 130 interrupted."""
     from tui.logs import log_exception, setup_logging
 
     try:

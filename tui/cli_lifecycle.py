@@ -202,10 +202,16 @@ def _ssh_config(aws: Any, args: argparse.Namespace, key_dir: Any) -> int:
     from tui.services.keys import find_private_key
     from tui.services.lifecycle import list_managed
 
-    instances = list_managed(aws, [args.region] if args.region else None)
+    listing = list_managed(aws, [args.region] if args.region else None)
+    instances = listing.instances
     keys = {i.key_name: find_private_key(i.key_name, key_dir) for i in instances if i.key_name}
     include = sshconfig.include_path(key_dir)
-    sshconfig.sync(include, instances, keys, complete=not args.region, on_notice=warn)
+    # A region that did not answer keeps its hosts: not seen is not gone.
+    sshconfig.sync(include, instances, keys, complete=listing.complete and not args.region, on_notice=warn)
+    if not listing.complete:
+        from tui.models import unanswered_words
+
+        _say(f"{unanswered_words(listing.failed)}: its hosts were left as they were.")
     hosts = sorted(sshconfig.read_blocks(include))
     _say(f"{len(hosts)} host(s): {', '.join(hosts) or 'none running'}")
     if args.install:
@@ -246,18 +252,36 @@ def leftovers_table(items: list[Any]) -> str:
 
 
 def _cleanup(aws: Any, args: argparse.Namespace, usage_error: type[Exception]) -> int:
+    from tui.cli import INCOMPLETE
+    from tui.models import unanswered_words
     from tui.services.costs import money
     from tui.services.leftovers import bulk, clean_up, find_leftovers, monthly
 
-    found = find_leftovers(aws, [args.region] if args.region else None, ebs_prices(aws, args))
+    listing = find_leftovers(aws, [args.region] if args.region else None, ebs_prices(aws, args))
+    # A region that did not answer may hold leftovers too: say so, whatever else happens.
+    gaps = (
+        ""
+        if listing.complete
+        else f"{PROG}: {unanswered_words(listing.failed)}: its leftovers are not listed. "
+        f"Run `{PROG} cleanup` again later, or pass --region."
+    )
+    found = listing.items
     doomed = bulk(found)
     kept = len(found) - len(doomed)
     if kept:
         _say(f"{kept} saved image(s) kept; delete them in the app (instances screen, key D).")
     if not doomed:
-        print("Nothing to clean up.", flush=True)
+        print(
+            "Nothing to clean up" + ("." if listing.complete else " in the regions that answered."),
+            flush=True,
+        )
+        if gaps:
+            _say(gaps)
+            return INCOMPLETE
         return 0
     print(leftovers_table(doomed), flush=True)
+    if gaps:
+        _say(gaps)
     if not args.yes:
         raise usage_error(f"cleanup deletes the {len(doomed)} resource(s) above. Add --yes to go ahead.")
     results = clean_up(aws, doomed, progress=_say)
@@ -268,4 +292,4 @@ def _cleanup(aws: Any, args: argparse.Namespace, usage_error: type[Exception]) -
         from tui.services.errors import D2lError
 
         raise D2lError(f"{len(failed)} could not be deleted: {failed[0].error}", "")
-    return 0
+    return 0 if listing.complete else INCOMPLETE

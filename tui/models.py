@@ -5,6 +5,7 @@ Nothing here imports Textual or boto3, so both sides (and the tests) can use the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -180,6 +181,45 @@ class Instance:
     spot: bool = False
     status_checks: str = ""  # "initializing", "ok", "impaired", "" when unknown
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegionFailure:
+    """A region that did not answer a listing, and why in a few words ("connection dropped")."""
+
+    region: str
+    reason: str
+
+
+def unanswered_words(failed: Sequence[RegionFailure], most: int = 6) -> str:
+    """'eu-west-1, ap-south-1 did not answer (connection dropped)'; regions grouped by reason."""
+    by_reason: dict[str, list[str]] = {}
+    for failure in sorted(failed, key=lambda f: f.region):
+        by_reason.setdefault(failure.reason, []).append(failure.region)
+    parts = []
+    for reason, regions in by_reason.items():
+        named = ", ".join(regions[:most]) + (
+            f" and {len(regions) - most} more" if len(regions) > most else ""
+        )
+        parts.append(f"{named} did not answer ({reason})")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class InstanceListing:
+    """The app's instances as the regions that answered know them. ``failed``: the regions that
+    did not answer; while there are any, the list may be missing instances that are running."""
+
+    instances: list[Instance]
+    failed: tuple[RegionFailure, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed_regions(self) -> list[str]:
+        return sorted(f.region for f in self.failed)
 
 
 @dataclass(frozen=True)

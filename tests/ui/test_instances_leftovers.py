@@ -79,7 +79,7 @@ async def test_terminate_then_clean_up_the_group_and_key(aws: Aws, tmp_path: Pat
         assert "key-book" not in str(aws.client("ec2", "us-east-1").describe_key_pairs()["KeyPairs"])
         # The status line moves on with the next refresh; the notification stays a while.
         assert any("Deleted 2 leftover(s)" in n.message for n in app._notifications)
-    assert lifecycle.list_managed(aws, REGIONS) == []
+    assert lifecycle.list_managed(aws, REGIONS).instances == []
 
 
 async def test_clean_up_declined_keeps_everything(aws: Aws, tmp_path: Path) -> None:

@@ -80,9 +80,9 @@ async def test_last_times_list_first_then_its_regions_then_every_region(aws: Aws
     stages: list[tuple[str, set[str]]] = []
     original = InstancesScreen._show
 
-    def spy(self: InstancesScreen, rows: list[Any], stage: Any = "done") -> None:
+    def spy(self: InstancesScreen, rows: list[Any], stage: Any = "done", failed: Any = ()) -> None:
         stages.append((stage, {r.key for r in rows}))
-        original(self, rows, stage)
+        original(self, rows, stage, failed)
 
     InstancesScreen._show = spy  # type: ignore[method-assign]
     try:

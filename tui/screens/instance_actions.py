@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
@@ -135,7 +136,7 @@ class InstanceActions(Screen[None]):
 
     def say(self, message: str, error: bool = False) -> None:
         status = self.query_one("#instances-status", Static)
-        status.update(message)
+        status.update(Text(message))  # names, regions and AWS's words are never markup
         status.set_class(error, "error")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

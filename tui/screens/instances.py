@@ -38,7 +38,7 @@ from tui.widgets.patience import no_answer_words, while_silent
 
 if TYPE_CHECKING:
     from tui.context import AppContext
-    from tui.models import Instance, TunnelStatus
+    from tui.models import Instance, RegionFailure, TunnelStatus
     from tui.services.instance_memory import Remembered
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,17 @@ def cells(row: InstanceRow, now: datetime | None = None, tunnel: str = "") -> di
     }
 
 
+def incomplete_words(count: int, failed: tuple[RegionFailure, ...], carried: int = 0) -> str:
+    """'3 instance(s); eu-west-1 did not answer (connection dropped): the list may be incomplete.'"""
+    from tui.models import unanswered_words
+
+    kept = f" ({carried} shown as last seen)" if carried else ""
+    return (
+        f"{count} instance(s){kept}; {unanswered_words(failed)}: the list may be incomplete. "
+        "It retries by itself; r retries now."
+    )
+
+
 class InstancesScreen(InstanceActions, LeftoversSection):
     DEFAULT_CSS = INSTANCES_CSS
     BINDINGS = [
@@ -117,6 +128,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self._memory: Remembered | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._patience: Timer | None = None  # says so when AWS is slow to give its first answer
+        self._gap_shown = False  # the status names regions that did not answer the last listing
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
@@ -207,7 +219,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             known = self._memory.regions if self._memory is not None and not self.loaded else []
             if known:
                 # First the regions used last time, before costs; the full sweep follows.
-                first = lifecycle.list_managed(self.ctx.aws, known)
+                # Only these regions: the sweep below says which of every region did not answer.
+                first = lifecycle.list_managed(self.ctx.aws, known).instances
                 self.app.call_from_thread(self._show, rows_without_costs(first), "first")
                 rows = rows_with_costs(
                     self.ctx.aws, self.ctx.hourly_prices, first, now=self.ctx.clock(), ebs=self.ctx.ebs_prices
@@ -219,7 +232,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             rows = rows_with_costs(
                 self.ctx.aws,
                 self.ctx.hourly_prices,
-                everywhere,
+                everywhere.instances,
                 now=self.ctx.clock(),
                 ebs=self.ctx.ebs_prices,
             )
@@ -227,10 +240,10 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             self.app.call_from_thread(self._load_failed, exc)
             return
         scope = self._memory_scope()
-        if scope:
+        if scope and everywhere.complete:  # a list missing regions is not "what was running"
             instance_memory.remember(self.ctx.cache_dir, scope, rows, self.ctx.clock())
-        self._sync_ssh_config(rows)
-        self.app.call_from_thread(self._show, rows)
+        self._sync_ssh_config(rows, everywhere.complete)
+        self.app.call_from_thread(self._show, rows, "done", everywhere.failed)
         self.load_leftovers()
 
     def _region_answered(self, region: str, found: list[Instance], answered: int, asked: int) -> None:
@@ -258,7 +271,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         if current is not None and current.key in self.shown:
             table.move_cursor(row=table.get_row_index(current.key), scroll=False)
 
-    def _sync_ssh_config(self, rows: list[InstanceRow]) -> None:
+    def _sync_ssh_config(self, rows: list[InstanceRow], complete: bool) -> None:
         from tui.services import sshconfig
         from tui.services.keys import find_private_key
 
@@ -266,10 +279,13 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             # Keep `ssh d2l-NAME` pointing at the current addresses (the app's own include file).
             names = {r.instance.key_name for r in rows if r.instance.key_name}
             keys = {n: find_private_key(n, self.ctx.key_dir) for n in names}
+            include = sshconfig.include_path(self.ctx.key_dir)
+            # A region that did not answer keeps its hosts: not seen is not gone.
             sshconfig.sync(
-                sshconfig.include_path(self.ctx.key_dir),
+                include,
                 [r.instance for r in rows],
                 keys,
+                complete=complete,
                 on_notice=lambda notice: self.app.call_from_thread(
                     self.notify, notice, severity="warning", timeout=15, markup=False
                 ),
@@ -283,16 +299,26 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         from tui.services.leftovers import find_leftovers
 
         try:
-            items = find_leftovers(self.ctx.aws, self.regions, ebs=self.ctx.ebs_prices)
+            listing = find_leftovers(self.ctx.aws, self.regions, ebs=self.ctx.ebs_prices)
         except Exception as exc:  # the instances are what matters; say so once, keep the old list
             log.warning("leftovers not listed: %s", exc)
             return
-        self.app.call_from_thread(self.show_leftovers, items)
+        self.app.call_from_thread(self.show_leftovers, listing.items, listing.failed)
 
-    def _show(self, rows: list[InstanceRow], stage: Literal["remembered", "first", "done"] = "done") -> None:
+    def _show(
+        self,
+        rows: list[InstanceRow],
+        stage: Literal["remembered", "first", "done"] = "done",
+        failed: tuple[RegionFailure, ...] = (),
+    ) -> None:
         """Paint rows by key. remembered: last time's list, dimmed, actions off; first: live rows
-        from the regions used last time while the sweep goes on; done: every region answered."""
+        from the regions used last time while the sweep goes on; done: the sweep is over, and every
+        region answered but those in ``failed``."""
         table = self.query_one(DataTable)
+        # A region that did not answer this time keeps the rows it had: not seen is not gone.
+        down = {f.region for f in failed}
+        carried = [] if self.remembered else [r for r in self.rows.values() if r.instance.region in down]
+        rows = [*rows, *carried]
         fresh = {r.key: r for r in rows}
         now = self.ctx.clock()
         added = False
@@ -333,9 +359,13 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.loaded = True
         if first_answer:
             self.post_message(self.Listed())
-        if not rows:
+        gap_was_shown, self._gap_shown = self._gap_shown, bool(failed)
+        if failed:
+            # Never "no instances" while a region did not answer: it may hold running ones.
+            self.say(incomplete_words(len(rows), failed, len(carried)), error=True)
+        elif not rows:
             self.say("No instances launched by d2l-tui. Press Escape to launch one.")
-        elif not self.query_one("#instances-status").has_class("error"):
+        elif gap_was_shown or not self.query_one("#instances-status").has_class("error"):
             hourly = sum(r.usd_per_hour or 0 for r in rows if r.usd_so_far is not None)
             monthly = sum(r.disk_usd_per_month for r in rows)
             self.say(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from tui.models import ImageChoice, ImageKind
+from tui.models import ImageChoice, ImageKind, RegionFailure, unanswered_words
 from tui.screens.base import StepScreen
 from tui.screens.confirm import ConfirmationModal
 from tui.screens.launch_from_image import choose_image, rewind_wizard
@@ -109,7 +110,8 @@ class LeftoversSection(Screen[None]):
         for key, label in LEFTOVER_COLUMNS:
             table.add_column(label, key=key)
 
-    def show_leftovers(self, items: list[Leftover]) -> None:
+    def show_leftovers(self, items: list[Leftover], failed: tuple[RegionFailure, ...] = ()) -> None:
+        """The leftovers the regions that answered hold; ``failed``: those that did not answer."""
         table = self.query_one("#leftovers-table", DataTable)
         fresh = {x.key: x for x in items}
         with self.app.batch_update():
@@ -124,11 +126,18 @@ class LeftoversSection(Screen[None]):
                         table.update_cell(key, column, value, update_width=True)
         self.leftovers = fresh
         title = self.query_one("#leftovers-title", Static)
-        title.update(
-            f"Leftovers and saved images: {money(monthly(items), '/month')}. "
-            "L: clean up (not images); D: delete the highlighted one."
-        )
-        title.display = table.display = bool(items)
+        # A region that did not answer may hold leftovers that cost money: never a silent "none".
+        gaps = f" {unanswered_words(failed)}: the list may be incomplete." if failed else ""
+        if items:
+            words = (
+                f"Leftovers and saved images: {money(monthly(items), '/month')}. "
+                f"L: clean up (not images); D: delete the highlighted one.{gaps}"
+            )
+        else:
+            words = f"Leftovers: none in the regions that answered.{gaps}"
+        title.update(Text(words))  # region names and reasons are never markup
+        title.display = bool(items or failed)
+        table.display = bool(items)
         self.refresh_bindings()
 
     def highlighted_leftover(self) -> Leftover | None:

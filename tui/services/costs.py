@@ -131,8 +131,9 @@ def instance_rows(
     ebs: EbsLookup = list_prices_for,
 ) -> list[InstanceRow]:
     """Every managed instance with its costs. Prices and volumes are conveniences: when they can't
-    be read the row still shows, with the cost unknown."""
-    return rows_with_costs(aws, prices, list_managed(aws, regions), now, ebs)
+    be read the row still shows, with the cost unknown. Regions that did not answer are left out:
+    the screens use list_managed, whose listing names them."""
+    return rows_with_costs(aws, prices, list_managed(aws, regions).instances, now, ebs)
 
 
 def rows_without_costs(instances: list[Instance]) -> list[InstanceRow]:

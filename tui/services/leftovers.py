@@ -19,12 +19,13 @@ from functools import cache
 from typing import Any
 
 from tui.logs import log_exception
-from tui.models import TAG_MANAGED, TAG_NAME
+from tui.models import TAG_MANAGED, TAG_NAME, RegionFailure
 from tui.services.aws import Aws
 from tui.services.ebs_prices import GP3_USD_PER_GB_MONTH, EbsLookup, EbsPrices, list_prices_for, region_prices
 from tui.services.errors import D2lError, error_code, from_client_error
 from tui.services.fanout import fanout
 from tui.services.lifecycle import MAX_WORKERS, _as_d2l_error
+from tui.services.unanswered import region_failure
 
 log = logging.getLogger(__name__)
 
@@ -218,22 +219,36 @@ def _region_leftovers(aws: Aws, region: str, ebs: EbsLookup) -> list[Leftover]:
     return found
 
 
+@dataclass(frozen=True)
+class LeftoverListing:
+    """The leftovers the regions that answered hold; ``failed``: the regions that did not answer,
+    whose leftovers (and their cost) are unknown."""
+
+    items: list[Leftover]
+    failed: tuple[RegionFailure, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+
 def find_leftovers(
     aws: Aws, regions: list[str] | None = None, ebs: EbsLookup = list_prices_for
-) -> list[Leftover]:
+) -> LeftoverListing:
     """Every region's leftovers, regions asked concurrently; sorted by region, kind order, name.
     ``ebs`` gives a region's EBS prices (PriceBook.ebs); by default the us-east-1 list prices.
 
-    A failing region is logged and skipped; when every region fails, its error is raised.
+    A failing region is logged and named in the listing's ``failed``; when every region fails,
+    its error is raised.
     """
     if regions is None:
         from tui.services.regions import list_region_names
 
         regions = list_region_names(aws)
     if not regions:
-        return []
+        return LeftoverListing([])
     found: list[Leftover] = []
-    failures: list[D2lError] = []
+    failures: list[tuple[str, BaseException]] = []
     with fanout(min(MAX_WORKERS, len(regions)), "left") as pool:
         futures = {region: pool.submit(_region_leftovers, aws, region, ebs) for region in regions}
         for region, future in futures.items():
@@ -241,10 +256,13 @@ def find_leftovers(
                 found.extend(future.result())
             except Exception as exc:  # one region's trouble must not hide the others' leftovers
                 log_exception(log, exc, f"looking for leftovers in {region}")
-                failures.append(_as_d2l_error(exc, aws.profile))
+                failures.append((region, exc))
     if failures and len(failures) == len(regions):
-        raise failures[0]
-    return sorted(found, key=lambda x: (x.region, ORDER.index(x.kind), x.name, x.resource_id))
+        raise _as_d2l_error(failures[0][1], aws.profile)
+    return LeftoverListing(
+        sorted(found, key=lambda x: (x.region, ORDER.index(x.kind), x.name, x.resource_id)),
+        tuple(region_failure(region, exc) for region, exc in failures),
+    )
 
 
 def monthly(leftovers: Iterable[Leftover]) -> float:

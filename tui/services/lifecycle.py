@@ -17,12 +17,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tui.logs import log_exception
-from tui.models import TAG_MANAGED, TAG_NAME, Instance
+from tui.models import TAG_MANAGED, TAG_NAME, Instance, InstanceListing, unanswered_words
 from tui.services.aws import Aws, as_d2l_error
 from tui.services.errors import CapacityError, D2lError, InputError, error_code, from_client_error
 from tui.services.fanout import fanout
 from tui.services.launch import instance_from_api
 from tui.services.polling import cancellable_sleep
+from tui.services.unanswered import region_failure
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,13 @@ RegionAnswered = Callable[[str, list[Instance], int, int], None]
 
 def list_managed(
     aws: Aws, regions: list[str] | None = None, on_region: RegionAnswered | None = None
-) -> list[Instance]:
+) -> InstanceListing:
     """Instances tagged d2l-tui:managed=true (not terminated), regions queried concurrently.
 
-    A region that fails (not enabled, unreachable, denied) is logged and skipped; when every region
-    fails, the first error is raised instead of an empty list. ``on_region`` hears each region as
-    it answers (a failed one with no instances), for a screen to show the sweep as it goes.
+    A region that fails (not enabled, unreachable, denied) is logged, and named in the listing's
+    ``failed`` with why: the caller must say the list may be incomplete. When every region fails,
+    the first error is raised instead of an empty list. ``on_region`` hears each region as it
+    answers (a failed one with no instances), for a screen to show the sweep as it goes.
     Sorted by region, then name.
     """
     if regions is None:
@@ -81,7 +83,7 @@ def list_managed(
 
         regions = list_region_names(aws)
     if not regions:
-        return []
+        return InstanceListing([])
 
     instances: list[Instance] = []
     failures: list[tuple[str, BaseException]] = []
@@ -95,7 +97,7 @@ def list_managed(
                 instances.extend(found)
             except Exception as exc:  # one region's trouble must not hide the others' instances
                 log_exception(log, exc, f"listing instances in {region}")
-                failures.append((region, _as_d2l_error(exc, aws.profile)))
+                failures.append((region, exc))
             if on_region is not None:
                 on_region(region, found, answered, len(regions))
 
@@ -103,8 +105,11 @@ def list_managed(
     # showing an empty list. (A single region's AuthFailure is usually a region not enabled.)
     if failures and len(failures) == len(regions):
         failures.sort(key=lambda f: regions.index(f[0]))  # the first region's error, whatever the timing
-        raise failures[0][1]
-    return sorted(instances, key=lambda i: (i.region, i.name, i.instance_id))
+        raise _as_d2l_error(failures[0][1], aws.profile)
+    return InstanceListing(
+        sorted(instances, key=lambda i: (i.region, i.name, i.instance_id)),
+        tuple(sorted((region_failure(r, exc) for r, exc in failures), key=lambda f: f.region)),
+    )
 
 
 # -- what each action needs ------------------------------------------------------------------------
@@ -240,7 +245,14 @@ def terminate(aws: Aws, instance: Instance) -> Instance:
 
 def find_instance(aws: Aws, name: str, region: str | None = None) -> Instance:
     """The managed instance called ``name`` (or with that id); a sentence when none or several match."""
-    found = [i for i in list_managed(aws, [region] if region else None) if name in (i.name, i.instance_id)]
+    listing = list_managed(aws, [region] if region else None)
+    found = [i for i in listing.instances if name in (i.name, i.instance_id)]
+    if not found and not listing.complete:
+        # It may be in a region that did not answer: "no such instance" would be a guess.
+        raise D2lError(
+            f"No instance named {name!r} in the regions that answered; {unanswered_words(listing.failed)}.",
+            "Try again, or pass --region.",
+        )
     if not found:
         where = region or "any enabled region"
         raise InputError(f"No instance named {name!r} launched by d2l-tui in {where}.", "See `d2l-tui ls`.")
