@@ -170,7 +170,14 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         super().__init__(*args, **kwargs)
 
     def _open(self) -> Any:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        # O_NONBLOCK: a FIFO at the log's path (no reader) fails at once instead of hanging the app.
+        flags = (
+            os.O_WRONLY
+            | os.O_CREAT
+            | os.O_APPEND
+            | getattr(os, "O_CLOEXEC", 0)
+            | getattr(os, "O_NONBLOCK", 0)
+        )
         fd = os.open(self.baseFilename, flags, 0o600)
         try:
             st = os.fstat(fd)
@@ -178,6 +185,7 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
             # a file of another user is left as it is.
             if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
                 os.fchmod(fd, 0o600)
+            os.set_blocking(fd, True)
         except OSError:
             os.close(fd)
             raise

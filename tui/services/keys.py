@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_KEY_DIR = Path("~/.ssh/d2l-tui").expanduser()
 
 MAX_KEY_NAME = 64
+MAX_KEY_BYTES = 64 * 1024
 _KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CHAR_NAMES = {" ": "a space", "\t": "a tab", "/": "a '/'", "\\": "a '\\'"}
 
@@ -403,11 +404,17 @@ def _load_public_line(path: Path, name: str) -> str:
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_KEY_BYTES + 1)
     except OSError as exc:
         raise D2lError(
             f"Could not read the key file {path}: {exc.strerror}.", "Check its permissions."
         ) from exc
+    if len(data) > MAX_KEY_BYTES:  # the largest RSA key is about 13 KiB: this is something else
+        raise D2lError(
+            f"{path} is larger than {MAX_KEY_BYTES // 1024} KiB, so it is not a private key.",
+            "Give the path to an OpenSSH or PEM private key.",
+        )
     try:
         if data.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
             key: Any = serialization.load_ssh_private_key(data, password=None)
