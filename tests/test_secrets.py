@@ -86,3 +86,71 @@ def test_values_are_masked_in_the_log_once_the_store_saw_them() -> None:
     assert mask_secrets(f'{{"token": "{token[::-1]}"}}') == '{"token": "***"}'
     assert mask_secrets(f"JUPYTER_TOKEN={token[::-1]} ok") == "JUPYTER_TOKEN=*** ok"
     assert mask_secrets("the client token is 2f0c9a0e") == "the client token is 2f0c9a0e"
+
+
+def _files_holding(root: Path, secret: str) -> list[Path]:
+    """Every file under root whose bytes hold the secret, as is or base64 (PlaintextKeyring's "encoding")."""
+    import base64
+
+    shapes = [secret.encode(), base64.b64encode(secret.encode())]
+    return [p for p in root.rglob("*") if p.is_file() and any(s in p.read_bytes() for s in shapes)]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "keyrings.alt.file.PlaintextKeyring",
+        "keyrings.alt.file.EncryptedKeyring",  # asks for a file password on the terminal
+    ],
+)
+def test_a_keyring_that_writes_plain_files_is_refused(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", backend)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # where keyrings.alt writes its file
+    token = "5b7e2c9d1f3a4e6b8c0d2f4a6e8b1c3d5f7a9e0b2d4c6f8a"
+    store = SecretStore()
+    assert store.set(token_name("i-5"), token) is False
+    assert store.notice == NO_KEYRING and store.in_keyring is False
+    assert store.get(token_name("i-5")) == token  # still usable in this process
+    assert _files_holding(tmp_path, token) == []
+    assert SecretStore().get(token_name("i-5")) is None  # and gone with it
+
+
+@pytest.mark.parametrize("with_a_secure_member", [False, True])
+def test_a_keyring_chain_never_falls_through_to_a_plain_file(
+    with_a_secure_member: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyring.backends.chainer import ChainerBackend
+    from keyring.backends.fail import Keyring as FailKeyring
+    from keyrings.alt.file import PlaintextKeyring
+
+    # The chain's members are whatever backends keyring discovers (this module's classes too): pin
+    # them to the case at hand. The chain writes to the first member that takes a secret.
+    secure = MemoryKeyring()
+    members = ([secure] if with_a_secure_member else []) + [PlaintextKeyring(), FailKeyring()]  # by priority
+    monkeypatch.setattr(ChainerBackend, "backends", members)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.chainer.ChainerBackend")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    token = "0e4f1a7c9b2d5e8f3a6c0b9d2e5f8a1c4b7d0e3f6a9c2b5d"
+    store = SecretStore()
+    assert store.set(token_name("i-6"), token) is with_a_secure_member
+    assert _files_holding(tmp_path, token) == []
+    if with_a_secure_member:
+        assert secure.entries == {("d2l-tui", "jupyter-token/i-6"): token} and store.notice == ""
+    else:
+        assert store.notice == NO_KEYRING
+
+
+class CheapKeyring(MemoryKeyring):
+    priority = 0.5  # type: ignore[assignment]
+
+
+def test_insecure_reasons() -> None:
+    from keyrings.alt.file import PlaintextKeyring
+
+    from tui.services.secrets import insecure_reason
+
+    assert insecure_reason(MemoryKeyring()) == ""
+    assert "rates itself 0.5" in insecure_reason(CheapKeyring())
+    assert "keeps secrets in a file" in insecure_reason(PlaintextKeyring())

@@ -405,12 +405,9 @@ def run(args: argparse.Namespace) -> int:
     cleanup: some regions did not answer), 130 interrupted."""
     from tui.logs import log_exception, setup_logging
 
-    try:
-        log_path: Path | None = setup_logging()
-    except OSError:
-        log_path = None  # a read-only home must not stop the command; the line still says what failed
+    # Never raises: a read-only home or a full disk costs the log file (one line says so), not the command.
+    setup_logging()
     log.info("%s %s", PROG, " ".join(sys.argv[1:]))
-    see_log = f"Details are in {log_path}." if log_path else ""
     try:
         if args.command == "launch":
             return _launch(args)
@@ -435,6 +432,10 @@ def run(args: argparse.Namespace) -> int:
 
         err = as_d2l_error(exc, getattr(args, "profile", None))
         next_step = err.next_step
+        from tui.logs import working_log_file
+
+        log_now = working_log_file()  # the disk may have filled since: never point at an empty log
+        see_log = f"Details are in {log_now}." if log_now else ""
         if not next_step or next_step == "See the log file for details.":
             next_step = see_log
         _say(f"{PROG}: {err.what} {next_step}".rstrip())

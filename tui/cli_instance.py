@@ -23,11 +23,13 @@ def link_for(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> Any:
     """An InstanceLink to the instance named on the command line, with its key pair's private key."""
     from tui.services import lifecycle
     from tui.services.instance_link import InstanceLink, known_hosts
-    from tui.services.keys import find_private_key
+    from tui.services.keys import check_key, find_private_key
 
     aws = make_aws(args)
     instance = lifecycle.find_instance(aws, args.name, args.region)
     key = find_private_key(instance.key_name, key_dir(args)) if instance.key_name else None
+    if key is not None:
+        check_key(key, key_dir(args))  # a loose or planted key: the sentence and the chmod, not a login
     return InstanceLink(aws, instance, key, known_hosts())
 
 

@@ -161,7 +161,7 @@ def drop_alias(include: Any, instance_id: str) -> None:
 def _ssh(aws: Any, args: argparse.Namespace, instance: Any, key_dir: Any) -> int:
     from tui.services import lifecycle, sshconfig
     from tui.services.errors import InputError
-    from tui.services.keys import find_private_key
+    from tui.services.keys import check_key, find_private_key
 
     if not lifecycle.can("ssh", instance):
         raise InputError(
@@ -171,6 +171,8 @@ def _ssh(aws: Any, args: argparse.Namespace, instance: Any, key_dir: Any) -> int
             else "Wait a moment and try again.",
         )
     key = find_private_key(instance.key_name, key_dir) if instance.key_name else None
+    if key is not None:
+        check_key(key, key_dir)  # OpenSSH would refuse it with a wall of @s; say the one command instead
     if not args.print:
         _pin_from_console(aws, instance)
     argv = sshconfig.ssh_argv(instance, key)

@@ -8,17 +8,21 @@ because people attach log files to bug reports.
 
 from __future__ import annotations
 
+import errno
 import logging
 import logging.handlers
 import os
 import re
+import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tui import paths
 from tui.services.errors import error_code
 
+PROG = "d2l-tui"
 MAX_BYTES = 1_000_000
 BACKUP_COUNT = 3
 MASK = "***"
@@ -110,29 +114,152 @@ class SecretFilter(logging.Filter):
         return True
 
 
+def _tighten_dir(directory: Path) -> None:
+    """Make our own folder 0700; never through a link, never someone else's (it isn't ours to change)."""
+    try:
+        st = os.lstat(directory)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077:
+            os.chmod(directory, 0o700)
+    except OSError:
+        pass  # a folder we can't tighten still works; the files in it are 0600 all the same
+
+
+def private_dir(directory: Path) -> Path:
+    """``directory`` (and missing parents) made for files only the user may read: the leaf is 0700."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError as exc:  # a file where the folder should be: say that, not "File exists"
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory)) from exc
+    _tighten_dir(directory)
+    return directory
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a new file readable only by its owner (0600 whatever the umask; never through a link)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)
+        f.write(data)
+
+
+def _say_on_stderr(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass  # no terminal to tell either
+
+
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _cannot_write(path: Path, exc: BaseException) -> str:
+    return f"{PROG}: cannot write logs to {path} ({_why(exc)}); going on without a log file."
+
+
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A RotatingFileHandler whose files (the first one and each after a rollover) are 0600."""
+    """A RotatingFileHandler whose files (the first one and each after a rollover) are 0600, and that
+    gives up quietly when the disk is full or the file can't be written: one line on stderr instead
+    of logging's "--- Logging error ---" traceback for every record."""
+
+    def __init__(self, *args: Any, say: Callable[[str], None] = _say_on_stderr, **kwargs: Any) -> None:
+        self.say = say
+        self.broken = ""  # the sentence once writing failed; nothing is written after that
+        super().__init__(*args, **kwargs)
 
     def _open(self) -> Any:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.chmod(self.baseFilename, 0o600)  # an older file may have been created with the umask
+        # O_NONBLOCK: a FIFO at the log's path (no reader) fails at once instead of hanging the app.
+        flags = (
+            os.O_WRONLY
+            | os.O_CREAT
+            | os.O_APPEND
+            | getattr(os, "O_CLOEXEC", 0)
+            | getattr(os, "O_NONBLOCK", 0)
+        )
+        fd = os.open(self.baseFilename, flags, 0o600)
+        try:
+            st = os.fstat(fd)
+            # An older file may have been created with the umask; a device (/dev/full, /dev/null) or
+            # a file of another user is left as it is.
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                os.fchmod(fd, 0o600)
+            os.set_blocking(fd, True)
+        except OSError:
+            os.close(fd)
+            raise
         return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding, errors=self.errors)
 
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.broken:
+            super().emit(record)
 
-def setup_logging(path: Path | None = None, level: int = logging.INFO) -> Path:
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        exc = sys.exc_info()[1]
+        if self.broken:
+            return
+        self.broken = _cannot_write(Path(self.baseFilename), exc or OSError("unknown error"))
+        self.say(self.broken)
+        self._drop_stream()
+
+    def _drop_stream(self) -> None:
+        stream, self.stream = self.stream, None  # type: ignore[assignment]
+        if stream is not None:
+            try:
+                stream.close()  # its buffer can't be written either
+            except (OSError, ValueError):
+                pass
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except (OSError, ValueError) as exc:
+            if not self.broken:
+                self.broken = _cannot_write(Path(self.baseFilename), exc)
+                self.say(self.broken)
+            self._drop_stream()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except (OSError, ValueError):
+            self._drop_stream()
+
+
+def working_log_file() -> Path | None:
+    """The log file records are going to right now; None when there is none or it can't be written,
+    so a message never points at a log that holds nothing."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _PrivateRotatingFileHandler) and not handler.broken:
+            return Path(handler.baseFilename)
+    return None
+
+
+def setup_logging(
+    path: Path | None = None, level: int = logging.INFO, *, say: Callable[[str], None] = _say_on_stderr
+) -> Path | None:
     """Send the root logger to the rotating log file (dir 0700, file 0600) and nowhere else.
 
-    Calling it again replaces the handler it installed before. Returns the log file's path.
+    Calling it again replaces the handler it installed before. Returns the log file's path, or None
+    when it can't be written (a read-only home, a full disk): then ``say`` gets one line saying so,
+    and the app goes on without a log file. It never raises and never prints a traceback.
     """
     path = Path(path) if path is not None else paths.log_file()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path.parent, 0o700)
-
-    handler = _PrivateRotatingFileHandler(
-        path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=False
-    )
-    handler.setFormatter(logging.Formatter(FORMAT))
-    handler.addFilter(SecretFilter())
+    handler: logging.Handler
+    try:
+        private_dir(path.parent)
+        handler = _PrivateRotatingFileHandler(
+            path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=False, say=say
+        )
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(SecretFilter())
+        written: Path | None = path
+    except OSError as exc:
+        say(_cannot_write(path, exc))
+        # Still a handler: without one, logging's last resort would print warnings on the terminal.
+        handler = logging.NullHandler()
+        written = None
     handler.set_name("d2l-tui-file")
 
     root = logging.getLogger()
@@ -141,14 +268,17 @@ def setup_logging(path: Path | None = None, level: int = logging.INFO) -> Path:
         # (or to the CLI's one line).
         if old.get_name() == "d2l-tui-file" or getattr(old, "stream", None) in (sys.stderr, sys.stdout):
             root.removeHandler(old)
-            old.close()
+            try:
+                old.close()
+            except (OSError, ValueError):
+                pass
     root.addHandler(handler)
     root.setLevel(level)
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
     # Python warnings (deprecations from libraries) would otherwise print on stderr.
     logging.captureWarnings(True)
-    return path
+    return written
 
 
 def request_id_of(exc: BaseException) -> str:

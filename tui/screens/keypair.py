@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -14,6 +15,8 @@ from textual.widgets.option_list import Option
 
 from tui.models import KeyChoice
 from tui.screens.base import StepScreen
+from tui.services.errors import D2lError
+from tui.services.keys import KeyFileProblem
 
 NEW_KEY = "__new__"
 DEFAULT_KEY_NAME = "d2l-tui"
@@ -27,7 +30,13 @@ class KeyPairStep(StepScreen):
         "readable only by you (the chapter's chmod 400)."
     )
     BINDINGS = [
-        Binding("f", "fix_permissions", "Fix to 0400", id="key.fix", tooltip="chmod 400 the key file")
+        Binding(
+            "f",
+            "fix_permissions",
+            "Fix permissions",
+            id="key.fix",
+            tooltip="Run the chmod shown (400 on the key file, 700 on the key folder)",
+        )
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -39,6 +48,8 @@ class KeyPairStep(StepScreen):
 
     def on_mount(self) -> None:
         self.pairs: list[KeyChoice] = []
+        # The key file's or key folder's problem that f repairs; f is offered only while there is one.
+        self.fixable: KeyFileProblem | None = None
         # Why the region's pairs are missing: kept on screen while the person moves in the list.
         self.listing_problem = ""
         self.query_one("#keys", OptionList).loading = True
@@ -102,6 +113,38 @@ class KeyPairStep(StepScreen):
             self.query_one(widget_id).display = creating
         for widget_id in ("#key-path-label", "#key-path"):
             self.query_one(widget_id).display = missing
+        self.set_fixable(self.key_problem())
+
+    def key_problem(self) -> KeyFileProblem | None:
+        """What is wrong with the highlighted choice's key file or the key folder, if anything."""
+        from tui.services.keys import key_dir_problem, key_problem
+
+        index = self.query_one("#keys", OptionList).highlighted
+        if index is None:
+            return None
+        if index == 0:
+            return key_dir_problem(self.ctx.key_dir)
+        pair = self.pairs[index - 1]
+        path = Path(pair.private_key_path) if pair.private_key_path else self.key_path_given()
+        if path is None or not path.is_file():
+            return None
+        return key_problem(path, self.ctx.key_dir)
+
+    def set_fixable(self, problem: KeyFileProblem | None) -> None:
+        self.fixable = problem if problem is not None and problem.app_can_fix else None
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
+        if action == "fix_permissions":
+            return self.fixable is not None
+        return super().check_action(action, parameters)
+
+    def explain(self, problem: KeyFileProblem) -> str:
+        """The problem, and the key that fixes it when d2l-tui may, else the command to run."""
+        self.set_fixable(problem)
+        if problem.app_can_fix:
+            return f"{problem.what} Press f to fix it (`{problem.fix_command}`)."
+        return str(problem)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self.show_error(self.listing_problem)  # a typing mistake's sentence goes; that one stays
@@ -121,22 +164,28 @@ class KeyPairStep(StepScreen):
         self.action_next()
 
     def action_fix_permissions(self) -> None:
-        from tui.services.keys import fix_permissions
+        from tui.services.keys import fix
 
-        path = self.key_path_given()
-        if path is None or not path.exists():
-            self.show_error("Type the path of the private key file first.")
+        problem = self.key_problem()
+        if problem is None or not problem.app_can_fix or problem.target is None:
+            self.set_fixable(problem)
+            self.show_error(str(problem) if problem else "")
             return
-        fix_permissions(path)
+        try:
+            fix(problem)
+        except D2lError as exc:
+            self.show_error(str(exc))
+            return
         self.clear_error()
-        self.notify(f"{path} is now readable only by you (0400).")
+        self.set_fixable(self.key_problem())
+        self.notify(f"Ran `{problem.fix_command}`.", title="Permissions fixed", markup=False)
 
     def key_path_given(self) -> Path | None:
         text = self.query_one("#key-path", Input).value.strip()
         return Path(text).expanduser() if text else None
 
     def accept(self) -> str | None:
-        from tui.services.keys import find_private_key, permission_problem, validate_key_name
+        from tui.services.keys import find_private_key, key_dir_problem, key_problem, validate_key_name
 
         index = self.query_one("#keys", OptionList).highlighted
         if index is None:
@@ -148,6 +197,9 @@ class KeyPairStep(StepScreen):
                 return problem
             if any(p.name == name for p in self.pairs):
                 return f"This region already has a key pair named {name!r}. Choose it in the list, or type another name."
+            folder_problem = key_dir_problem(self.ctx.key_dir)
+            if folder_problem:
+                return self.explain(folder_problem)
             local = find_private_key(name, self.ctx.key_dir)
             self.state.key = KeyChoice(name=name, private_key_path=str(local) if local else None, create=True)
             return None
@@ -157,8 +209,8 @@ class KeyPairStep(StepScreen):
             return f"The private key for {pair.name!r} isn't in ~/.ssh. Type its path below (or create a new pair)."
         if not path.is_file():
             return f"There is no file at {path}. Check the path, or create a new key pair."
-        problem = permission_problem(path)
-        if problem:
-            return f"{problem} Press f to fix it to 0400."
+        file_problem = key_problem(path, self.ctx.key_dir)
+        if file_problem:
+            return self.explain(file_problem)
         self.state.key = KeyChoice(name=pair.name, private_key_path=str(path))
         return None

@@ -377,27 +377,43 @@ class ProvisionScreen(Screen[None]):
 
     @work(group="provision-save", exit_on_error=False)
     async def save_log(self) -> None:
+        from tui.logs import private_dir, write_private
+        from tui.services.errors import local_file_error
         from tui.services.provision import DEFAULT_REMOTE_DIR, Provisioner
 
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         target = paths.state_dir() / "logs" / f"provision-{_safe(self.link.label)}-{stamp}.log"
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = await self.link.connect(None)
+            # Logs can hold hostnames, paths and command output: the user's alone (0700 / 0600).
+            private_dir(target.parent)
             try:
-                data = await Provisioner(conn, self.remote_dir or DEFAULT_REMOTE_DIR).read_log()
-            finally:
-                conn.close()
-            target.write_bytes(data)
-            self.notify(str(target), title="Whole log saved")
-        except Exception as exc:  # unreachable: keep what we have rather than nothing
-            log.warning("reading the whole log failed: %s", exc)
-            view = self.query_one("#provision-log", LogView)
-            target.write_text("\n".join(view.kept) + "\n", "utf-8")
+                conn = await self.link.connect(None)
+                try:
+                    data = await Provisioner(conn, self.remote_dir or DEFAULT_REMOTE_DIR).read_log()
+                finally:
+                    conn.close()
+                whole = True
+            except Exception as exc:  # unreachable: keep what we have rather than nothing
+                log.warning("reading the whole log failed: %s", exc)
+                view = self.query_one("#provision-log", LogView)
+                data = ("\n".join(view.kept) + "\n").encode("utf-8")
+                whole = False
+            write_private(target, data)
+        except OSError as exc:  # a full disk or a read-only home: say so, nothing else is lost
+            log.warning("saving the provisioning log failed", exc_info=exc)
+            problem = local_file_error(exc)
+            self.notify(
+                str(problem) if problem else str(exc), title="Log not saved", severity="error", markup=False
+            )
+            return
+        if whole:
+            self.notify(str(target), title="Whole log saved", markup=False)
+        else:
             self.notify(
                 f"{target} (the last {len(view.kept)} lines: the instance couldn't be reached)",
                 title="Log saved",
                 severity="warning",
+                markup=False,
             )
 
     def action_back(self) -> None:

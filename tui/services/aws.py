@@ -179,4 +179,10 @@ def as_d2l_error(exc: BaseException, profile: str | None, fallback: D2lError | N
         return err
     except Exception:
         pass
-    return fallback or D2lError(f"Something unexpected went wrong ({type(exc).__name__}).", "")
+    from tui.services.errors import local_file_error
+
+    return (
+        local_file_error(exc)
+        or fallback
+        or D2lError(f"Something unexpected went wrong ({type(exc).__name__}).", "")
+    )

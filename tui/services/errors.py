@@ -129,3 +129,24 @@ def from_client_error(exc: Any, operation: str = "") -> D2lError:
         )
     text = message or code or "unknown error"
     return D2lError(f"AWS refused {op or 'the request'}: {text}", "See the log file for details.", **kw)
+
+
+_WRITE_ERRNOS = {"ENOSPC", "EDQUOT", "EROFS", "EFBIG"}
+
+
+def local_file_error(exc: BaseException) -> D2lError | None:
+    """A file on this computer that couldn't be written or read (a full disk, a read-only or missing
+    folder) as a sentence naming the file; None for anything else."""
+    import errno
+
+    if not isinstance(exc, OSError) or not exc.filename or not exc.strerror:
+        return None
+    name = errno.errorcode.get(exc.errno or 0, "")
+    if name in _WRITE_ERRNOS:
+        return D2lError(
+            f"Could not write {exc.filename}: {exc.strerror}.", "Free some disk space, then try again."
+        )
+    return D2lError(
+        f"Could not use {exc.filename}: {exc.strerror}.",
+        "Check that its folder exists and is yours to write to, then try again.",
+    )

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_KEY_DIR = Path("~/.ssh/d2l-tui").expanduser()
 
 MAX_KEY_NAME = 64
+MAX_KEY_BYTES = 64 * 1024
 _KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CHAR_NAMES = {" ": "a space", "\t": "a tab", "/": "a '/'", "\\": "a '\\'"}
 
@@ -89,8 +90,12 @@ def find_private_key(name: str, key_dir: Path = DEFAULT_KEY_DIR) -> Path | None:
 
 
 def _ensure_key_dir(key_dir: Path) -> None:
-    """Create key_dir (and missing parents) as 0700; tighten an existing one we own."""
-    missing = [p for p in (key_dir, *key_dir.parents) if not p.exists()]
+    """Create key_dir (and missing parents) as 0700; tighten an existing one we own.
+
+    A folder that fails the checks of ``key_dir_problem`` (a link, writable by others, someone
+    else's) is refused, never repaired behind the user's back: keys in it may have been planted.
+    """
+    missing = [p for p in (key_dir, *key_dir.parents) if not os.path.lexists(p)]
     for directory in reversed(missing):
         try:
             os.mkdir(directory, 0o700)
@@ -101,18 +106,110 @@ def _ensure_key_dir(key_dir: Path) -> None:
                 f"Could not create the key folder {directory}: {exc.strerror}.",
                 "Check that your home folder is writable, then try again.",
             ) from exc
-    st = key_dir.stat()
-    if not stat.S_ISDIR(st.st_mode):
-        raise D2lError(f"{key_dir} is not a folder.", "Move it away so d2l-tui can keep its keys there.")
-    if st.st_mode & 0o077:
-        if st.st_uid != os.getuid():
-            raise D2lError(
-                f"The key folder {key_dir} belongs to another user and others can read it.",
-                "Use a key folder of your own.",
-            )
-        # Ours (and usually just made under a loose umask): the keys inside must stay private.
-        os.chmod(key_dir, 0o700)
+    problem = key_dir_problem(key_dir)
+    if problem:
+        raise problem
+    st = os.lstat(key_dir)
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        # Ours and only readable by others (a loose umask): the keys inside must stay private.
+        _chmod_no_follow(key_dir, 0o700, directory=True)
         log.info("Set %s to mode 0700", key_dir)
+
+
+class KeyFileProblem(D2lError):
+    """A key file or key folder ssh (or d2l-tui) must not trust as it is.
+
+    ``fix_command`` is the shell command that repairs it; ``app_can_fix`` says whether d2l-tui may
+    run the same repair itself (the file or folder is the user's own and no link is in the way).
+    """
+
+    def __init__(self, what: str, fix_command: str, *, target: Path | None = None, fix_mode: int = 0) -> None:
+        super().__init__(what, f"Fix it with `{fix_command}`, then try again.")
+        self.fix_command = fix_command
+        self.target = target  # the file or folder to chmod, when the app may do it itself
+        self.fix_mode = fix_mode
+
+    @property
+    def app_can_fix(self) -> bool:
+        return self.target is not None and self.fix_mode != 0
+
+
+def _shell(path: Path | str) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def _unsafe_parent(key_dir: Path) -> KeyFileProblem | None:
+    """The first folder above key_dir that others could change, as OpenSSH's secure_path sees it.
+
+    Its real path is checked up to the root: each folder must belong to the user or root and not be
+    writable by group or others, except a root-owned sticky folder such as /tmp, where others can add
+    entries but cannot replace ours.
+    """
+    uid = os.getuid()
+    for parent in Path(os.path.realpath(key_dir.parent)).joinpath("x").parents:
+        try:
+            st = os.stat(parent)
+        except OSError:
+            continue  # not there yet: mkdir will make it ours
+        if st.st_uid not in (uid, 0):
+            return KeyFileProblem(
+                f"The key folder {key_dir} is inside {parent}, which belongs to another user (uid {st.st_uid}).",
+                f"sudo chown $(id -un) {_shell(parent)}",
+            )
+        sticky_root = st.st_uid == 0 and st.st_mode & stat.S_ISVTX
+        if st.st_mode & 0o022 and not sticky_root:
+            return KeyFileProblem(
+                f"The key folder {key_dir} is inside {parent}, which others can write to "
+                f"(mode {stat.S_IMODE(st.st_mode):04o}): they could swap the keys.",
+                f"chmod go-w {_shell(parent)}",
+            )
+    return None
+
+
+def key_dir_problem(key_dir: Path) -> KeyFileProblem | None:
+    """Why the keys in ``key_dir`` can't be trusted (OpenSSH StrictModes rules), or None.
+
+    The folder itself must be a real folder (a link is never followed: the audit saw /tmp turned
+    0700 through one), owned by the user or root, and writable by nobody else; its parents likewise.
+    A folder that doesn't exist yet is fine: the app makes it 0700.
+    """
+    try:
+        st = os.lstat(key_dir)
+    except FileNotFoundError:
+        return _unsafe_parent(key_dir)
+    except OSError as exc:
+        return KeyFileProblem(
+            f"The key folder {key_dir} can't be read: {exc.strerror}.",
+            f"ls -ld {_shell(key_dir)}",
+        )
+    quoted = _shell(key_dir)
+    if stat.S_ISLNK(st.st_mode):
+        target = os.path.realpath(key_dir)
+        return KeyFileProblem(
+            f"The key folder {key_dir} is a link to {target}; d2l-tui keeps keys only in a real folder.",
+            f"rm {quoted} && mkdir -m 700 {quoted}",
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        return KeyFileProblem(
+            f"{key_dir} is not a folder, so d2l-tui can't keep its keys there.",
+            f"mv {quoted} {_shell(str(key_dir) + '.old')}",
+        )
+    if st.st_uid not in (os.getuid(), 0):
+        return KeyFileProblem(
+            f"The key folder {key_dir} belongs to another user (uid {st.st_uid}), so its keys can't be trusted.",
+            f"mv {quoted} {_shell(str(key_dir) + '.old')} && mkdir -m 700 {quoted}",
+        )
+    if st.st_mode & 0o022:
+        return KeyFileProblem(
+            f"Others can add or replace files in the key folder {key_dir} "
+            f"(mode {stat.S_IMODE(st.st_mode):04o}), so its keys can't be trusted.",
+            f"chmod 700 {quoted}",
+            target=key_dir if st.st_uid == os.getuid() else None,
+            fix_mode=0o700,
+        )
+    return _unsafe_parent(key_dir)
 
 
 def _public_line(private_key: Any, name: str) -> str:
@@ -172,26 +269,116 @@ def generate_key(name: str, key_dir: Path = DEFAULT_KEY_DIR) -> tuple[Path, str]
     return path, _public_line(key, name)
 
 
-def permission_problem(path: Path) -> str | None:
-    """A sentence when the key file is readable by others (ssh refuses it), else None."""
+def key_file_problem(path: Path) -> KeyFileProblem | None:
+    """Why ssh would refuse (or the user shouldn't trust) the private key at ``path``, or None.
+
+    OpenSSH's rule: the file is the user's own and neither group nor others may read or write it
+    (0400 and 0600 pass). A link is checked at its target but never repaired through.
+    """
     try:
-        mode = path.stat().st_mode
+        link = os.lstat(path)
+        st = os.stat(path)
     except FileNotFoundError:
-        return f"The key file {path} does not exist."
-    if mode & 0o077:
-        return f"ssh refuses key files other users can read: {path} is mode {stat.S_IMODE(mode):04o}."
+        return KeyFileProblem(f"The key file {path} does not exist.", f"ls -l {_shell(path.parent)}")
+    except OSError as exc:
+        return KeyFileProblem(f"The key file {path} can't be read: {exc.strerror}.", f"ls -l {_shell(path)}")
+    is_link = stat.S_ISLNK(link.st_mode)
+    real = Path(os.path.realpath(path)) if is_link else path
+    if not stat.S_ISREG(st.st_mode):
+        return KeyFileProblem(f"{path} is not a regular file, so it can't be a key.", f"ls -l {_shell(real)}")
+    if st.st_uid != os.getuid():
+        return KeyFileProblem(
+            f"The key file {path} belongs to another user (uid {st.st_uid}); ssh keys must be your own.",
+            f"cp {_shell(real)} ~/.ssh/ && chmod 400 ~/.ssh/{_shell(real.name)}",
+        )
+    if st.st_mode & 0o077:
+        where = f" (through the link {path})" if is_link else ""
+        return KeyFileProblem(
+            f"ssh refuses key files other users can read: {real} is mode {stat.S_IMODE(st.st_mode):04o}{where}.",
+            f"chmod 400 {_shell(real)}",
+            target=None if is_link else path,
+            fix_mode=0o400,
+        )
     return None
 
 
-def fix_permissions(path: Path) -> None:
-    """Make the key file readable by its owner only (0400), as ssh requires."""
+def key_problem(path: Path, key_dir: Path = DEFAULT_KEY_DIR) -> KeyFileProblem | None:
+    """The key file's problem, and for a key in the app's key folder the folder's first."""
+    if path.parent == key_dir:
+        problem = key_dir_problem(key_dir)
+        if problem:
+            return problem
+    return key_file_problem(path)
+
+
+def check_key(path: Path, key_dir: Path = DEFAULT_KEY_DIR) -> None:
+    """Raise the KeyFileProblem (a sentence and the command that fixes it) of a key about to be used."""
+    problem = key_problem(path, key_dir)
+    if problem:
+        raise problem
+
+
+def permission_problem(path: Path) -> str | None:
+    """A sentence when ssh would refuse the key file (readable by others, someone else's), else None."""
+    problem = key_file_problem(path)
+    return problem.what if problem else None
+
+
+def _chmod_no_follow(path: Path, mode: int, *, directory: bool = False) -> None:
+    """chmod ``path`` itself, never what a link there points to (Linux has no lchmod)."""
+    flags = (
+        os.O_RDONLY
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+        | getattr(os, "O_NONBLOCK", 0)
+    )
+    if directory:
+        flags |= getattr(os, "O_DIRECTORY", 0)
+    fd = os.open(path, flags)
     try:
-        os.chmod(path, 0o400)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def fix_permissions(path: Path) -> None:
+    """Make the key file readable by its owner only (0400), as ssh requires; never through a link."""
+    problem = key_file_problem(path)
+    if problem is not None and not problem.app_can_fix:
+        raise problem
+    try:
+        _chmod_no_follow(path, 0o400)
     except OSError as exc:
         raise D2lError(
-            f"Could not change {path} to mode 0400: {exc.strerror}.", f"Run `chmod 400 {path}` yourself."
+            f"Could not change {path} to mode 0400: {exc.strerror}.",
+            f"Run `chmod 400 {_shell(path)}` yourself.",
         ) from exc
     log.info("Set %s to mode 0400", path)
+
+
+def fix_key_dir(key_dir: Path) -> None:
+    """Make the user's own key folder 0700 (what `chmod 700` would do); never through a link."""
+    problem = key_dir_problem(key_dir)
+    if problem is not None and not problem.app_can_fix:
+        raise problem
+    try:
+        _chmod_no_follow(key_dir, 0o700, directory=True)
+    except OSError as exc:
+        raise D2lError(
+            f"Could not change {key_dir} to mode 0700: {exc.strerror}.",
+            f"Run `chmod 700 {_shell(key_dir)}` yourself.",
+        ) from exc
+    log.info("Set %s to mode 0700", key_dir)
+
+
+def fix(problem: KeyFileProblem) -> None:
+    """Apply the repair ``problem`` offers (only when ``app_can_fix``)."""
+    if problem.target is None or not problem.app_can_fix:
+        raise problem
+    if problem.fix_mode == 0o700:
+        fix_key_dir(problem.target)
+    else:
+        fix_permissions(problem.target)
 
 
 def list_key_pairs(aws: Aws, region: str, key_dir: Path = DEFAULT_KEY_DIR) -> list[KeyChoice]:
@@ -217,11 +404,17 @@ def _load_public_line(path: Path, name: str) -> str:
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(MAX_KEY_BYTES + 1)
     except OSError as exc:
         raise D2lError(
             f"Could not read the key file {path}: {exc.strerror}.", "Check its permissions."
         ) from exc
+    if len(data) > MAX_KEY_BYTES:  # the largest RSA key is about 13 KiB: this is something else
+        raise D2lError(
+            f"{path} is larger than {MAX_KEY_BYTES // 1024} KiB, so it is not a private key.",
+            "Give the path to an OpenSSH or PEM private key.",
+        )
     try:
         if data.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
             key: Any = serialization.load_ssh_private_key(data, password=None)
@@ -285,6 +478,7 @@ def ensure_key(aws: Aws, region: str, key: KeyChoice, key_dir: Path = DEFAULT_KE
             )
         # Not compared with the pair's KeyFingerprint: AWS computes it differently for created and
         # imported RSA and ed25519 keys, so a false alarm is likelier than a catch; ssh reports a mismatch.
+        check_key(local, key_dir)  # before the launch: ssh would refuse it only afterwards
         return KeyChoice(name=name, private_key_path=str(local), create=False)
 
     if local is None and key.create:
@@ -294,6 +488,8 @@ def ensure_key(aws: Aws, region: str, key: KeyChoice, key_dir: Path = DEFAULT_KE
             f"The key pair '{name}' doesn't exist in {region} and its private key was not found on this computer.",
             "Create a new key, or give the path to an existing private key file.",
         )
+    # A key planted in a folder others can write to, or one ssh will refuse, is never imported.
+    check_key(local, key_dir)
     public_line = _load_public_line(local, name)
     tags = [{"Key": TAG_MANAGED, "Value": "true"}, {"Key": TAG_NAME, "Value": name}]
     try:
