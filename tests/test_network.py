@@ -95,7 +95,11 @@ def test_detect_public_ip_unreachable_is_none() -> None:
     [
         ("1.2.3.4", "1.2.3.4/32"),
         (" 203.0.113.7 ", "203.0.113.7/32"),
-        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("10.1.2.0/24", "10.1.2.0/24"),
+        (" 203.0.113.7 / 32 ", "203.0.113.7/32"),
+        ("203.0.113.0/255.255.255.0", "203.0.113.0/24"),
+        ("::ffff:203.0.113.7", "203.0.113.7/32"),  # IPv4-mapped: EC2 matches IPv4 rules only
+        ("2001:db8:1::/48", "2001:db8:1::/48"),
         ("198.51.100.23/32", "198.51.100.23/32"),
         ("2001:DB8::1", "2001:db8::1/128"),
         ("2001:db8::/64", "2001:db8::/64"),
@@ -105,12 +109,41 @@ def test_validate_cidr_accepts_and_normalises(text: str, cidr: str) -> None:
     assert validate_cidr(text) == (cidr, None)
 
 
-@pytest.mark.parametrize("text", ["0.0.0.0/0", "::/0"])
-def test_validate_cidr_warns_for_the_whole_internet(text: str) -> None:
-    cidr, warning = validate_cidr(text)
-    assert cidr == text
-    assert warning == WHOLE_INTERNET_WARNING
-    assert "whole internet" in warning
+@pytest.mark.parametrize(
+    ("text", "cidr"),
+    [
+        ("0.0.0.0/0", "0.0.0.0/0"),
+        ("::/0", "::/0"),
+        ("0.0.0.0/0.0.0.0", "0.0.0.0/0"),  # netmask form
+        ("0::0/0", "::/0"),
+        ("0:0:0:0:0:0:0:0/0", "::/0"),
+        (" 0.0.0.0/00\t", "0.0.0.0/0"),
+        ("::ffff:0.0.0.0/96", "0.0.0.0/0"),  # every IPv4 address, written as IPv6
+        ("::FFFF:0:0/96", "0.0.0.0/0"),
+    ],
+)
+def test_validate_cidr_warns_for_the_whole_internet_however_written(text: str, cidr: str) -> None:
+    assert validate_cidr(text) == (cidr, WHOLE_INTERNET_WARNING)
+    assert "whole internet" in WHOLE_INTERNET_WARNING
+
+
+@pytest.mark.parametrize(
+    ("text", "cidr", "size"),
+    [
+        ("0.0.0.0/1", "0.0.0.0/1", "2,147,483,648 addresses"),
+        ("128.0.0.0/1", "128.0.0.0/1", "2,147,483,648 addresses"),
+        ("10.0.0.0/8", "10.0.0.0/8", "16,777,216 addresses"),
+        ("10.1.2.0/23", "10.1.2.0/23", "512 addresses"),
+        ("10.0.0.0/255.0.0.0", "10.0.0.0/8", "16,777,216 addresses"),
+        ("::ffff:10.0.0.0/104", "10.0.0.0/8", "16,777,216 addresses"),
+        ("2001:db8::/47", "2001:db8::/47", "2 sites' /48 networks"),
+        ("2000::/3", "2000::/3", "/48 networks"),
+    ],
+)
+def test_validate_cidr_warns_for_any_source_wider_than_one_network(text: str, cidr: str, size: str) -> None:
+    got, warning = validate_cidr(text)
+    assert got == cidr
+    assert warning is not None and cidr in warning and size in warning and "/32" in warning
 
 
 def test_validate_cidr_refuses_host_bits_and_suggests_both_forms() -> None:
