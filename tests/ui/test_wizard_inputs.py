@@ -91,6 +91,7 @@ async def test_key_name_refused_inline(aws: Aws, tmp_path: Path) -> None:
     ("typed", "sentence"),
     [
         ("not-an-ip", "is not an IP address or CIDR block"),
+        ("[/x]", "'[/x]' is not an IP address"),  # shown as typed, not read as markup
         ("0.0.0.0/0", "Tick the box to confirm"),
         ("0.0.0.0/0.0.0.0", "Tick the box to confirm"),
         ("10.0.0.0/8", "Tick the box to confirm"),
