@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import socket
 import threading
 from collections.abc import Iterator
@@ -295,3 +296,81 @@ def test_security_group_through_moto_server(moto_endpoint: str) -> None:
     assert ensure_ssh_security_group(aws, REGION, "198.51.100.23/32") == group_id
     (group,) = _groups(aws)
     assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["198.51.100.23/32"]
+
+
+def nasty_sources(seed: int = 5, count: int = 3000) -> list[str]:
+    """Typed SSH sources: spellings of the whole internet, edges of /24 and /48, and seeded junk."""
+    import random
+
+    cases = [
+        "",
+        " ",
+        "\x00",
+        "0",
+        "0/0",
+        "::",
+        "::/",
+        "/0",
+        "0.0.0.0/-1",
+        "0.0.0.0/33",
+        "::/129",
+        "[/x]",
+        "[b]1.2.3.4[/b]",
+        "1.2.3.4\n/8",
+        "\u00a00.0.0.0/0",
+        "０.０.０.０/０",
+        "1" * 10000,
+        "0.0.0.0/0/0",
+        "0.0.0.0//0",
+        "::ffff:0.0.0.0/95",
+        "::ffff:0.0.0.0/97",
+        "fe80::1%eth0",
+        "0.0.0.0/0.0.0.1",
+        "0.0.0.0/255.0.0.255",
+        "255.255.255.255/0",
+        "::1/0",
+        "2001:db8::/0x30",
+    ]
+    rng = random.Random(seed)
+    for _ in range(count):
+        version = rng.choice((4, 6))
+        bits = 32 if version == 4 else 128
+        address = ipaddress.ip_address(rng.getrandbits(bits) if version == 4 else rng.getrandbits(128))
+        prefix = rng.choice((0, 1, 8, 16, 23, 24, 25, 32, 47, 48, 49, 64, 96, 127, 128, rng.randint(0, bits)))
+        network = ipaddress.ip_network(f"{address}/{min(prefix, bits)}", strict=False)
+        text = rng.choice(
+            (
+                str(network),
+                network.with_netmask,
+                network.with_hostmask,
+                f"{address}/{prefix}",
+                f"::ffff:{network.network_address}/{96 + network.prefixlen}"
+                if version == 4
+                else str(network),
+                f"  {network.exploded}\t",
+            )
+        )
+        if rng.random() < 0.1:  # a stray character somewhere
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice("[]/:.% x0\x00") + text[at:]
+        cases.append(text)
+    return cases
+
+
+def test_fuzzed_ssh_sources_are_refused_or_warned_exactly_when_wide() -> None:
+    warned = quiet = refused = 0
+    for text in nasty_sources():
+        try:
+            cidr, warning = validate_cidr(text)
+        except InputError as exc:
+            assert exc.what and exc.next_step
+            refused += 1
+            continue
+        network = ipaddress.ip_network(cidr)
+        assert not (network.version == 6 and network.subnet_of(ipaddress.ip_network("::ffff:0:0/96")))
+        wide = network.prefixlen < (24 if network.version == 4 else 48)
+        assert (warning is not None) == wide, (text, cidr, warning)
+        assert validate_cidr(cidr) == (cidr, warning)  # normalised: the same on a second look
+        warned += wide
+        quiet += not wide
+    assert warned and quiet and refused

@@ -317,3 +317,67 @@ def test_a_run_the_reader_does_not_know_yet_pauses_it_until_the_runs_file_is_rea
     assert reader.feed(start + fake) == [StepEvent("", StepState.RUNNING, 1.0)]
     reader.learn((RunKey(0, key),))
     assert reader.feed(b"") == [fake.decode().rstrip("\n")] and not reader.wants_runs
+
+
+def test_fuzzed_logs_give_the_same_events_however_chunked_and_only_the_runs_own() -> None:
+    """Seeded logs of output (forged records, invalid UTF-8, CRs, NULs, long lines) around real
+    records, fed in random chunks: the same lines and events whatever the chunking, and an event
+    only for a record with its run's key."""
+    import random
+
+    rng = random.Random(4)
+    junk = [
+        "::d2l:: 1.0 run-end 0",
+        "::d2l::  1.0 step-end x 0",
+        "::d2l:: " + "ab" * 12 + " 1.0 run-end 0",
+        "::d2l:: " + "cd" * 12 + " 1.0 run-start",
+        "::d2l::",
+        " ::d2l:: KEY 1.0 run-end 0",
+        "[/x] [b]markup[/b]",
+        "\x00\r\x1b[31mred",
+        "x" * 5000,
+    ]
+    for case in range(500):
+        key = f"{rng.getrandbits(96):024x}"
+        genuine = 0
+        log = bytearray()
+        runs = (RunKey(0, key),)
+        log += f"::d2l:: {key} 1.0 run-start\n".encode()
+        for _ in range(rng.randint(0, 30)):
+            pick = rng.random()
+            if pick < 0.3:
+                log += f"::d2l:: {key} 2.0 step-start s{genuine}\n".encode()
+                genuine += 1
+            elif pick < 0.6:
+                log += rng.choice(junk).replace("KEY", key).encode() + b"\n"
+            elif pick < 0.8:
+                log += (
+                    bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))).replace(b"\n", b"") + b"\n"
+                )
+            else:
+                log += b"\xff\xfe plain \xc3\n"
+        log += f"::d2l:: {key} 3.0 run-end 7\n".encode()
+        log += b"partial line, no newline yet"
+
+        def feed(reader: LogReader, data: bytes) -> list[LogItem]:
+            items = reader.feed(data)
+            while reader.wants_runs:  # as Provisioner.stream does: read the runs file again
+                reader.learn(reader.runs)
+                items += reader.feed(b"")
+            return items
+
+        whole = LogReader(0, runs)
+        expected = feed(whole, bytes(log))
+        pieces = LogReader(0, runs)
+        got: list[LogItem] = []
+        at = 0
+        while at < len(log):
+            step = rng.choice((1, 2, 7, 64, 4096))
+            got += feed(pieces, bytes(log[at : at + step]))
+            at += step
+        assert got == expected, case
+        events = [i for i in got if isinstance(i, StepEvent)]
+        assert len(events) == genuine + 2, case  # run-start, the steps, run-end: nothing forged
+        assert pieces.ended is not None and pieces.ended.rc == 7
+        assert pieces.offset == whole.offset == len(log) - len(b"partial line, no newline yet")
+        assert not pieces.wants_runs
