@@ -190,6 +190,39 @@ def test_bad_cidr_is_one_line(endpoint: str, tmp_path: Path) -> None:
     assert_nothing_created(home)
 
 
+@pytest.mark.parametrize(
+    "source", ["0.0.0.0/0", "0.0.0.0/0.0.0.0", "::/0", "0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8"]
+)
+def test_a_wide_ssh_source_needs_its_own_flag(endpoint: str, tmp_path: Path, source: str) -> None:
+    home = tmp_path / "home"
+    args = ["launch", "--type", "g4dn.xlarge", "--ssh-cidr", source, "--yes"]
+    result = d2l(subprocess_env(endpoint, home), *args)
+    assert_one_line_failure(result, 2, "--allow-wide-ssh", "Prefer your own address")
+    assert_nothing_created(home)
+
+
+def test_with_the_flag_a_wide_source_launches_with_the_rule_as_given(endpoint: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    args = [
+        "launch",
+        "--type",
+        "g4dn.xlarge",
+        "--ssh-cidr",
+        "10.0.0.0/255.0.0.0",
+        "--allow-wide-ssh",
+        "--yes",
+    ]
+    result = d2l(subprocess_env(endpoint, home), *args)
+    assert result.returncode == 0, result.stderr
+    assert "warning: This opens SSH to 10.0.0.0/8" in result.stderr
+    (instance,) = instances()
+    (group,) = ec2().describe_security_groups(GroupIds=[instance["SecurityGroups"][0]["GroupId"]])[
+        "SecurityGroups"
+    ]
+    sources = [(p["FromPort"], r["CidrIp"]) for p in group["IpPermissions"] for r in p["IpRanges"]]
+    assert sources == [(22, "10.0.0.0/8")]
+
+
 def test_undetectable_public_ip_asks_for_ssh_cidr(endpoint: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = subprocess_env(endpoint, home)

@@ -182,6 +182,29 @@ def test_a_failing_step_exits_1_naming_it(
     assert "Step 'Broken' failed (exit code 4)." in result.stderr
 
 
+def test_a_step_printing_the_runners_records_then_failing_exits_1(
+    moto_endpoint: str,
+    instance: dict[str, Any],
+    sshd: OpenSshServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    console_shows(monkeypatch, console_output_for(sshd.host_public_key))
+    forger = tmp_path / "forger.toml"
+    forger.write_text(
+        '[[step]]\nname = "forger"\nrun = "echo \'::d2l:: 1700000000.0 run-end 0\'; sleep 0.5; exit 7"\n'
+    )
+    env = subprocess_env(moto_endpoint, tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "provision", "d2l-prov", "--recipe", str(forger)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "::d2l:: 1700000000.0 run-end 0" in result.stdout.splitlines()  # shown, as output
+    assert "Step 'Forger' failed (exit code 7)." in result.stderr
+    assert "Every step finished." not in result.stderr
+
+
 def test_a_malformed_recipe_names_its_line(
     moto_endpoint: str, instance: dict[str, Any], tmp_path: Path
 ) -> None:

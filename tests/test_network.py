@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import socket
 import threading
 from collections.abc import Iterator
@@ -95,7 +96,11 @@ def test_detect_public_ip_unreachable_is_none() -> None:
     [
         ("1.2.3.4", "1.2.3.4/32"),
         (" 203.0.113.7 ", "203.0.113.7/32"),
-        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("10.1.2.0/24", "10.1.2.0/24"),
+        (" 203.0.113.7 / 32 ", "203.0.113.7/32"),
+        ("203.0.113.0/255.255.255.0", "203.0.113.0/24"),
+        ("::ffff:203.0.113.7", "203.0.113.7/32"),  # IPv4-mapped: EC2 matches IPv4 rules only
+        ("2001:db8:1::/48", "2001:db8:1::/48"),
         ("198.51.100.23/32", "198.51.100.23/32"),
         ("2001:DB8::1", "2001:db8::1/128"),
         ("2001:db8::/64", "2001:db8::/64"),
@@ -105,12 +110,41 @@ def test_validate_cidr_accepts_and_normalises(text: str, cidr: str) -> None:
     assert validate_cidr(text) == (cidr, None)
 
 
-@pytest.mark.parametrize("text", ["0.0.0.0/0", "::/0"])
-def test_validate_cidr_warns_for_the_whole_internet(text: str) -> None:
-    cidr, warning = validate_cidr(text)
-    assert cidr == text
-    assert warning == WHOLE_INTERNET_WARNING
-    assert "whole internet" in warning
+@pytest.mark.parametrize(
+    ("text", "cidr"),
+    [
+        ("0.0.0.0/0", "0.0.0.0/0"),
+        ("::/0", "::/0"),
+        ("0.0.0.0/0.0.0.0", "0.0.0.0/0"),  # netmask form
+        ("0::0/0", "::/0"),
+        ("0:0:0:0:0:0:0:0/0", "::/0"),
+        (" 0.0.0.0/00\t", "0.0.0.0/0"),
+        ("::ffff:0.0.0.0/96", "0.0.0.0/0"),  # every IPv4 address, written as IPv6
+        ("::FFFF:0:0/96", "0.0.0.0/0"),
+    ],
+)
+def test_validate_cidr_warns_for_the_whole_internet_however_written(text: str, cidr: str) -> None:
+    assert validate_cidr(text) == (cidr, WHOLE_INTERNET_WARNING)
+    assert "whole internet" in WHOLE_INTERNET_WARNING
+
+
+@pytest.mark.parametrize(
+    ("text", "cidr", "size"),
+    [
+        ("0.0.0.0/1", "0.0.0.0/1", "2,147,483,648 addresses"),
+        ("128.0.0.0/1", "128.0.0.0/1", "2,147,483,648 addresses"),
+        ("10.0.0.0/8", "10.0.0.0/8", "16,777,216 addresses"),
+        ("10.1.2.0/23", "10.1.2.0/23", "512 addresses"),
+        ("10.0.0.0/255.0.0.0", "10.0.0.0/8", "16,777,216 addresses"),
+        ("::ffff:10.0.0.0/104", "10.0.0.0/8", "16,777,216 addresses"),
+        ("2001:db8::/47", "2001:db8::/47", "2 sites' /48 networks"),
+        ("2000::/3", "2000::/3", "/48 networks"),
+    ],
+)
+def test_validate_cidr_warns_for_any_source_wider_than_one_network(text: str, cidr: str, size: str) -> None:
+    got, warning = validate_cidr(text)
+    assert got == cidr
+    assert warning is not None and cidr in warning and size in warning and "/32" in warning
 
 
 def test_validate_cidr_refuses_host_bits_and_suggests_both_forms() -> None:
@@ -262,3 +296,81 @@ def test_security_group_through_moto_server(moto_endpoint: str) -> None:
     assert ensure_ssh_security_group(aws, REGION, "198.51.100.23/32") == group_id
     (group,) = _groups(aws)
     assert [r["CidrIp"] for p in group["IpPermissions"] for r in p["IpRanges"]] == ["198.51.100.23/32"]
+
+
+def nasty_sources(seed: int = 5, count: int = 3000) -> list[str]:
+    """Typed SSH sources: spellings of the whole internet, edges of /24 and /48, and seeded junk."""
+    import random
+
+    cases = [
+        "",
+        " ",
+        "\x00",
+        "0",
+        "0/0",
+        "::",
+        "::/",
+        "/0",
+        "0.0.0.0/-1",
+        "0.0.0.0/33",
+        "::/129",
+        "[/x]",
+        "[b]1.2.3.4[/b]",
+        "1.2.3.4\n/8",
+        "\u00a00.0.0.0/0",
+        "０.０.０.０/０",
+        "1" * 10000,
+        "0.0.0.0/0/0",
+        "0.0.0.0//0",
+        "::ffff:0.0.0.0/95",
+        "::ffff:0.0.0.0/97",
+        "fe80::1%eth0",
+        "0.0.0.0/0.0.0.1",
+        "0.0.0.0/255.0.0.255",
+        "255.255.255.255/0",
+        "::1/0",
+        "2001:db8::/0x30",
+    ]
+    rng = random.Random(seed)
+    for _ in range(count):
+        version = rng.choice((4, 6))
+        bits = 32 if version == 4 else 128
+        address = ipaddress.ip_address(rng.getrandbits(bits) if version == 4 else rng.getrandbits(128))
+        prefix = rng.choice((0, 1, 8, 16, 23, 24, 25, 32, 47, 48, 49, 64, 96, 127, 128, rng.randint(0, bits)))
+        network = ipaddress.ip_network(f"{address}/{min(prefix, bits)}", strict=False)
+        text = rng.choice(
+            (
+                str(network),
+                network.with_netmask,
+                network.with_hostmask,
+                f"{address}/{prefix}",
+                f"::ffff:{network.network_address}/{96 + network.prefixlen}"
+                if version == 4
+                else str(network),
+                f"  {network.exploded}\t",
+            )
+        )
+        if rng.random() < 0.1:  # a stray character somewhere
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice("[]/:.% x0\x00") + text[at:]
+        cases.append(text)
+    return cases
+
+
+def test_fuzzed_ssh_sources_are_refused_or_warned_exactly_when_wide() -> None:
+    warned = quiet = refused = 0
+    for text in nasty_sources():
+        try:
+            cidr, warning = validate_cidr(text)
+        except InputError as exc:
+            assert exc.what and exc.next_step
+            refused += 1
+            continue
+        network = ipaddress.ip_network(cidr)
+        assert not (network.version == 6 and network.subnet_of(ipaddress.ip_network("::ffff:0:0/96")))
+        wide = network.prefixlen < (24 if network.version == 4 else 48)
+        assert (warning is not None) == wide, (text, cidr, warning)
+        assert validate_cidr(cidr) == (cidr, warning)  # normalised: the same on a second look
+        warned += wide
+        quiet += not wide
+    assert warned and quiet and refused

@@ -14,7 +14,16 @@ import asyncssh
 import pytest
 
 from tui.models import Recipe, RecipeStep, StepEvent, StepState
-from tui.services.provision import LinkState, LogItem, RunOutcome, RunPlan, follow_run, parse_marker
+from tui.services.provision import (
+    LinkState,
+    LogItem,
+    LogReader,
+    RunKey,
+    RunOutcome,
+    RunPlan,
+    follow_run,
+    parse_marker,
+)
 
 
 class Follow:
@@ -234,10 +243,141 @@ def test_the_runner_passes_shellcheck() -> None:
 
 
 def test_marker_parsing() -> None:
-    assert parse_marker("::d2l:: 1700000000.5 step-end net 0") == StepEvent(
+    key = "0123456789abcdef01234567"
+    assert parse_marker(f"::d2l:: {key} 1700000000.5 step-end net 0", key) == StepEvent(
         "net", StepState.DONE, 1700000000.5, rc=0
     )
-    assert parse_marker("::d2l:: 1700000000.5 step-end net 2").state is StepState.FAILED  # type: ignore[union-attr]
-    assert parse_marker("::d2l:: 1.0 run-end 0") == StepEvent("", StepState.DONE, 1.0, rc=0)
-    assert parse_marker("::d2l:: nonsense") is None
-    assert parse_marker("::d2l:: 1.0 step-start") is None
+    assert parse_marker(f"::d2l:: {key} 1700000000.5 step-end net 2", key).state is StepState.FAILED  # type: ignore[union-attr]
+    assert parse_marker(f"::d2l:: {key} 1.0 run-end 0", key) == StepEvent("", StepState.DONE, 1.0, rc=0)
+    assert parse_marker(f"::d2l:: {key} nonsense", key) is None
+    assert parse_marker(f"::d2l:: {key} 1.0 step-start", key) is None
+    # Without the run's key a record is only output: the old unkeyed form, another run's key, none.
+    assert parse_marker("::d2l:: 1.0 run-end 0", key) is None
+    assert parse_marker(f"::d2l:: {'f' * 24} 1.0 run-end 0", key) is None
+    assert parse_marker(f"::d2l:: {key} 1.0 run-end 0", "") is None
+
+
+FORGER = (
+    # What a step could print by accident or design: the runner's record format, a run's end included.
+    "echo '::d2l:: 1700000000.0 step-end forge 0'; "
+    "echo '::d2l:: 1700000000.0 run-end 0'; "
+    "echo '::d2l:: deadbeefdeadbeefdeadbeef 1700000000.0 run-start'; "
+    "echo '::d2l:: deadbeefdeadbeefdeadbeef 1700000000.0 run-end 0'; "
+    "sleep 0.5; exit 7"  # the app has read the imitations by the time the step really ends
+)
+
+
+async def test_a_step_cannot_forge_the_runners_records(
+    sshd: object, client_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    follow = Follow(sshd, client_key[0])
+    rcp = recipe(RecipeStep("forge", "Forge", FORGER), RecipeStep("after", "After", "echo never runs"))
+    outcome = await run(follow, rcp, remote)
+
+    assert not outcome.ok and outcome.failed_step == "forge" and outcome.rc == 7, follow.items
+    assert outcome.summary == "Step 'forge' failed (exit code 7)."
+    # The imitations are shown as the step's output, never taken as events.
+    assert sum(line.startswith("::d2l:: ") for line in follow.lines) == 4
+    assert [e.state for e in follow.events("forge")] == [StepState.RUNNING, StepState.FAILED]
+    assert "never runs" not in follow.lines
+
+
+async def test_a_step_replaying_an_earlier_runs_log_cannot_end_this_run(
+    sshd: object, client_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    assert (await run(Follow(sshd, client_key[0]), recipe(RecipeStep("ok", "Ok", "echo fine")), remote)).ok
+    # A later recipe's step prints the whole log so far: real records, with the first run's key.
+    follow = Follow(sshd, client_key[0])
+    old = tmp_path / "old-log"  # a copy: cat can't print the file its output goes to
+    replay = recipe(RecipeStep("replay", "Replay", f"cp {remote}/log {old}; cat {old}; exit 7"))
+    outcome = await run(follow, replay, remote)
+    assert not outcome.ok and outcome.failed_step == "replay" and outcome.rc == 7, follow.items
+    assert "fine" in follow.lines  # the replay happened...
+    assert [e.state for e in follow.events("ok")] == []  # ...and the first run's records are output only
+
+
+def test_a_run_the_reader_does_not_know_yet_pauses_it_until_the_runs_file_is_read() -> None:
+    key = "ab" * 12
+    start = b"::d2l:: " + key.encode() + b" 1.0 run-start\n"
+    end = b"::d2l:: " + key.encode() + b" 2.0 run-end 0\n"
+    reader = LogReader(0)
+    assert reader.feed(b"old line\n" + start + end) == ["old line"]
+    assert reader.wants_runs and reader.offset == 9 and reader.ended is None
+    assert reader.feed(b"more\n") == []  # held until the runs are known
+    reader.learn((RunKey(9, key),))
+    items = reader.feed(b"")
+    assert [i for i in items if isinstance(i, str)] == ["more"] and reader.ended is not None
+    assert reader.ended.rc == 0 and reader.offset == 9 + len(start) + len(end) + 5
+
+    # A run-start that no run file lists is asked about once, then shown as output.
+    reader = LogReader(0, (RunKey(0, key),))
+    fake = b"::d2l:: " + b"cd" * 12 + b" 1.0 run-start\n"
+    assert reader.feed(start + fake) == [StepEvent("", StepState.RUNNING, 1.0)]
+    reader.learn((RunKey(0, key),))
+    assert reader.feed(b"") == [fake.decode().rstrip("\n")] and not reader.wants_runs
+
+
+def test_fuzzed_logs_give_the_same_events_however_chunked_and_only_the_runs_own() -> None:
+    """Seeded logs of output (forged records, invalid UTF-8, CRs, NULs, long lines) around real
+    records, fed in random chunks: the same lines and events whatever the chunking, and an event
+    only for a record with its run's key."""
+    import random
+
+    rng = random.Random(4)
+    junk = [
+        "::d2l:: 1.0 run-end 0",
+        "::d2l::  1.0 step-end x 0",
+        "::d2l:: " + "ab" * 12 + " 1.0 run-end 0",
+        "::d2l:: " + "cd" * 12 + " 1.0 run-start",
+        "::d2l::",
+        " ::d2l:: KEY 1.0 run-end 0",
+        "[/x] [b]markup[/b]",
+        "\x00\r\x1b[31mred",
+        "x" * 5000,
+    ]
+    for case in range(500):
+        key = f"{rng.getrandbits(96):024x}"
+        genuine = 0
+        log = bytearray()
+        runs = (RunKey(0, key),)
+        log += f"::d2l:: {key} 1.0 run-start\n".encode()
+        for _ in range(rng.randint(0, 30)):
+            pick = rng.random()
+            if pick < 0.3:
+                log += f"::d2l:: {key} 2.0 step-start s{genuine}\n".encode()
+                genuine += 1
+            elif pick < 0.6:
+                log += rng.choice(junk).replace("KEY", key).encode() + b"\n"
+            elif pick < 0.8:
+                log += (
+                    bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))).replace(b"\n", b"") + b"\n"
+                )
+            else:
+                log += b"\xff\xfe plain \xc3\n"
+        log += f"::d2l:: {key} 3.0 run-end 7\n".encode()
+        log += b"partial line, no newline yet"
+
+        def feed(reader: LogReader, data: bytes) -> list[LogItem]:
+            items = reader.feed(data)
+            while reader.wants_runs:  # as Provisioner.stream does: read the runs file again
+                reader.learn(reader.runs)
+                items += reader.feed(b"")
+            return items
+
+        whole = LogReader(0, runs)
+        expected = feed(whole, bytes(log))
+        pieces = LogReader(0, runs)
+        got: list[LogItem] = []
+        at = 0
+        while at < len(log):
+            step = rng.choice((1, 2, 7, 64, 4096))
+            got += feed(pieces, bytes(log[at : at + step]))
+            at += step
+        assert got == expected, case
+        events = [i for i in got if isinstance(i, StepEvent)]
+        assert len(events) == genuine + 2, case  # run-start, the steps, run-end: nothing forged
+        assert pieces.ended is not None and pieces.ended.rc == 7
+        assert pieces.offset == whole.offset == len(log) - len(b"partial line, no newline yet")
+        assert not pieces.wants_runs

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -655,3 +656,159 @@ def test_the_readme_example_recipe_is_accepted(tmp_path: Path) -> None:
 
     (step,) = load_recipe_file(path)
     assert (step.name, step.title, step.timeout_s, step.retries) == ("my-deps", "Extra packages", 600, 1)
+
+
+# --- what a recipe file may be on disk ---------------------------------------------------------
+
+
+def load_within(path: Path, seconds: float = 5.0) -> tuple[RecipeStep, ...] | InputError:
+    """load_recipe_file, failing the test (instead of hanging it) if it blocks: a FIFO would."""
+    import threading
+
+    outcome: list[Any] = []
+
+    def load() -> None:
+        try:
+            outcome.append(rc.load_recipe_file(path))
+        except InputError as exc:
+            outcome.append(exc)
+        except BaseException as exc:  # the test reports it below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive() and path.is_fifo():
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # let the blocked reader go
+    assert outcome, f"loading {path} blocked for {seconds} s"
+    assert isinstance(outcome[0], (tuple, InputError)), repr(outcome[0])
+    return outcome[0]  # type: ignore[no-any-return]
+
+
+def refusal(path: Path) -> str:
+    result = load_within(path)
+    assert isinstance(result, InputError), result
+    assert str(path) in result.what and result.next_step
+    return result.what
+
+
+def test_a_fifo_a_directory_or_a_device_is_refused_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "recipe.toml"
+    os.mkfifo(fifo)
+    assert "named pipe" in refusal(fifo)
+    link = tmp_path / "link.toml"
+    link.symlink_to(fifo)
+    assert "named pipe" in refusal(link)
+    assert "directory" in refusal(tmp_path)
+    assert "device" in refusal(Path("/dev/zero"))
+
+
+def test_a_utf8_bom_is_accepted_and_utf16_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert [s.name for s in load_within(path)] == ["my-data", "warm-cache"]  # type: ignore[union-attr]
+    path.write_bytes(GOOD.encode("utf-16"))
+    assert "UTF-16" in refusal(path)
+
+
+def test_text_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[[step]]\nname = "a"\nrun = "echo caf\xe9"\n')
+    what = refusal(path)
+    assert what.startswith(f"{path}, line 3:") and "UTF-8" in what
+
+
+def test_a_huge_file_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as file:
+        file.truncate(300 << 20)  # sparse: 300 MB to stat, nothing on disk
+    assert "larger than 1 MiB" in refusal(path)
+    path.write_bytes(b"#" * rc.RECIPE_MAX_BYTES + b"\n")
+    assert "larger than 1 MiB" in refusal(path)
+
+
+def test_deep_nesting_and_endless_numbers_are_sentences_with_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text('[[step]]\nname = "a"\nrun = "x"\nx = ' + "[" * 200_000 + "]" * 200_000 + "\n")
+    what = refusal(path)
+    assert what.startswith(f"{path}, line 4:") and "nested too deeply" in what
+    path.write_text('[[step]]\nname = "a"\nrun = "x"\n\ntimeout = ' + "9" * 5000 + "\n")
+    what = refusal(path)
+    assert what.startswith(f"{path}, line 5:") and "digits" in what
+
+
+def nasty_recipes(seed: int = 13, count: int = 800) -> list[bytes]:
+    """Enumerated nasty files, then GOOD cut, spliced and sprinkled with bytes (a fixed seed)."""
+    import random
+
+    good = GOOD.encode()
+    cases = [
+        b"",
+        b"\x00",
+        b"\xef\xbb\xbf",
+        b"\xff\xfe",
+        b"[[step]]\n" * 1000,
+        b'[[step]]\nname = "[b]bold[/b]"\nrun = "echo [red]x[/red]"\n',
+        b"a = " + b"{b = " * 5000 + b"1" + b"}" * 5000,
+        b"a = " + b"[" * 50_000,
+        b'a = "' + b"x" * 500_000,
+        b'[[step]]\nname = "a"\nrun = "x"\ntimeout = 1e999\n',
+        b'[[step]]\nname = "a"\nrun = "x"\nretries = -0\n',
+        b'[[step]]\nname = "a"\nrun = "x"\nreboot = 2000-02-30\n',
+        b'[[step]]\nname = "a"\nrun = ["x"]\n',
+        b"[[step]]\nname = \"a\"\nrun = 'x'\n[[step.sub]]\n",
+        b"step = 1",
+        b'[step]\nname = "a"\n',
+        b"\r\n".join(good.split(b"\n")),
+        good.replace(b"\n", b"\r"),
+        good + b"\x00",
+    ]
+    rng = random.Random(seed)
+    alphabet = [
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b'"',
+        b"'",
+        b"\\",
+        b"=",
+        b"\n",
+        b"\x00",
+        b"\xff",
+        b"\xc3",
+        b"#",
+        b".",
+        b" ",
+    ]
+    for _ in range(count):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data) + 1)
+            pick = rng.random()
+            if pick < 0.4:
+                data[at:at] = rng.choice(alphabet) * rng.choice((1, 1, 2, 50))
+            elif pick < 0.7:
+                del data[at : at + rng.randint(1, 20)]
+            elif pick < 0.9:
+                data = data[:at]  # truncated
+            else:
+                data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        cases.append(bytes(data))
+    return cases
+
+
+def test_fuzzed_recipe_files_load_or_are_refused_with_a_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "fuzz.toml"
+    loaded = refused = 0
+    for data in nasty_recipes():
+        path.write_bytes(data)
+        try:
+            steps = rc.load_recipe_file(path)
+        except InputError as exc:
+            assert str(path) in exc.what and exc.next_step, exc.what
+            refused += 1
+        else:
+            assert steps and all(isinstance(s, RecipeStep) for s in steps)
+            loaded += 1
+    assert loaded and refused  # the mutations are neither all harmless nor all fatal

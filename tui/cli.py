@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     launch.add_argument("--key", default=DEFAULT_KEY_NAME, help="key pair name (created if needed)")
     launch.add_argument("--ssh-cidr", help="who may SSH in (default: your public IP /32)")
+    launch.add_argument(
+        "--allow-wide-ssh",
+        action="store_true",
+        help="let --ssh-cidr be wider than a /24 (IPv6: /48), up to the whole internet",
+    )
     launch.add_argument("--spot", action="store_true", help="a one-time spot instance")
     launch.add_argument("--name", help="instance name (default: d2l-<type>-<random>)")
     launch.add_argument("--yes", action="store_true", help="go ahead: the instance is billed by the hour")
@@ -237,6 +242,9 @@ def _launch(args: argparse.Namespace) -> int:
     if not name.strip() or len(name) > 128 or not name.isprintable():
         raise InputError("The name must be 1 to 128 printable characters.", "Pass another --name.")
     cidr, warning = network.validate_cidr(args.ssh_cidr) if args.ssh_cidr else ("", None)
+    if warning and not args.allow_wide_ssh:
+        # Like the wizard's tick: a source this wide is never a typo's consequence.
+        raise _UsageError(f"{warning} Add --allow-wide-ssh to go ahead with --ssh-cidr {cidr}.")
 
     aws = _make_aws(args)
     aws.identity()  # no credentials: say so before anything else is asked

@@ -95,13 +95,31 @@ def cells(pilot: Pilot[Any]) -> list[tuple[str, str]]:
     table = pilot.app.screen.query_one("#provision-steps", DataTable)
     rows = []
     for key in table.rows:
-        icon, title, _ = (Text.from_markup(str(c)).plain for c in table.get_row(key))
+        icon, title, _ = (
+            c.plain if isinstance(c, Text) else Text.from_markup(str(c)).plain for c in table.get_row(key)
+        )
         rows.append((icon, title))
     return rows
 
 
 def finished(pilot: Pilot[Any]) -> bool:
     return getattr(pilot.app.screen, "outcome", None) is not None
+
+
+async def test_a_recipes_titles_are_shown_as_written_not_as_markup(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path
+) -> None:
+    odd = "[/x] [b]not bold[/b] [@click=app.quit]"
+    recipe = Recipe(steps=(RecipeStep("odd", odd, "exit 3", hint="[red]plain[/red]"),), framework="pytorch")
+    screen = screen_for(cloud, key, tmp_path, recipe, "fresh")
+    app = ProvisionApp(screen)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: finished(pilot), 30)
+        assert cells(pilot) == [("✗", odd)]
+        error = str(screen.query_one("#step-error", Static).render())
+        assert f"Step '{odd}' failed (exit code 3). [red]plain[/red]" in error
+        assert f"Stopped at '{odd}'" in str(screen.query_one("#provision-link", Static).render())
+    await cloud[1].stop()
 
 
 async def test_a_run_with_a_failure_then_retry(

@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from moto import mock_aws
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, Static
 
 from tests.ui.driving import build_context, loaded, screen_name, wait_for_screen, wait_until
 from tui.app import D2lApp, make_app
@@ -89,7 +89,13 @@ async def test_key_name_refused_inline(aws: Aws, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("typed", "sentence"),
-    [("not-an-ip", "is not an IP address or CIDR block"), ("0.0.0.0/0", "Tick the box to confirm")],
+    [
+        ("not-an-ip", "is not an IP address or CIDR block"),
+        ("[/x]", "'[/x]' is not an IP address"),  # shown as typed, not read as markup
+        ("0.0.0.0/0", "Tick the box to confirm"),
+        ("0.0.0.0/0.0.0.0", "Tick the box to confirm"),
+        ("10.0.0.0/8", "Tick the box to confirm"),
+    ],
 )
 async def test_review_refuses_bad_cidr(aws: Aws, tmp_path: Path, typed: str, sentence: str) -> None:
     app = make_app(build_context(aws, tmp_path))
@@ -100,6 +106,10 @@ async def test_review_refuses_bad_cidr(aws: Aws, tmp_path: Path, typed: str, sen
         await pilot.pause()
         assert screen_name(pilot) == "ReviewStep"
         assert sentence in error_text(app)
+        tick = app.screen.query_one("#open-world", Checkbox)
+        assert tick.display == ("Tick" in sentence)
+        if typed == "10.0.0.0/8":
+            assert "all of 10.0.0.0/8" in str(tick.label)
     assert aws.client("ec2").describe_instances()["Reservations"] == []
 
 

@@ -6,14 +6,17 @@
 #                       then the title and hint the app shows
 #   steps/NAME.sh       the step's script; steps/NAME.check.sh: exit 0 = already done (skip it)
 #   env.sh              variables every step sees (D2L_FRAMEWORK, ...)
-#   log                 append-only: the steps' output and marker lines the app parses
+#   log                 append-only: the steps' output and the runner's record lines the app parses
+#   runs                one line per run: the log's size when it started, and that run's record key
 #   state/KEY           a finished step ("done" or "skipped"); KEY changes when its script does
 #   status              running | done | failed NAME | rebooting BOOT_ID
 #   run-offset          the log's size when the latest run started (where a reattach reads from)
 #   lock                held (flock) while a runner is alive: at most one at a time
 #   runner.pid          the latest runner (a session leader: setsid), for stopping a run
-# Marker lines: "::d2l:: EPOCH EVENT [STEP] [ARG]" with EVENT one of run-start, step-already,
-# step-check, step-skip, step-start, step-end, step-retry, reboot, run-end.
+# Record lines: "::d2l:: KEY EPOCH EVENT [STEP] [ARG]" with EVENT one of run-start, step-already,
+# step-check, step-skip, step-start, step-end, step-retry, reboot, run-end. KEY is a random secret of
+# this run, never exported: a step that prints a record-shaped line (or replays an old log) has no
+# key for it, so the app shows that line as output instead of taking it for the runner's word.
 set -u
 
 R="$(cd "$(dirname "$0")" && pwd)"
@@ -32,7 +35,7 @@ if command -v crontab >/dev/null 2>&1 && crontab -l 2>/dev/null | grep -qF "$R/r
 fi
 
 mark() {
-    printf '::d2l:: %s %s\n' "$(date +%s.%N | cut -c1-14)" "$*" >>"$LOG"
+    printf '::d2l:: %s %s %s\n' "$record_key" "$(date +%s.%N | cut -c1-14)" "$*" >>"$LOG"
 }
 
 # Step output that doesn't end in a newline must not swallow the next marker line.
@@ -50,10 +53,16 @@ finish() {
 
 touch "$LOG"
 mkdir -p "$R/state"
-stat -c %s "$LOG" >"$R/run-offset"
-echo running >"$R/status"
 # shellcheck source=/dev/null
 [ -f "$R/env.sh" ] && . "$R/env.sh"
+# After env.sh, so a recipe variable of the same name can't set it; unset first, so it isn't exported.
+unset record_key
+record_key="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+offset="$(stat -c %s "$LOG")"
+# The key is in `runs` before the first record that carries it (the app looks there when it meets one).
+(umask 077 && printf '%s %s\n' "$offset" "$record_key" >>"$R/runs")
+echo "$offset" >"$R/run-offset"
+echo running >"$R/status"
 export D2L_REBOOT_FLAG="$R/reboot-flag"
 mark run-start
 

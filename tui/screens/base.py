@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,7 +31,8 @@ BACK = "back"
 def show_step_error(screen: Screen[Any], message: str) -> None:
     """The #step-error line every screen has: what went wrong and the next step ("" hides it)."""
     error = screen.query_one("#step-error", Static)
-    error.update(message)
+    # Plain text: the sentence quotes what was typed, AWS's words, names from a recipe ("[/x]" and all).
+    error.update(Text(message))
     error.set_class(bool(message), "visible")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -260,7 +261,7 @@ class ProvisionScreen(Screen[None]):
         table = self.query_one("#provision-steps", DataTable)
         table.add_row(*self._cells(row), key=row.name)
 
-    def _cells(self, row: StepRow) -> tuple[str, str, str]:
+    def _cells(self, row: StepRow) -> tuple[Text, Text, str]:
         seconds = row.seconds
         if row.state is StepState.RUNNING and row.started_here is not None:
             seconds = time.monotonic() - row.started_here
@@ -269,11 +270,8 @@ class ProvisionScreen(Screen[None]):
             row.state
         )
         icon = _ICONS[row.state]
-        return (
-            (f"[{style}]{icon}[/]" if style else icon),
-            (f"[{style}]{title}[/]" if style else title),
-            _duration(seconds),
-        )
+        # Text, not markup: the title comes from a recipe file or the instance's plan.
+        return Text(icon, style=style or ""), Text(title, style=style or ""), _duration(seconds)
 
     def _show_row(self, row: StepRow) -> None:
         table = self.query_one("#provision-steps", DataTable)
@@ -305,7 +303,7 @@ class ProvisionScreen(Screen[None]):
             name = failed.title if failed else outcome.failed_step
             hint = f" {failed.hint}" if failed and failed.hint else ""
             self.query_one("#provision-link", Static).update(
-                f"Stopped at '{name}'; the steps after it did not run."
+                Text(f"Stopped at '{name}'; the steps after it did not run.")
             )
             self._show_error(
                 f"Step '{name}' failed (exit code {outcome.rc}).{hint}\n"

@@ -163,7 +163,24 @@ class ReviewStep(StepScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "cidr":
             self.clear_error()
-            self.query_one("#open-world", Checkbox).display = event.value.strip() in ("0.0.0.0/0", "::/0")
+            tick = self.query_one("#open-world", Checkbox)
+            tick.value = False  # a tick agrees to the source it was given for, not to the next one typed
+            tick.display = self._wide_source(event.value)
+
+    def _wide_source(self, text: str) -> bool:
+        """Whether `text` opens SSH wider than a /24 (or /48), however it is written; names what the
+        tick then agrees to."""
+        from tui.services.errors import InputError
+        from tui.services.network import WHOLE_INTERNET_WARNING, validate_cidr
+
+        try:
+            cidr, warning = validate_cidr(text)
+        except InputError:
+            return False
+        if warning:
+            agree = "the whole internet" if warning == WHOLE_INTERNET_WARNING else f"all of {cidr}"
+            self.query_one("#open-world", Checkbox).label = f"I understand: SSH will be open to {agree}"
+        return warning is not None
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "name":
@@ -186,7 +203,7 @@ class ReviewStep(StepScreen):
         except InputError as exc:
             return str(exc)
         if warning and not self.query_one("#open-world", Checkbox).value:
-            self.query_one("#open-world", Checkbox).display = True
+            self.query_one("#open-world", Checkbox).display = self._wide_source(cidr)
             return f"{warning} Tick the box to confirm, or type your own address."
         self.state.name = name
         self.state.ssh_cidr = cidr

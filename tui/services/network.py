@@ -1,8 +1,8 @@
 """The security group: SSH (TCP 22) open only to the user's own /32.
 
 The chapter opens port 22 to 0.0.0.0/0; here the default is the user's public address as AWS sees
-it (checkip.amazonaws.com), and anything wider is the user's explicit choice, with a warning for the
-whole internet. One managed group per source CIDR per VPC, named after the CIDR, so a second launch
+it (checkip.amazonaws.com), and anything wider than a /24 (IPv4) or a /48 (IPv6) is the user's
+explicit choice (the wizard's tick, the CLI's --allow-wide-ssh), however the block is written. One managed group per source CIDR per VPC, named after the CIDR, so a second launch
 from the same place reuses it instead of piling up groups.
 """
 
@@ -25,6 +25,9 @@ WHOLE_INTERNET_WARNING = (
     "This opens SSH to the whole internet: anyone can try to log in, and bots will. "
     "Prefer your own address (/32)."
 )
+# The widest source that needs no explicit consent: one office or home network, not a provider's.
+NARROWEST_WIDE_PREFIX = {4: 24, 6: 48}
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 def detect_public_ip(timeout: float = 3.0, url: str = CHECKIP_URL) -> str | None:
@@ -42,12 +45,14 @@ def detect_public_ip(timeout: float = 3.0, url: str = CHECKIP_URL) -> str | None
 
 
 def validate_cidr(text: str) -> tuple[str, str | None]:
-    """(normalized CIDR, warning or None). A bare IP becomes /32. 0.0.0.0/0 gives a warning.
-    Raises InputError with a sentence for anything else.
+    """(normalized CIDR, warning or None). A bare IP becomes /32. A block wider than a /24 (IPv6: a
+    /48) gives a warning, which callers must not pass without the user's explicit consent; netmask
+    forms (0.0.0.0/0.0.0.0) and IPv4-mapped IPv6 are normalised first. Raises InputError with a
+    sentence for anything else.
 
-    IPv6 is accepted too (a bare address becomes /128; ::/0 gives the same warning).
+    IPv6 is accepted too (a bare address becomes /128; ::/0 is the whole internet as 0.0.0.0/0 is).
     """
-    text = text.strip()
+    text = "".join(text.split())  # " 203.0.113.7 / 32" as pasted
     example = "Enter an address like 203.0.113.7, or a block like 203.0.113.0/24."
     if not text:
         raise InputError("Enter the address SSH connections will come from.", example)
@@ -68,8 +73,34 @@ def validate_cidr(text: str) -> tuple[str, str | None]:
             f"{text} has bits set after the /{loose.prefixlen}; that block is {loose}.",
             f"Use {loose} for the block, or {single} for just that address.",
         ) from exc
-    warning = WHOLE_INTERNET_WARNING if network.prefixlen == 0 else None
-    return str(network), warning
+    network = _as_ipv4_if_mapped(network)
+    return str(network), wide_warning(network)
+
+
+def _as_ipv4_if_mapped(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """::ffff:a.b.c.d/N is the IPv4 block a.b.c.d/(N-96): EC2 matches IPv4 traffic only against IPv4
+    rules, so that is what the user means (and ::ffff:0:0/96 is the whole IPv4 internet)."""
+    if network.version == 6 and network.subnet_of(_IPV4_MAPPED):  # type: ignore[arg-type]
+        address = int(network.network_address) & 0xFFFFFFFF
+        return ipaddress.IPv4Network((address, network.prefixlen - 96))
+    return network
+
+
+def wide_warning(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    """Why a source needs the user's explicit consent (wider than a /24 or a /48), or None."""
+    if network.prefixlen == 0:
+        return WHOLE_INTERNET_WARNING
+    if network.prefixlen >= NARROWEST_WIDE_PREFIX[network.version]:
+        return None
+    if network.version == 4:
+        size = f"{network.num_addresses:,} addresses"
+    else:
+        size = f"{2 ** (48 - network.prefixlen):,} sites' /48 networks"
+    return (
+        f"This opens SSH to {network}, {size}: any of them can try to log in. Prefer your own address (/32)."
+    )
 
 
 def security_group_name(cidr: str) -> str:

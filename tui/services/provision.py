@@ -1,8 +1,9 @@
 """The provisioning run: install a recipe on the instance, start the detached runner, follow its log.
 
 The runner (tui/data/runner.sh) lives on the instance and keeps going when the SSH connection drops,
-the app exits or the machine reboots; it writes every step's output and marker lines to one
-append-only log. The app only ever *reads* that log from a byte offset, so a reconnect resumes
+the app exits or the machine reboots; it writes every step's output and its record lines to one
+append-only log. Each record carries the run's secret key (listed in the runs file, never given to
+the steps), so a step's output can't forge how a step or the run ended. The app only ever *reads* that log from a byte offset, so a reconnect resumes
 exactly where the last complete line ended: no line lost, none shown twice.
 
 ``Provisioner`` is one connection's worth of remote operations; ``follow_run`` is the loop the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import logging
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,6 +46,24 @@ Mode = Literal["fresh", "reattach", "retry"]
 
 
 @dataclass(frozen=True)
+class RunKey:
+    """One run of the runner: where its lines begin in the log, and the key its records carry."""
+
+    start: int
+    key: str
+
+
+def parse_runs(text: str) -> tuple[RunKey, ...]:
+    """The runs file ("OFFSET KEY" a line, oldest first); lines that aren't that shape are skipped."""
+    runs = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0].isdigit() and fields[1].isalnum():
+            runs.append(RunKey(int(fields[0]), fields[1]))
+    return tuple(runs)
+
+
+@dataclass(frozen=True)
 class RemoteState:
     installed: bool  # a recipe has been installed here
     running: bool  # a runner holds the lock now
@@ -51,6 +71,7 @@ class RemoteState:
     log_size: int
     run_offset: int  # where the latest run's lines begin in the log
     boot_id: str  # changes on every boot: tells "rebooted" from "still going down"
+    runs: tuple[RunKey, ...] = ()  # every run's start in the log and record key (the runs file)
 
 
 @dataclass(frozen=True)
@@ -177,11 +198,21 @@ _EVENT_STATES = {
 }
 
 
-def parse_marker(line: str) -> StepEvent | None:
-    """A marker line as a StepEvent; None for ordinary output (or a malformed marker)."""
-    parts = line[len(MARKER) :].split()
-    if len(parts) < 2:
+def marker_key(line: str) -> str:
+    """The key a record-shaped line carries ("" if none)."""
+    parts = line[len(MARKER) :].split(maxsplit=1)
+    return parts[0] if parts else ""
+
+
+def parse_marker(line: str, key: str) -> StepEvent | None:
+    """A record line of the run whose key is `key`, as a StepEvent; None for ordinary output, a
+    malformed record, or one without that key (a step's output or a replayed old log)."""
+    if not key or not line.startswith(MARKER):
         return None
+    parts = line[len(MARKER) :].split()
+    if len(parts) < 3 or not hmac.compare_digest(parts[0].encode(), key.encode()):
+        return None
+    parts = parts[1:]
     try:
         at = float(parts[0])
     except ValueError:
@@ -208,32 +239,64 @@ def parse_marker(line: str) -> StepEvent | None:
 
 
 class LogReader:
-    """Turns the log's bytes into lines and events, counting the offset of complete lines only."""
+    """Turns the log's bytes into lines and events, counting the offset of complete lines only.
 
-    def __init__(self, offset: int = 0) -> None:
+    A record counts only with the key of the run its line falls in (``runs``); any other
+    record-shaped line is output. A run the reader doesn't know yet begins with its run-start
+    record exactly at its start offset: there ``wants_runs`` is set and feeding pauses until
+    ``learn`` brings the runs file again.
+    """
+
+    def __init__(self, offset: int = 0, runs: tuple[RunKey, ...] = ()) -> None:
         self.offset = offset
         self._partial = b""
+        self.runs = runs
+        self.wants_runs = False
+        self._asked_at = -1  # the offset the runs file was last fetched for
         self.ended: StepEvent | None = None  # the run-end event, once seen
         self.rebooting = False
         self.failed_step = ""
+
+    def learn(self, runs: tuple[RunKey, ...]) -> None:
+        self.runs = runs
+        self.wants_runs = False
+        self._asked_at = self.offset
+
+    def key_at(self, position: int) -> str:
+        """The key of the run the log's byte `position` belongs to (the latest one listed starting there
+        or before: a log that was removed and begun again starts its runs again from 0)."""
+        key = ""
+        for run in self.runs:
+            if run.start <= position:
+                key = run.key
+        return key
 
     def feed(self, data: bytes) -> list[LogItem]:
         data = self._partial + data
         cut = data.rfind(b"\n") + 1
         self._partial = data[cut:]
-        if not cut:
+        if not cut or self.wants_runs:
+            self._partial = data
             return []
-        self.offset += cut
         complete = data[:cut]
-        # One decode and one split per chunk (a newline byte is never part of a multi-byte sequence,
-        # so the lines are what decoding each would give); plain output needs nothing more.
-        lines = complete.decode("utf-8", "replace").split("\n")[:-1]
         if _MARKER_BYTES not in complete:
-            return cast("list[LogItem]", lines)
+            self.offset += cut
+            # One decode and one split per chunk (a newline byte is never part of a multi-byte
+            # sequence, so the lines are what decoding each would give); plain output needs no more.
+            return cast("list[LogItem]", complete.decode("utf-8", "replace").split("\n")[:-1])
         items: list[LogItem] = []
-        for line in lines:
+        position = 0
+        for raw in complete.split(b"\n")[:-1]:
+            at = self.offset
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(MARKER) and self._unknown_run_starts_at(at, line):
+                self.wants_runs = True
+                self._partial = data[position:]
+                return items
+            position += len(raw) + 1
+            self.offset += len(raw) + 1
             if line.startswith(MARKER):
-                event = parse_marker(line)
+                event = parse_marker(line, self.key_at(at))
                 if event is None:
                     items.append(line)
                     continue
@@ -247,6 +310,14 @@ class LogReader:
             else:
                 items.append(line)
         return items
+
+    def _unknown_run_starts_at(self, at: int, line: str) -> bool:
+        """A run-start record at an offset where no known run starts, not yet asked about: perhaps a
+        run that began after the runs file was read (or a step's imitation of one)."""
+        parts = line[len(MARKER) :].split()
+        if parts[2:3] != ["run-start"] or at <= self._asked_at:
+            return False
+        return not any(run.start == at and run.key == parts[0] for run in self.runs)
 
 
 # --- one connection's worth of remote operations -------------------------------------------------
@@ -271,10 +342,13 @@ class Provisioner:
             'echo "status=$(cat "$R/status" 2>/dev/null)"; '
             'echo "size=$(stat -c %s "$R/log" 2>/dev/null || echo 0)"; '
             'echo "offset=$(cat "$R/run-offset" 2>/dev/null || echo 0)"; '
-            'echo "boot=$(cat "${D2L_BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}" 2>/dev/null)"'
+            'echo "boot=$(cat "${D2L_BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}" 2>/dev/null)"; '
+            'sed "s/^/run=/" "$R/runs" 2>/dev/null'
         )
         result = await self.conn.run(script, check=False)
-        fields = dict(line.split("=", 1) for line in str(result.stdout or "").splitlines() if "=" in line)
+        lines = str(result.stdout or "").splitlines()
+        fields = dict(line.split("=", 1) for line in lines if "=" in line)
+        runs = parse_runs("\n".join(line[4:] for line in lines if line.startswith("run=")))
         return RemoteState(
             installed=fields.get("installed") == "1",
             running=fields.get("running") == "1",
@@ -282,7 +356,12 @@ class Provisioner:
             log_size=int(fields.get("size") or 0),
             run_offset=int(fields.get("offset") or 0),
             boot_id=fields.get("boot", "").strip(),
+            runs=runs,
         )
+
+    async def runs(self) -> tuple[RunKey, ...]:
+        result = await self.conn.run(self._sh('cat "$R/runs" 2>/dev/null'), check=False)
+        return parse_runs(str(result.stdout or ""))
 
     async def plan(self) -> tuple[PlannedStep, ...]:
         result = await self.conn.run(self._sh('cat "$R/plan.tsv" 2>/dev/null'), check=False)
@@ -322,13 +401,15 @@ class Provisioner:
             check=False,
         )
 
-    async def stream(self, offset: int) -> AsyncIterator[tuple[list[LogItem], LogReader]]:
+    async def stream(
+        self, offset: int, runs: tuple[RunKey, ...] = ()
+    ) -> AsyncIterator[tuple[list[LogItem], LogReader]]:
         """The log from `offset`, as it grows; ends after the run's end or the reboot marker.
 
         Ending any other way (the channel closed) means the connection dropped: the caller
         reconnects and calls again with the reader's offset.
         """
-        reader = LogReader(offset)
+        reader = LogReader(offset, runs)
         process = await self.conn.create_process(
             self._sh(f'exec tail -c +{offset + 1} -F "$R/log" 2>/dev/null'), encoding=None
         )
@@ -338,6 +419,9 @@ class Provisioner:
                 if not chunk:
                     return
                 items = reader.feed(chunk)
+                while reader.wants_runs:  # a run began since the runs file was read: read it again
+                    reader.learn(await self.runs())
+                    items += reader.feed(b"")
                 if items:
                     yield items, reader
                 if reader.ended is not None or reader.rebooting:
@@ -407,7 +491,7 @@ async def follow_run(
             reboot_from = ""
             sink(LinkState("connected"))
             reader: LogReader | None = None
-            async for items, reader in prov.stream(offset):
+            async for items, reader in prov.stream(offset, st.runs):
                 sink(items)
                 offset = reader.offset
             if reader is not None and reader.ended is not None:

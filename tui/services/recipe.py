@@ -13,8 +13,12 @@ which is ``ENV_DIR`` below.
 
 from __future__ import annotations
 
+import codecs
+import logging
+import os
 import re
 import shlex
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +34,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+log = logging.getLogger(__name__)
 
 BOOK_VERSION = "1.0.3"
 FRAMEWORKS = ("pytorch", "tensorflow", "jax", "mxnet")
@@ -400,16 +406,100 @@ def _decode_error(exc: ValueError, path: Path) -> InputError:
     )
 
 
-def load_recipe_file(path: Path) -> tuple[RecipeStep, ...]:
-    """The ``[[step]]`` tables of a TOML file as steps; any mistake is an InputError naming its line."""
+# A recipe is a few steps of shell; anything bigger is the wrong file (and isn't read whole to find out).
+RECIPE_MAX_BYTES = 1 << 20
+_NOT_REGULAR = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _not_a_file(path: Path, mode: int) -> InputError | None:
+    if stat.S_ISREG(mode):
+        return None
+    kind = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+    return InputError(f"The recipe file {path} is {kind}, not a file.", "Pass a TOML file's path.")
+
+
+def _too_big(path: Path) -> InputError:
+    return InputError(
+        f"The recipe file {path} is larger than {RECIPE_MAX_BYTES // (1 << 20)} MiB, "
+        "the most a recipe may be.",
+        "Check that it is the right file: a recipe is a few [[step]] tables.",
+    )
+
+
+def _read_recipe_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing before reading anything that isn't a regular file of at most
+    RECIPE_MAX_BYTES (a FIFO would block the open or the read forever, /dev/zero never ends)."""
     try:
-        text = Path(path).read_text("utf-8")
+        before = os.stat(path)  # follows a symlink: a link to a file is fine, to a FIFO is not
+        refusal = _not_a_file(path, before.st_mode)
+        if refusal is None and before.st_size > RECIPE_MAX_BYTES:
+            refusal = _too_big(path)
+        if refusal is not None:
+            raise refusal
+        # O_NONBLOCK: should it have become a FIFO since the stat, the open doesn't wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as file:
+            refusal = _not_a_file(path, os.fstat(file.fileno()).st_mode)
+            if refusal is not None:
+                raise refusal
+            data = file.read(RECIPE_MAX_BYTES + 1)
     except FileNotFoundError:
         raise InputError(f"There is no recipe file {path}.", "Check the path.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise InputError(f"Cannot read the recipe file {path}: {reason}.", "Check the file.") from None
-    return parse_recipe(text, Path(path))
+    if len(data) > RECIPE_MAX_BYTES:  # it grew after the stat
+        raise _too_big(path)
+    return data
+
+
+def _decode_recipe(data: bytes, path: Path) -> str:
+    """UTF-8 text, with or without the BOM some editors write; anything else names its line."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError(f"The recipe file {path} is saved as UTF-16.", "Save it as UTF-8 and try again.")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = _universal_newlines(data[: exc.start].decode("utf-8")).count("\n") + 1
+        raise InputError(
+            f"{path}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}).",
+            "Save the file as UTF-8 and try again.",
+        ) from None
+    return _universal_newlines(text)
+
+
+def _universal_newlines(text: str) -> str:
+    """CRLF and lone CR as newlines, as reading in text mode did (and as editors save them)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def load_recipe_file(path: Path) -> tuple[RecipeStep, ...]:
+    """The ``[[step]]`` tables of a TOML file as steps; any mistake is an InputError naming its line."""
+    path = Path(path)
+    return parse_recipe(_decode_recipe(_read_recipe_bytes(path), path), path)
+
+
+def _deepest_line(text: str) -> int:
+    """The line where brackets and braces nest deepest (strings not told apart: only a pointer)."""
+    depth, deepest, line, at = 0, -1, 1, 1
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, line
+        elif char in "]}":
+            depth -= 1
+        elif char == "\n":
+            line += 1
+    return at
 
 
 def parse_recipe(text: str, path: Path | str = "recipe.toml") -> tuple[RecipeStep, ...]:
@@ -419,6 +509,23 @@ def parse_recipe(text: str, path: Path | str = "recipe.toml") -> tuple[RecipeSte
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _decode_error(exc, path) from None
+    except RecursionError:
+        raise InputError(
+            f"{path}, line {_deepest_line(text)}: arrays or tables nested too deeply to read.",
+            f"A recipe needs no nesting beyond its [[step]] tables, e.g.\n{_EXAMPLE}",
+        ) from None
+    except ValueError as exc:  # tomllib lets a few through, e.g. an integer too long to convert
+        long_number = re.search(rf"\d{{{sys.get_int_max_str_digits() + 1},}}", text)
+        if long_number is None:
+            log.info("recipe %s: %s", path, exc)
+            raise InputError(
+                f"{path}: not valid TOML.", f"Fix the file; a step looks like\n{_EXAMPLE}"
+            ) from None
+        line = text.count("\n", 0, long_number.start()) + 1
+        raise InputError(
+            f"{path}, line {line}: a number with more digits than can be read.",
+            "Shorten it (or quote it, if it is meant as text).",
+        ) from None
     top, tables = _scan_lines(text)
 
     def fail(line: int | None, what: str, next_step: str) -> InputError:
