@@ -381,3 +381,44 @@ def test_fuzzed_logs_give_the_same_events_however_chunked_and_only_the_runs_own(
         assert pieces.ended is not None and pieces.ended.rc == 7
         assert pieces.offset == whole.offset == len(log) - len(b"partial line, no newline yet")
         assert not pieces.wants_runs
+
+
+# An older d2l-tui's runner: records without a run key, which this version can't trust.
+LEGACY_RUNNER = """#!/bin/bash
+R="$(cd "$(dirname "$0")" && pwd)"
+exec 9>"$R/lock"; flock 9
+echo running > "$R/status"
+echo "::d2l:: $(date +%s) run-start" >> "$R/log"
+echo "::d2l:: $(date +%s) run-end 0" >> "$R/log"
+echo done > "$R/status"
+"""
+
+
+async def test_a_runner_left_by_an_older_app_is_replaced_on_retry_and_never_followed_blind(
+    sshd: object, client_key: tuple[Path, str], tmp_path: Path
+) -> None:
+    from tui.services.errors import D2lError
+
+    marker = tmp_path / "fixed"
+    rcp = recipe(
+        RecipeStep("first", "First", "echo first ran"),
+        RecipeStep("flaky", "Flaky", f"if [ ! -f {marker} ]; then exit 3; fi; echo fixed"),
+    )
+    remote = tmp_path / "remote"
+    follow = Follow(sshd, client_key[0])
+    assert not (await run(follow, rcp, remote)).ok
+    (remote / "runner.sh").write_text(LEGACY_RUNNER)  # the instance was set up by an older version
+
+    # Following it would wait for an end it can't verify: it says so instead.
+    with pytest.raises(D2lError, match="older d2l-tui"):
+        await run(Follow(sshd, client_key[0]), None, remote, mode="reattach")
+
+    # A retry puts this version's runner back first, and the run ends as it should.
+    marker.touch()
+    retry = Follow(sshd, client_key[0])
+    outcome, _ = await asyncio.wait_for(
+        follow_run(retry.connect, retry.sink, mode="retry", remote_dir=str(remote), sleep=fast_sleep),  # type: ignore[arg-type]
+        timeout=20,
+    )
+    assert outcome.ok and "fixed" in retry.lines
+    assert (remote / "runner.sh").read_text() != LEGACY_RUNNER

@@ -72,6 +72,9 @@ class RemoteState:
     run_offset: int  # where the latest run's lines begin in the log
     boot_id: str  # changes on every boot: tells "rebooted" from "still going down"
     runs: tuple[RunKey, ...] = ()  # every run's start in the log and record key (the runs file)
+    # False when the instance holds a runner.sh other than this app's (an older d2l-tui's): its records
+    # carry no run key, so a run it makes could never be seen to end.
+    runner_current: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,10 @@ def recipe_for(
 
 def runner_script() -> str:
     return resources.files("tui.data").joinpath("runner.sh").read_text("utf-8")
+
+
+def runner_digest() -> str:
+    return hashlib.sha256(runner_script().encode()).hexdigest()
 
 
 def state_key(step: RecipeStep) -> str:
@@ -343,6 +350,7 @@ class Provisioner:
             'echo "size=$(stat -c %s "$R/log" 2>/dev/null || echo 0)"; '
             'echo "offset=$(cat "$R/run-offset" 2>/dev/null || echo 0)"; '
             'echo "boot=$(cat "${D2L_BOOT_ID_FILE:-/proc/sys/kernel/random/boot_id}" 2>/dev/null)"; '
+            'echo "runner=$(sha256sum < "$R/runner.sh" 2>/dev/null | cut -c1-64)"; '
             'sed "s/^/run=/" "$R/runs" 2>/dev/null'
         )
         result = await self.conn.run(script, check=False)
@@ -357,6 +365,7 @@ class Provisioner:
             run_offset=int(fields.get("offset") or 0),
             boot_id=fields.get("boot", "").strip(),
             runs=runs,
+            runner_current=fields.get("runner", "").strip() in ("", runner_digest()),
         )
 
     async def runs(self) -> tuple[RunKey, ...]:
@@ -383,6 +392,17 @@ class Provisioner:
                 "Couldn't copy the setup steps to the instance.",
                 f"It said: {str(result.stderr or '').strip()[:200]}",
             )
+
+    async def replace_runner(self) -> None:
+        """Put this app's runner.sh in place of an older one (plan, steps, log and state are kept)."""
+        encoded = base64.b64encode(runner_script().encode()).decode()
+        body = (
+            'if [ -e "$R/lock" ] && ! flock -n "$R/lock" true; then exit 75; fi; '
+            f"printf '%s' '{encoded}' | base64 -d > \"$R/runner.sh\" && chmod 700 \"$R/runner.sh\""
+        )
+        result = await self.conn.run(self._sh(body), check=False)
+        if result.exit_status != 0:
+            raise D2lError("Couldn't update the setup runner on the instance.", "Retry the setup.")
 
     async def start(self) -> None:
         """Start the runner detached from this connection (its own session, no terminal)."""
@@ -473,6 +493,17 @@ async def follow_run(
                 continue
             if mode == "reattach" and not st.installed:
                 return RunOutcome(ok=False, not_started=True), offset or 0
+            if st.installed and not st.runner_current:
+                # An older d2l-tui's runner writes records without a run key: following it would wait
+                # for an end this version can't trust, forever. Replace it before a run, else say so.
+                if st.running or mode == "reattach":
+                    raise D2lError(
+                        "The setup on this instance was started by an older d2l-tui, whose records this "
+                        "version can't verify.",
+                        "Run the setup again once it has stopped (finished steps are kept).",
+                    )
+                if mode == "retry":
+                    await prov.replace_runner()
             resume = not st.running and (st.status == "running" or st.status.startswith("rebooting"))
             if not started and not st.running and mode in ("fresh", "retry"):
                 if mode == "fresh" and recipe is not None:
