@@ -129,7 +129,7 @@ class KeyPairStep(StepScreen):
             return
         fix_permissions(path)
         self.clear_error()
-        self.notify(f"{path} is now readable only by you (0400).")
+        self.notify(f"{path} is now readable only by you (0400).", markup=False)
 
     def key_path_given(self) -> Path | None:
         text = self.query_one("#key-path", Input).value.strip()

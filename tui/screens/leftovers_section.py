@@ -23,6 +23,7 @@ from tui.services.costs import money
 from tui.services.errors import D2lError
 from tui.services.leftovers import IMAGE, LABELS, CleanupResult, Leftover, bulk, monthly
 from tui.widgets.live_table import LiveTable
+from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
     from tui.app import D2lApp
@@ -118,10 +119,10 @@ class LeftoversSection(Screen[None]):
                     table.remove_row(key)
             for key, item in fresh.items():
                 if key not in self.leftovers:
-                    table.add_row(*leftover_cells(item), key=key)
+                    table.add_row(*map(plain, leftover_cells(item)), key=key)
                 elif self.leftovers[key] != item:
                     for (column, _), value in zip(LEFTOVER_COLUMNS, leftover_cells(item), strict=True):
-                        table.update_cell(key, column, value, update_width=True)
+                        table.update_cell(key, column, plain(value), update_width=True)
         self.leftovers = fresh
         title = self.query_one("#leftovers-title", Static)
         title.update(
@@ -186,7 +187,9 @@ class LeftoversSection(Screen[None]):
         app = cast("D2lApp", self.app)
         choose_image(app.state, region, image)
         self.dismiss(None)
-        app.notify(f"Launching from {image.name} ({image.image_id}) in {region}: check each step.")
+        app.notify(
+            f"Launching from {image.name} ({image.image_id}) in {region}: check each step.", markup=False
+        )
         rewind_wizard(app)
 
     def _confirm(self, items: list[Leftover], title: str) -> None:
@@ -216,7 +219,7 @@ class LeftoversSection(Screen[None]):
         if failed:
             message += f" {len(failed)} kept: {failed[0].error}"
         self.say(message, error=bool(failed))
-        self.notify(message, severity="error" if failed else "information")
+        self.notify(message, severity="error" if failed else "information", markup=False)
         self.refresh_soon()
 
     def refresh_soon(self) -> None:

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
@@ -28,6 +30,7 @@ from tui.screens.base import connection_failure, show_step_error
 from tui.services.errors import D2lError
 from tui.widgets.live_table import LiveTable
 from tui.widgets.log_view import LogView
+from tui.widgets.plain import plain, then_markup
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -147,13 +150,12 @@ class ProvisionScreen(Screen[None]):
             yield Static("", id="step-error")
         yield Footer()
 
-    def _title(self) -> str:
-        title = f"Setting up {self.link.label}"
+    def _title(self) -> Content:
+        title = f"Setting up {self.link.label}"  # the instance's name: never markup
         if self.recipe is not None:
             title += f" for {self.recipe.framework}"
-        if self.link.simulated:
-            title += "  [dim](simulated: the demo instance prints the commands it would run)[/dim]"
-        return title
+        note = "  [dim](simulated: the demo instance prints the commands it would run)[/dim]"
+        return then_markup(title, note if self.link.simulated else "")
 
     def on_mount(self) -> None:
         table = self.query_one("#provision-steps", DataTable)
@@ -189,7 +191,7 @@ class ProvisionScreen(Screen[None]):
         self._finished(outcome)
 
     def _waiting(self, line: str) -> None:
-        self.query_one("#provision-link", Static).update(line)
+        self.query_one("#provision-link", Static).update(plain(line))
 
     def _update(self, update: list[LogItem] | LinkState | RunPlan) -> None:
         from tui.services.provision import LinkState, RunPlan
@@ -202,7 +204,7 @@ class ProvisionScreen(Screen[None]):
                 "reconnecting": "Reconnecting…",
                 "rebooting": "Rebooting…",
             }[update.state]
-            self.query_one("#provision-link", Static).update(f"{text} {update.detail}".strip())
+            self.query_one("#provision-link", Static).update(plain(f"{text} {update.detail}".strip()))
             return
         if isinstance(update, RunPlan):
             self._plan(update)
@@ -254,20 +256,16 @@ class ProvisionScreen(Screen[None]):
         table = self.query_one("#provision-steps", DataTable)
         table.add_row(*self._cells(row), key=row.name)
 
-    def _cells(self, row: StepRow) -> tuple[str, str, str]:
+    def _cells(self, row: StepRow) -> tuple[Text, Text, str]:
         seconds = row.seconds
         if row.state is StepState.RUNNING and row.started_here is not None:
             seconds = time.monotonic() - row.started_here
         title = row.title + (f" ({row.note})" if row.note.startswith("retry") else "")
         style = {StepState.FAILED: "bold red", StepState.RUNNING: "bold", StepState.SKIPPED: "dim"}.get(
-            row.state
+            row.state, ""
         )
-        icon = _ICONS[row.state]
-        return (
-            (f"[{style}]{icon}[/]" if style else icon),
-            (f"[{style}]{title}[/]" if style else title),
-            _duration(seconds),
-        )
+        # A step's name and title can come from the log on the instance: styled Text, never markup.
+        return plain(_ICONS[row.state], style), plain(title, style), _duration(seconds)
 
     def _show_row(self, row: StepRow) -> None:
         table = self.query_one("#provision-steps", DataTable)
@@ -288,7 +286,7 @@ class ProvisionScreen(Screen[None]):
             self.query_one("#provision-link", Static).update(
                 "Done: every step finished. The environment is ~/d2l (source ~/d2l/bin/activate)."
             )
-            self.notify(f"{self.link.label} is set up.", title="Provisioning finished")
+            self.notify(f"{self.link.label} is set up.", title="Provisioning finished", markup=False)
         elif outcome.not_started:
             self._show_error(
                 "Nothing has been set up on this instance yet. Start it from the launch, "
@@ -299,7 +297,7 @@ class ProvisionScreen(Screen[None]):
             name = failed.title if failed else outcome.failed_step
             hint = f" {failed.hint}" if failed and failed.hint else ""
             self.query_one("#provision-link", Static).update(
-                f"Stopped at '{name}'; the steps after it did not run."
+                plain(f"Stopped at '{name}'; the steps after it did not run.")
             )
             self._show_error(
                 f"Step '{name}' failed (exit code {outcome.rc}).{hint}\n"
@@ -383,7 +381,7 @@ class ProvisionScreen(Screen[None]):
             finally:
                 conn.close()
             target.write_bytes(data)
-            self.notify(str(target), title="Whole log saved")
+            self.notify(str(target), title="Whole log saved", markup=False)
         except Exception as exc:  # unreachable: keep what we have rather than nothing
             log.warning("reading the whole log failed: %s", exc)
             view = self.query_one("#provision-log", LogView)
@@ -392,6 +390,7 @@ class ProvisionScreen(Screen[None]):
                 f"{target} (the last {len(view.kept)} lines: the instance couldn't be reached)",
                 title="Log saved",
                 severity="warning",
+                markup=False,  # a file path
             )
 
     def action_back(self) -> None:
@@ -417,7 +416,7 @@ def open_provisioning(
 
             recipe = recipe_for(instance.instance_type, framework, simulated=ctx.simulated)
         except D2lError as exc:
-            app.notify(str(exc), severity="error", timeout=10)
+            app.notify(str(exc), severity="error", timeout=10, markup=False)
             return
     app.push_screen(ProvisionScreen(link, recipe=recipe, mode=mode))
 

@@ -200,7 +200,7 @@ class TunnelScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(status.url)  # OSC 52: works over SSH and without a display
         self.copy_with_pyperclip(status.url)
-        self.notify(status.url, title="Copied to the clipboard")
+        self.notify(status.url, title="Copied to the clipboard", markup=False)
 
     @work(thread=True, group="clipboard", exit_on_error=False)
     def copy_with_pyperclip(self, text: str) -> None:
@@ -250,7 +250,7 @@ class TunnelScreen(Screen[None]):
             self._failed(exc, "Stopping Jupyter failed")
         else:
             self._hide_error()
-            self.notify(_stopped_text(stopped, self.link.label))
+            self.notify(_stopped_text(stopped, self.link.label), markup=False)
         finally:
             self.stopping_jupyter = False
             self.refresh_bindings()
@@ -275,7 +275,7 @@ class TunnelScreen(Screen[None]):
 
 def _confirm_stop(label: str) -> ConfirmationModal:
     return ConfirmationModal(
-        f"Stop Jupyter on {_escape(label)}?",
+        f"Stop Jupyter on {label}?",  # the modal shows it as plain text
         "Its kernels stop too: variables in running notebooks are lost (saved notebooks stay on the "
         "instance's disk). The tunnel closes. t starts Jupyter again.",
         yes="Stop Jupyter",
@@ -374,7 +374,10 @@ def toggle_tunnel(
     registry = registry_for(ctx)
     if registry.is_active(instance.instance_id):
         registry.stop(instance.instance_id)
-        app.notify(f"Tunnel to {instance.name or instance.instance_id} stopped. Jupyter keeps running there.")
+        app.notify(
+            f"Tunnel to {instance.name or instance.instance_id} stopped. Jupyter keeps running there.",
+            markup=False,
+        )
         return False
     open_tunnel(app, ctx, instance, key_path, **options)
     return True
@@ -391,13 +394,13 @@ def confirm_stop_jupyter(app: App[Any], ctx: AppContext, instance: Instance, key
             stopped = await _stop_jupyter(registry, link, instance.instance_id)
         except D2lError as exc:
             log.warning("stopping Jupyter on %s: %s", link.label, exc)
-            app.notify(str(exc), severity="error", timeout=10)
+            app.notify(str(exc), severity="error", timeout=10, markup=False)
             return
         except Exception as exc:
             log.error("stopping Jupyter on %s failed", link.label, exc_info=exc)
             app.notify("Stopping Jupyter failed; details are in the log file.", severity="error", timeout=10)
             return
-        app.notify(_stopped_text(stopped, link.label))
+        app.notify(_stopped_text(stopped, link.label), markup=False)
 
     def answered(yes: bool | None) -> None:
         if yes:
