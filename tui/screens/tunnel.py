@@ -15,6 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -95,7 +96,7 @@ class TunnelScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
-            yield Static(f"Jupyter on {_escape(self.link.label)}", id="step-title")
+            yield Static(Content(f"Jupyter on {self.link.label}"), id="step-title")
             yield Static("", id="tunnel-state")
             yield Static("", id="tunnel-url")
             yield Static("", id="tunnel-detail")
@@ -130,10 +131,12 @@ class TunnelScreen(Screen[None]):
             self._show(status)
 
     def _show(self, status: TunnelStatus | None) -> None:
+        # The URL, the folder, the detail and the notice come from the instance: Content, never markup
+        # (rich's escape() is not exact for Textual's parser: a trailing backslash, say).
         if status is None:
             state = _STATE_TEXT["down"] + "  no tunnel yet"
-            url = notice = ""
-            detail = "Press t to start Jupyter on the instance (if needed) and forward it here."
+            url = notice = Content()
+            detail = Content("Press t to start Jupyter on the instance (if needed) and forward it here.")
         else:
             where = ""
             if status.local_port:
@@ -143,12 +146,12 @@ class TunnelScreen(Screen[None]):
             state = _STATE_TEXT[status.state] + where
             lines = []
             if status.url:
-                lines.append(f"URL      [bold]{_escape(status.url)}[/]")
+                lines.append(Content.assemble("URL      ", (status.url, "bold")))
             if status.root_dir and status.state != "down":
-                lines.append(f"Serving  {_escape(status.root_dir)}")
-            url = "\n".join(lines)
-            detail = _escape(status.detail) + self._error_hint(status)
-            notice = _escape(status.notice)
+                lines.append(Content(f"Serving  {status.root_dir}"))
+            url = Content("\n").join(lines)
+            detail = Content(status.detail + self._error_hint(status))
+            notice = Content(status.notice)
         for selector, content in (
             ("#tunnel-state", state),
             ("#tunnel-url", url),
@@ -263,7 +266,7 @@ class TunnelScreen(Screen[None]):
             log.error("%s", what, exc_info=exc)
             text = f"{what}; details are in the log file."
         error = self.query_one("#step-error", Static)
-        error.update(_escape(text))
+        error.update(Content(text))
         error.add_class("visible")
 
     def _hide_error(self) -> None:
@@ -300,12 +303,6 @@ async def _stop_jupyter(registry: TunnelRegistry, link: Link, instance_id: str) 
         )
     finally:
         conn.close()
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def registry_for(ctx: AppContext) -> TunnelRegistry:
