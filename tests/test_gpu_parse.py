@@ -198,12 +198,9 @@ def test_history_is_bounded_and_summary_adds_up() -> None:
         ]
     )
     assert (host.gpus, host.busy, host.mig) == (3, 1, 1)
-    assert (host.mem_used_mib, host.mem_total_mib, host.power_w, host.power_limit_w) == (
-        1536,
-        6144,
-        350,
-        1200,
-    )
+    assert (host.mem_used_mib, host.mem_total_mib, host.mem_gpus) == (1536, 6144, 3)
+    # GPU 1 gives no power draw: the sum (and its limit) is over the two that do, and says so.
+    assert (host.power_w, host.power_limit_w, host.power_gpus) == (350, 800, 2)
     assert [
         interval_step(1000, -1),
         interval_step(500, -1),

@@ -227,7 +227,7 @@ class D2lApp(App[None]):
             requests = requests_to_report(self.ctx.aws, region)
             if requests:
                 # notify() touches the app's widgets: from this thread, only via call_from_thread.
-                self.call_from_thread(self.notify, notice(requests, region), timeout=20)
+                self.call_from_thread(self.notify, notice(requests, region), timeout=20, markup=False)
         except Exception:
             log.warning("start-up check of quota requests failed", exc_info=True)
 
@@ -269,7 +269,7 @@ class D2lApp(App[None]):
         from tui.services.errors import D2lError
 
         if isinstance(error, D2lError):
-            self.notify(str(error), severity="error", timeout=10)
+            self.notify(str(error), severity="error", timeout=10, markup=False)  # AWS's words: plain
         else:
             self.notify("Something went wrong; details are in the log file.", severity="error", timeout=10)
 

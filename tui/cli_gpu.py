@@ -119,20 +119,30 @@ def _note(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+UNKNOWN = "n/a"  # as the GPU panel says it
+
+
 def _v(value: float | None, fmt: str = "{:.0f}") -> str:
-    return "-" if value is None else fmt.format(value)
+    return UNKNOWN if value is None else fmt.format(value)
 
 
 def sample_line(sample: Any, at: float) -> str:
-    """One GPU as a line: blank values as "-", never as 0."""
+    """One GPU as a line: values nvidia-smi didn't give as "n/a", never as 0."""
     when = datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3]
-    util = "n/a (MIG)" if sample.mig and sample.util_pct is None else f"{_v(sample.util_pct)}%"
+    util = "n/a (MIG)" if sample.mig and sample.util_pct is None else _unit(_v(sample.util_pct), "%")
+    used, total = sample.mem_used_mib, sample.mem_total_mib
+    mem = UNKNOWN if used is None and total is None else f"{_v(used)}/{_v(total)} MiB"
+    power, limit = sample.power_w, sample.power_limit_w
+    watts = UNKNOWN if power is None and limit is None else f"{_v(power, '{:.1f}')}/{_v(limit)} W"
     return (
-        f"{when}  gpu {sample.index}  {sample.name or '-'}  util {util}  "
-        f"mem {_v(sample.mem_used_mib)}/{_v(sample.mem_total_mib)} MiB  temp {_v(sample.temp_c)} C  "
-        f"power {_v(sample.power_w, '{:.1f}')}/{_v(sample.power_limit_w, '{:.0f}')} W  "
-        f"sm {_v(sample.sm_clock_mhz)} MHz"
+        f"{when}  gpu {sample.index}  {sample.name or UNKNOWN}  util {util}  "
+        f"mem {mem}  temp {_unit(_v(sample.temp_c), ' C')}  power {watts}  "
+        f"sm {_unit(_v(sample.sm_clock_mhz), ' MHz')}"
     )
+
+
+def _unit(value: str, unit: str) -> str:
+    return value if value == UNKNOWN else value + unit
 
 
 def sample_json(sample: Any, at: float) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +15,7 @@ from textual.widgets import Button, Footer, Static
 from tui.screens.wizard_state import WizardState
 from tui.services.errors import D2lError
 from tui.widgets.patience import no_answer_words, while_loading
+from tui.widgets.plain import plain
 from tui.widgets.step_header import StepHeader
 
 if TYPE_CHECKING:
@@ -31,8 +31,7 @@ BACK = "back"
 def show_step_error(screen: Screen[Any], message: str) -> None:
     """The #step-error line every screen has: what went wrong and the next step ("" hides it)."""
     error = screen.query_one("#step-error", Static)
-    # Plain text: the sentence quotes what was typed, AWS's words, names from a recipe ("[/x]" and all).
-    error.update(Text(message))
+    error.update(plain(message))  # AWS messages, names, paths: plain text, never markup
     error.set_class(bool(message), "visible")
 
 

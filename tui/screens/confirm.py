@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Static
 
+from tui.widgets.plain import assemble, plain
+
 MODAL_CSS = """
 ConfirmationModal, TypeNameModal, ImageNameModal { align: center middle; }
 .modal-box { width: 72; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
@@ -38,8 +40,9 @@ class ConfirmationModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
-            yield Static(self.title_text, classes="modal-title")
-            yield Static(self.body)
+            # Both name outside things (instances, leftovers, hosts): plain text, never markup.
+            yield Static(plain(self.title_text), classes="modal-title")
+            yield Static(plain(self.body))
             with Horizontal():
                 yield Button("No (n)", id="no")
                 yield Button(f"{self.yes} (y)", id="yes", variant="warning")
@@ -78,10 +81,14 @@ class TypeNameModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
-            yield Static(f"Terminate {self.expected}?", classes="modal-title")
+            yield Static(plain(f"Terminate {self.expected}?"), classes="modal-title")
             yield Static(
-                f"{self.detail}\nTerminating deletes the instance and its disk: everything on it is lost.\n"
-                f"Type [b]{self.expected}[/b] and press Enter to terminate, or ctrl+o to create an image first."
+                assemble(
+                    f"{self.detail}\nTerminating deletes the instance and its disk: everything on it is lost.\n"
+                    "Type ",
+                    (self.expected, "bold"),
+                    " and press Enter to terminate, or ctrl+o to create an image first.",
+                )
             )
             yield Input(placeholder=self.expected, id="typed-name")
             yield Static("", classes="modal-error", id="terminate-error")
@@ -98,7 +105,7 @@ class TypeNameModal(ModalScreen[str | None]):
             self.dismiss(TERMINATE)
         else:
             self.query_one("#terminate-error", Static).update(
-                f"The name doesn't match: type {self.expected} exactly, or press Escape to keep it."
+                plain(f"The name doesn't match: type {self.expected} exactly, or press Escape to keep it.")
             )
 
     def action_cancel(self) -> None:
@@ -130,7 +137,7 @@ class ImageNameModal(ModalScreen[tuple[str, bool] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box"):
-            yield Static(f"Create an image of {self.instance_name}", classes="modal-title")
+            yield Static(plain(f"Create an image of {self.instance_name}"), classes="modal-title")
             yield Static(
                 "The image keeps the disk (CUDA, conda, the book) as snapshots billed per GB-month; "
                 "launch it later from My AMIs. A running instance reboots once while it is taken."
@@ -155,7 +162,7 @@ class ImageNameModal(ModalScreen[tuple[str, bool] | None]):
         name = self.query_one("#image-name", Input).value.strip()
         problem = validate_image_name(name)
         if problem:
-            self.query_one("#image-error", Static).update(problem)
+            self.query_one("#image-error", Static).update(plain(problem))  # quotes what was typed
             return
         self.dismiss((name, self.query_one("#image-then-terminate", Checkbox).value))
 

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
 from tui.services.errors import CredentialsError, D2lError
+from tui.widgets.plain import plain
 
 HOW_TO = """\
 d2l-tui uses the standard AWS credential chain, like the aws CLI:
@@ -41,8 +42,9 @@ class CredentialsScreen(Screen[str]):
             yield Static(
                 "AWS did not answer" if self.unreachable else "AWS credentials needed", id="step-title"
             )
-            yield Static(self.error.what, id="credentials-what")
-            yield Static(self.error.next_step, id="credentials-next")
+            # AWS's or botocore's words (a profile name, an endpoint URL): plain text.
+            yield Static(plain(self.error.what), id="credentials-what")
+            yield Static(plain(self.error.next_step), id="credentials-next")
             if not self.unreachable:
                 yield Static(HOW_TO, id="credentials-howto")
             with Horizontal(id="step-buttons"):

@@ -17,6 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -27,7 +28,7 @@ from tui.services.errors import D2lError
 from tui.services.gpu import (
     DEFAULT_INTERVAL_MS,
     GpuSampler,
-    gib_text,
+    host_words,
     interval_step,
     interval_text,
     summarize,
@@ -35,6 +36,7 @@ from tui.services.gpu import (
 from tui.services.gpu_parse import describe
 from tui.widgets.gpu_lines import GpuProcessTable, GpuRowList, GpuStateLine, GpuSummaryLine
 from tui.widgets.gpu_row import GpuRow
+from tui.widgets.plain import plain, then_markup
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -133,11 +135,10 @@ class GpuPanelScreen(Screen[None]):
             yield Static("", id="step-error")
         yield Footer()
 
-    def _title(self) -> str:
-        title = f"GPUs on {self.link.label}"
-        if self.link.simulated:
-            title += "  [dim](simulated: the demo instance replays captured nvidia-smi output)[/dim]"
-        return title
+    def _title(self) -> Content:
+        title = f"GPUs on {self.link.label}"  # the instance's name: never markup
+        note = "  [dim](simulated: the demo instance replays captured nvidia-smi output)[/dim]"
+        return then_markup(title, note if self.link.simulated else "")
 
     def on_mount(self) -> None:
         self.query_one(GpuProcessTable).display = False  # until there are GPUs to show
@@ -209,9 +210,11 @@ class GpuPanelScreen(Screen[None]):
         if self.sampler.paused:
             line.update("Paused: nothing is sampled. Press space to sample again.")
         elif state.status is GpuStatus.CONNECTING:
-            line.update(f"Waiting for SSH: {state.what}" if state.what != "Connecting…" else state.what)
+            line.update(
+                plain(f"Waiting for SSH: {state.what}" if state.what != "Connecting…" else state.what)
+            )
         else:
-            line.update(describe(state))
+            line.update(plain(describe(state)))  # nvidia-smi's own error text: plain
 
     def _show_summary(self) -> None:
         summary = self.query_one(GpuSummaryLine)
@@ -223,11 +226,7 @@ class GpuPanelScreen(Screen[None]):
         host = summarize(tick.samples)
         parts = [f"{host.gpus} GPU{'s' if host.gpus != 1 else ''}"]
         parts.append("busy: n/a under MIG" if host.mig == host.gpus else f"{host.busy} busy")
-        pct = f" ({100 * host.mem_used_mib / host.mem_total_mib:.0f}%)" if host.mem_total_mib else ""
-        parts.append(f"memory {gib_text(host.mem_used_mib)} / {gib_text(host.mem_total_mib)} GiB{pct}")
-        if host.power_w is not None:
-            limit = f" / {host.power_limit_w:,.0f}" if host.power_limit_w is not None else ""
-            parts.append(f"power {host.power_w:,.0f}{limit} W")
+        parts.extend(host_words(host))  # unknown says "n/a", never 0
         parts.append(f"every {interval_text(self.sampler.interval_ms)}")
         if self.sampler.paused:
             parts.append("paused")
@@ -238,7 +237,7 @@ class GpuPanelScreen(Screen[None]):
         text = " · ".join(parts)
         if text != self._summary_text:
             self._summary_text = text
-            summary.update(text, layout=False)  # one line, always: no layout pass per sample
+            summary.update(plain(text), layout=False)  # one line, always: no layout pass per sample
 
     def _connection_failed(self, exc: BaseException) -> None:
         text, key = connection_failure(
@@ -270,7 +269,7 @@ class GpuPanelScreen(Screen[None]):
     def action_pause(self) -> None:
         if self.sampler.paused:
             self.sampler.resume()
-            self.notify(f"Sampling every {interval_text(self.sampler.interval_ms)}.")
+            self.notify(f"Sampling every {interval_text(self.sampler.interval_ms)}.", markup=False)
         else:
             self.sampler.pause()
             self.notify("Paused.")
@@ -287,9 +286,11 @@ class GpuPanelScreen(Screen[None]):
         before = self.sampler.interval_ms
         now = self.sampler.set_interval(interval_ms)
         if now == before:
-            self.notify(f"Already sampling every {interval_text(now)} (500 ms is the shortest).")
+            self.notify(
+                f"Already sampling every {interval_text(now)} (500 ms is the shortest).", markup=False
+            )
         else:
-            self.notify(f"Sampling every {interval_text(now)}.")
+            self.notify(f"Sampling every {interval_text(now)}.", markup=False)
         self._show_summary()
 
     def action_processes(self) -> None:

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input, Static
 from tui.models import GpuCatalog, GpuType, Purchase
 from tui.screens.base import StepScreen
 from tui.widgets.live_table import LiveTable
+from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
     from tui.services.quota_requests import Filed, QuotaRequest
@@ -136,7 +137,7 @@ class GpuTypeStep(StepScreen):
                 fits, short = fit(t, self.state.quotas, self.state.purchase)
                 gpu = f"{t.gpu_name} × {t.gpu_count}"
                 note = t.note if t.current_generation else f"previous gen: {t.note}".strip(": ")
-                table.add_row(
+                cells = (
                     t.instance_type,
                     gpu,
                     f"{t.total_gpu_memory_gib:.0f} GiB",
@@ -146,22 +147,24 @@ class GpuTypeStep(StepScreen):
                     money(t.spot_usd_per_hour),
                     fit_text(fits, short),
                     note,
-                    key=t.instance_type,
                 )
+                table.add_row(*map(plain, cells), key=t.instance_type)  # AWS's names: plain
             if chosen and chosen in {t.instance_type for t in self.shown_types}:
                 table.move_cursor(row=table.get_row_index(chosen))
         purchase = self.state.purchase.value
         prices = self.catalog.prices
         detail = f" ({prices.detail})" if prices.detail else ""
         self.query_one("#gpu-summary", Static).update(
-            f"{len(self.shown_types)} of {len(self.catalog.types)} types · sorted by {label} · buying {purchase} · "
-            f"prices: {prices.label}{detail}"
+            plain(
+                f"{len(self.shown_types)} of {len(self.catalog.types)} types · sorted by {label} · "
+                f"buying {purchase} · prices: {prices.label}{detail}"
+            )
         )
         self.render_requests()
 
     def render_requests(self) -> None:
         lines = [f"Increase request for {code}: {r.summary}" for code, r in self.requests.items()]
-        self.query_one("#gpu-requests", Static).update("\n".join(lines))
+        self.query_one("#gpu-requests", Static).update(plain("\n".join(lines)))  # AWS's status words
 
     def highlighted(self) -> GpuType | None:
         table = self.query_one("#gpu-types", DataTable)
@@ -201,7 +204,7 @@ class GpuTypeStep(StepScreen):
         # The Note column is cut at narrow widths: the highlighted type's note in full, under the table.
         chosen = next((t for t in self.shown_types if t.instance_type == event.row_key.value), None)
         note = f"{chosen.instance_type}: {chosen.note}" if chosen and chosen.note else ""
-        self.query_one("#gpu-note", Static).update(note)
+        self.query_one("#gpu-note", Static).update(plain(note))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_table()

@@ -13,6 +13,7 @@ from textual.widgets.option_list import Option
 
 from tui.models import ImageChoice, ImageKind
 from tui.screens.base import StepScreen
+from tui.widgets.plain import plain
 
 KIND_TITLES = {
     ImageKind.DLAMI: "Deep Learning AMI (NVIDIA driver and CUDA preinstalled)",
@@ -73,7 +74,7 @@ class ImageStep(StepScreen):
             options.loading = False
         options.clear_options()
         options.add_options([Option(image_prompt(i), id=i.image_id) for i in self.images])
-        self.query_one("#image-notes", Static).update("\n".join(problems))
+        self.query_one("#image-notes", Static).update(plain("\n".join(problems)))  # AWS's words: plain
         chosen = self.state.image.image_id if self.state.image else None
         index = next((n for n, i in enumerate(self.images) if i.image_id == chosen), 0)
         if self.images:

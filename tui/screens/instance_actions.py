@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
@@ -27,6 +26,7 @@ from tui.services import lifecycle, sshconfig
 from tui.services.costs import InstanceRow, money
 from tui.services.errors import D2lError
 from tui.services.lifecycle import TRANSITIONAL_STATES
+from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -136,7 +136,7 @@ class InstanceActions(Screen[None]):
 
     def say(self, message: str, error: bool = False) -> None:
         status = self.query_one("#instances-status", Static)
-        status.update(Text(message))  # names, regions and AWS's words are never markup
+        status.update(plain(message))  # names and AWS messages: never markup
         status.set_class(error, "error")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -217,7 +217,7 @@ class InstanceActions(Screen[None]):
     def copy_command(self, command: str, title: str = "Copied to the clipboard") -> None:
         self.app.copy_to_clipboard(command)  # OSC 52: works over SSH and without a display
         self.copy_with_pyperclip(command)
-        self.notify(command, title=title)
+        self.notify(command, title=title, markup=False)
 
     @work(exclusive=True, group="copy", exit_on_error=False)
     async def copy_simulated_ssh(self, instance: Instance) -> None:
@@ -261,7 +261,7 @@ class InstanceActions(Screen[None]):
             self.say(failure, error=True)  # stays until the next action: the list's refresh keeps it
         else:
             self.say("")
-            self.notify(f"Back from the shell on {link.label}.", timeout=4)
+            self.notify(f"Back from the shell on {link.label}.", timeout=4, markup=False)
         self.refresh_soon()
 
     def action_provision(self) -> None:
@@ -360,7 +360,7 @@ class InstanceActions(Screen[None]):
 
     def acted(self, message: str) -> None:
         self.say(message)
-        self.notify(message)
+        self.notify(message, markup=False)
         self.refresh_soon()
 
     def failed(self, exc: BaseException, doing: str) -> None:
@@ -371,5 +371,5 @@ class InstanceActions(Screen[None]):
             log.error("%s failed", doing, exc_info=exc)
             message = f"Could not {doing}; details are in the log file. Press r to refresh."
         self.say(message, error=True)
-        self.notify(message, severity="error", timeout=10)
+        self.notify(message, severity="error", timeout=10, markup=False)
         self.refresh_soon()  # the table stays true to AWS after a refusal

@@ -20,6 +20,7 @@ from tui.screens.instances import INSTANCES_CSS
 from tui.services import sshconfig
 from tui.services.costs import InstanceRow, money, uptime
 from tui.services.errors import D2lError
+from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -43,8 +44,8 @@ class InstanceDetailScreen(InstanceActions):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
-            yield Static(self._title(), id="step-title")
-            yield Static(self._details(), id="instance-details")
+            yield Static(plain(self._title()), id="step-title")
+            yield Static(plain(self._details()), id="instance-details")
             yield Static("", id="instances-status")
         yield Footer()
 
@@ -105,8 +106,9 @@ class InstanceDetailScreen(InstanceActions):
 
     def _show(self, row: InstanceRow | None) -> None:
         self.row = row
-        self.query_one("#step-title", Static).update(self._title())
-        self.query_one("#instance-details", Static).update(self._details())
+        # Name, key pair, paths: outside text, shown plain.
+        self.query_one("#step-title", Static).update(plain(self._title()))
+        self.query_one("#instance-details", Static).update(plain(self._details()))
         self.refresh_bindings()
         self._arm()
 

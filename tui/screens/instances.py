@@ -35,6 +35,7 @@ from tui.services.errors import D2lError
 from tui.services.leftovers import Leftover
 from tui.widgets.live_table import LiveTable
 from tui.widgets.patience import no_answer_words, while_silent
+from tui.widgets.plain import by_text, plain
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -135,7 +136,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             where = (
                 "the simulated cloud: nothing here is real" if self.ctx.simulated else "every enabled region"
             )
-            yield Static(f"Your instances ({where})", id="step-title")
+            yield Static(plain(f"Your instances ({where})"), id="step-title")
             table: DataTable[str] = LiveTable(id="instances-table", cursor_type="row", zebra_stripes=True)
             yield table
             yield from self.leftovers_widgets()
@@ -153,7 +154,9 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         if status.instance_id in self.shown and self.is_mounted:
             value = self.tunnel_cell(status.instance_id) or "-"
             self.shown[status.instance_id]["tunnel"] = value
-            self.query_one(DataTable).update_cell(status.instance_id, "tunnel", value, update_width=True)
+            self.query_one(DataTable).update_cell(
+                status.instance_id, "tunnel", plain(value), update_width=True
+            )
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -267,7 +270,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         """Region, then name (as `d2l-tui ls`). The cursor stays on the instance it was on, except
         on the top row during the first listing: that row was only whichever region answered first."""
         current = self.selected() if self.loaded or table.cursor_row > 0 else None
-        table.sort("region", "name")
+        table.sort("region", "name", key=by_text)  # plain Text cells: sorted by their text
         if current is not None and current.key in self.shown:
             table.move_cursor(row=table.get_row_index(current.key), scroll=False)
 
@@ -331,12 +334,12 @@ class InstancesScreen(InstanceActions, LeftoversSection):
                 shown[key] = values = cells(row, now, self.tunnel_cell(key))
                 old = self.shown.get(key)
                 if old is None:
-                    table.add_row(*(values[c] for c, _ in COLUMNS), key=key)
+                    table.add_row(*(plain(values[c]) for c, _ in COLUMNS), key=key)
                     added = True
                     continue
                 for column, value in values.items():
                     if old[column] != value:
-                        table.update_cell(key, column, value, update_width=True)
+                        table.update_cell(key, column, plain(value), update_width=True)
             if added:
                 self._sort(table)
         self.rows = fresh

@@ -15,6 +15,7 @@ from textual.widgets import Footer, LoadingIndicator, Log, Static
 
 from tui.models import Instance, LaunchProgress, LaunchSpec
 from tui.services.errors import D2lError
+from tui.widgets.plain import assemble, plain
 from tui.widgets.step_header import StepHeader
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class LaunchScreen(Screen[str]):
         yield StepHeader(7, self.ctx.simulated)
         with Vertical(id="step-body"):
             yield Static(
-                f"Launching {self.spec.name} ({self.spec.instance_type} in {self.spec.region})",
+                plain(f"Launching {self.spec.name} ({self.spec.instance_type} in {self.spec.region})"),
                 id="step-title",
             )
             yield LoadingIndicator(id="launch-spinner")
@@ -120,7 +121,7 @@ class LaunchScreen(Screen[str]):
     def _failed(self, exc: BaseException) -> None:
         self.query_one("#launch-spinner").display = False
         self.query_one("#step-title", Static).update(
-            f"{self.spec.name} was not launched ({self.spec.instance_type} in {self.spec.region})"
+            plain(f"{self.spec.name} was not launched ({self.spec.instance_type} in {self.spec.region})")
         )
         self.failed = True
         if isinstance(exc, D2lError):
@@ -134,7 +135,7 @@ class LaunchScreen(Screen[str]):
         self.quota_failed = isinstance(exc, QuotaError)
         keys = "Press l to request a higher limit now, or Escape" if self.quota_failed else "Press Escape"
         error = self.query_one("#step-error", Static)
-        error.update(f"{message}\n{keys} to go back to the review.")
+        error.update(plain(f"{message}\n{keys} to go back to the review."))  # AWS's words: plain
         error.add_class("visible")
         self.refresh_bindings()
 
@@ -144,11 +145,15 @@ class LaunchScreen(Screen[str]):
         self.query_one("#launch-spinner").display = False
         command = self._ssh_command(instance)
         self.query_one("#launch-result", Static).update(
-            f"[b]{instance.instance_id}[/b] is running at [b]{instance.public_dns or instance.public_ip}[/b]\n\n"
-            f"  {command}\n\nPress c to copy the ssh command."
+            assemble(
+                (instance.instance_id, "bold"),
+                " is running at ",
+                (instance.public_dns or instance.public_ip or "-", "bold"),
+                f"\n\n  {command}\n\nPress c to copy the ssh command.",  # a key path: plain
+            )
         )
         self.refresh_bindings()
-        self.notify(f"{instance.name} is ready.", title="Launched")
+        self.notify(f"{instance.name} is ready.", title="Launched", markup=False)
         if self.ctx.provision_after_launch:
             from tui.screens.provision import open_provisioning
 
@@ -182,7 +187,7 @@ class LaunchScreen(Screen[str]):
         command = self._ssh_command(self.instance)
         self.app.copy_to_clipboard(command)  # OSC 52: works over SSH and without a display
         self.copy_with_pyperclip(command)
-        self.notify(command, title="Copied to the clipboard")
+        self.notify(command, title="Copied to the clipboard", markup=False)
 
     @work(thread=True, group="clipboard", exit_on_error=False)
     def copy_with_pyperclip(self, text: str) -> None:

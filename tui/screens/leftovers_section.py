@@ -24,6 +24,7 @@ from tui.services.costs import money
 from tui.services.errors import D2lError
 from tui.services.leftovers import IMAGE, LABELS, CleanupResult, Leftover, bulk, monthly
 from tui.widgets.live_table import LiveTable
+from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
     from tui.app import D2lApp
@@ -120,10 +121,10 @@ class LeftoversSection(Screen[None]):
                     table.remove_row(key)
             for key, item in fresh.items():
                 if key not in self.leftovers:
-                    table.add_row(*leftover_cells(item), key=key)
+                    table.add_row(*map(plain, leftover_cells(item)), key=key)
                 elif self.leftovers[key] != item:
                     for (column, _), value in zip(LEFTOVER_COLUMNS, leftover_cells(item), strict=True):
-                        table.update_cell(key, column, value, update_width=True)
+                        table.update_cell(key, column, plain(value), update_width=True)
         self.leftovers = fresh
         title = self.query_one("#leftovers-title", Static)
         # A region that did not answer may hold leftovers that cost money: never a silent "none".
@@ -195,7 +196,9 @@ class LeftoversSection(Screen[None]):
         app = cast("D2lApp", self.app)
         choose_image(app.state, region, image)
         self.dismiss(None)
-        app.notify(f"Launching from {image.name} ({image.image_id}) in {region}: check each step.")
+        app.notify(
+            f"Launching from {image.name} ({image.image_id}) in {region}: check each step.", markup=False
+        )
         rewind_wizard(app)
 
     def _confirm(self, items: list[Leftover], title: str) -> None:
@@ -225,7 +228,7 @@ class LeftoversSection(Screen[None]):
         if failed:
             message += f" {len(failed)} kept: {failed[0].error}"
         self.say(message, error=bool(failed))
-        self.notify(message, severity="error" if failed else "information")
+        self.notify(message, severity="error" if failed else "information", markup=False)
         self.refresh_soon()
 
     def refresh_soon(self) -> None:

@@ -14,6 +14,7 @@ from tui.models import Quota
 from tui.screens.base import StepScreen
 from tui.screens.wizard_state import WizardState
 from tui.widgets.live_table import LiveTable
+from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -104,7 +105,7 @@ class LimitsStep(StepScreen):
         self.state.quotas = self.quotas = quotas
         table.clear()
         for q in quotas:
-            table.add_row(
+            cells = (
                 q.name,
                 q.purchase.value,
                 number(q.value),
@@ -112,8 +113,8 @@ class LimitsStep(StepScreen):
                 number(q.headroom),
                 request_cell(self.requests.get(q.code)),
                 quota_note(q),
-                key=q.code,
             )
+            table.add_row(*map(plain, cells), key=q.code)  # AWS's quota names and reasons: plain
         table.focus()
         self.render_summary()
         if self.open_request:
@@ -130,7 +131,7 @@ class LimitsStep(StepScreen):
         lines += [f"• Request for {code}: {r.summary}" for code, r in self.requests.items()]
         if self.history_reason:
             lines.append(f"• Earlier requests unknown: {self.history_reason}")
-        self.query_one("#limits-summary", Static).update("\n".join(lines))
+        self.query_one("#limits-summary", Static).update(plain("\n".join(lines)))
 
     def highlighted(self) -> Quota | None:
         table = self.query_one("#quotas", DataTable)
@@ -188,7 +189,7 @@ class LimitsStep(StepScreen):
         self.requests[request.quota_code] = request
         table = self.query_one("#quotas", DataTable)
         if request.quota_code in {q.code for q in self.quotas}:
-            table.update_cell(request.quota_code, REQUEST_COLUMN, request_cell(request))
+            table.update_cell(request.quota_code, REQUEST_COLUMN, plain(request_cell(request)))
         self.render_summary()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

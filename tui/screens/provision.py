@@ -20,6 +20,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
@@ -29,6 +30,7 @@ from tui.screens.base import connection_failure, show_step_error
 from tui.services.errors import D2lError
 from tui.widgets.live_table import LiveTable
 from tui.widgets.log_view import LogView
+from tui.widgets.plain import plain, then_markup
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -148,13 +150,12 @@ class ProvisionScreen(Screen[None]):
             yield Static("", id="step-error")
         yield Footer()
 
-    def _title(self) -> str:
-        title = f"Setting up {self.link.label}"
+    def _title(self) -> Content:
+        title = f"Setting up {self.link.label}"  # the instance's name: never markup
         if self.recipe is not None:
             title += f" for {self.recipe.framework}"
-        if self.link.simulated:
-            title += "  [dim](simulated: the demo instance prints the commands it would run)[/dim]"
-        return title
+        note = "  [dim](simulated: the demo instance prints the commands it would run)[/dim]"
+        return then_markup(title, note if self.link.simulated else "")
 
     def on_mount(self) -> None:
         table = self.query_one("#provision-steps", DataTable)
@@ -196,7 +197,7 @@ class ProvisionScreen(Screen[None]):
             self.query_one("#provision-log", LogView).add_lines([line])
             self.notify(line, title="Host keys", severity="warning", timeout=15, markup=False)
             return
-        self.query_one("#provision-link", Static).update(line)
+        self.query_one("#provision-link", Static).update(plain(line))
 
     def _update(self, update: list[LogItem] | LinkState | RunPlan) -> None:
         from tui.services.provision import LinkState, RunPlan
@@ -209,7 +210,7 @@ class ProvisionScreen(Screen[None]):
                 "reconnecting": "Reconnecting…",
                 "rebooting": "Rebooting…",
             }[update.state]
-            self.query_one("#provision-link", Static).update(f"{text} {update.detail}".strip())
+            self.query_one("#provision-link", Static).update(plain(f"{text} {update.detail}".strip()))
             return
         if isinstance(update, RunPlan):
             self._plan(update)
@@ -292,7 +293,7 @@ class ProvisionScreen(Screen[None]):
             self.query_one("#provision-link", Static).update(
                 "Done: every step finished. The environment is ~/d2l (source ~/d2l/bin/activate)."
             )
-            self.notify(f"{self.link.label} is set up.", title="Provisioning finished")
+            self.notify(f"{self.link.label} is set up.", title="Provisioning finished", markup=False)
         elif outcome.not_started:
             self._show_error(
                 "Nothing has been set up on this instance yet. Start it from the launch, "
@@ -437,7 +438,7 @@ def open_provisioning(
 
             recipe = recipe_for(instance.instance_type, framework, simulated=ctx.simulated)
         except D2lError as exc:
-            app.notify(str(exc), severity="error", timeout=10)
+            app.notify(str(exc), severity="error", timeout=10, markup=False)
             return
     app.push_screen(ProvisionScreen(link, recipe=recipe, mode=mode))
 

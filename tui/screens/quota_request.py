@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Static
 from tui.models import Purchase, Quota
 from tui.services.errors import D2lError
 from tui.services.quota_requests import Filed
+from tui.widgets.plain import assemble, plain
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -77,8 +78,11 @@ class QuotaRequestScreen(ModalScreen[Filed | None]):
         )
         with Vertical(id="quota-request"):
             yield Static(
-                f"[b]Request a higher limit[/b]: {BUCKET_NAMES.get(self.bucket, self.bucket)} instances, "
-                f"{self.purchase.value} ({self.code}) in {self.aws_region}",
+                assemble(
+                    ("Request a higher limit", "bold"),
+                    f": {BUCKET_NAMES.get(self.bucket, self.bucket)} instances, "
+                    f"{self.purchase.value} ({self.code}) in {self.aws_region}",
+                ),
                 id="request-title",
             )
             yield Static(
@@ -117,7 +121,7 @@ class QuotaRequestScreen(ModalScreen[Filed | None]):
         try:
             desired = validate_desired(self.query_one("#desired", Input).value, current)
         except D2lError as exc:
-            self.query_one("#request-error", Static).update(str(exc))
+            self.query_one("#request-error", Static).update(plain(str(exc)))  # quotes what was typed
             return
         self.query_one("#request-error", Static).update("Sending …")
         self.query_one("#send", Button).disabled = True
@@ -138,7 +142,7 @@ class QuotaRequestScreen(ModalScreen[Filed | None]):
             else:
                 log.error("quota request failed", exc_info=exc)
                 message = "The request could not be sent. Details are in the log file."
-            self.query_one("#request-error", Static).update(message)
+            self.query_one("#request-error", Static).update(plain(message))  # AWS's words: plain
             self.query_one("#send", Button).disabled = False
             return
         request = filed.request
@@ -146,7 +150,12 @@ class QuotaRequestScreen(ModalScreen[Filed | None]):
             self.notify(
                 f"A request for {request.desired_value:g} vCPUs is already {request.status}; not filed twice.",
                 title="Already requested",
+                markup=False,
             )
         else:
-            self.notify(f"{request.desired_value:g} vCPUs requested: {request.status}.", title="Request sent")
+            self.notify(
+                f"{request.desired_value:g} vCPUs requested: {request.status}.",
+                title="Request sent",
+                markup=False,
+            )
         self.dismiss(filed)

@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 from tui.models import Region
 from tui.screens.base import StepScreen
 from tui.widgets.live_table import LiveTable
+from tui.widgets.plain import plain
 
 
 def latency_text(region: Region) -> str:
@@ -75,9 +76,8 @@ class RegionStep(StepScreen):
         self.regions = {r.name: r for r in found}
         table.clear()
         for region in found:
-            table.add_row(
-                region.name, latency_text(region), gpu_text(region), note_text(region), key=region.name
-            )
+            cells = (region.name, latency_text(region), gpu_text(region), note_text(region))
+            table.add_row(*map(plain, cells), key=region.name)  # names from the endpoint: plain
         chosen = self.state.region.name if self.state.region else None
         if chosen is None:
             chosen = next((r.name for r in found if r.gpu_type_count), None)

@@ -15,6 +15,7 @@ from tui.models import Purchase
 from tui.screens.base import StepScreen
 from tui.screens.wizard_state import default_name
 from tui.services.ebs_prices import LIST_PRICES, EbsPrices, region_prices
+from tui.widgets.plain import plain
 
 # The provisioning run after the launch installs one framework (the book has a notebook set per framework).
 FRAMEWORK_OPTIONS = [
@@ -73,7 +74,7 @@ class ReviewStep(StepScreen):
         score = await asyncio.to_thread(
             placement_score, self.ctx.aws, self.state.region.name, self.state.gpu_type.instance_type
         )
-        line.update(score.text)
+        line.update(plain(score.text))
 
     @work(exclusive=True, group="ebs-prices", exit_on_error=False)
     async def load_prices(self) -> None:
@@ -119,7 +120,7 @@ class ReviewStep(StepScreen):
             ("Tags", "d2l-tui:managed=true, d2l-tui:name=<name> on the instance, volume, key and group"),
         ]
         for label, value in rows:
-            table.add_row(label, value)
+            table.add_row(label, plain(value))  # AMI and key names, from outside: plain
         self.query_one("#review-table", Static).update(table)
         self.render_cost()
 

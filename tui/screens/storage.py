@@ -11,6 +11,7 @@ from textual.widgets import Input, Static
 from tui.screens.base import StepScreen
 from tui.screens.wizard_state import MAX_DISK_GIB
 from tui.services.ebs_prices import LIST_PRICES, EbsPrices, region_prices
+from tui.widgets.plain import plain
 
 
 def validate_disk(text: str, minimum: int) -> tuple[int | None, str]:
@@ -68,10 +69,12 @@ class StorageStep(StepScreen):
         if size is None:
             cost.update("")
             return
-        cost.update(
-            f"About ${self.prices.volume_per_month(size):,.2f}/month while it exists "
-            f"(image minimum {self.state.image.root_gib} GiB).\n"
-            f"gp3 at ${self.prices.gp3_gb_month:.3f} per GB-month: {self.prices.source}."
+        cost.update(  # the price source names a file or an API: plain
+            plain(
+                f"About ${self.prices.volume_per_month(size):,.2f}/month while it exists "
+                f"(image minimum {self.state.image.root_gib} GiB).\n"
+                f"gp3 at ${self.prices.gp3_gb_month:.3f} per GB-month: {self.prices.source}."
+            )
         )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -15,6 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -95,7 +96,7 @@ class TunnelScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
-            yield Static(f"Jupyter on {_escape(self.link.label)}", id="step-title")
+            yield Static(Content(f"Jupyter on {self.link.label}"), id="step-title")
             yield Static("", id="tunnel-state")
             yield Static("", id="tunnel-url")
             yield Static("", id="tunnel-detail")
@@ -130,10 +131,12 @@ class TunnelScreen(Screen[None]):
             self._show(status)
 
     def _show(self, status: TunnelStatus | None) -> None:
+        # The URL, the folder, the detail and the notice come from the instance: Content, never markup
+        # (rich's escape() is not exact for Textual's parser: a trailing backslash, say).
         if status is None:
             state = _STATE_TEXT["down"] + "  no tunnel yet"
-            url = notice = ""
-            detail = "Press t to start Jupyter on the instance (if needed) and forward it here."
+            url = notice = Content()
+            detail = Content("Press t to start Jupyter on the instance (if needed) and forward it here.")
         else:
             where = ""
             if status.local_port:
@@ -143,12 +146,12 @@ class TunnelScreen(Screen[None]):
             state = _STATE_TEXT[status.state] + where
             lines = []
             if status.url:
-                lines.append(f"URL      [bold]{_escape(status.url)}[/]")
+                lines.append(Content.assemble("URL      ", (status.url, "bold")))
             if status.root_dir and status.state != "down":
-                lines.append(f"Serving  {_escape(status.root_dir)}")
-            url = "\n".join(lines)
-            detail = _escape(status.detail) + self._error_hint(status)
-            notice = _escape(status.notice)
+                lines.append(Content(f"Serving  {status.root_dir}"))
+            url = Content("\n").join(lines)
+            detail = Content(status.detail + self._error_hint(status))
+            notice = Content(status.notice)
         for selector, content in (
             ("#tunnel-state", state),
             ("#tunnel-url", url),
@@ -200,7 +203,7 @@ class TunnelScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(status.url)  # OSC 52: works over SSH and without a display
         self.copy_with_pyperclip(status.url)
-        self.notify(status.url, title="Copied to the clipboard")
+        self.notify(status.url, title="Copied to the clipboard", markup=False)
 
     @work(thread=True, group="clipboard", exit_on_error=False)
     def copy_with_pyperclip(self, text: str) -> None:
@@ -250,7 +253,7 @@ class TunnelScreen(Screen[None]):
             self._failed(exc, "Stopping Jupyter failed")
         else:
             self._hide_error()
-            self.notify(_stopped_text(stopped, self.link.label))
+            self.notify(_stopped_text(stopped, self.link.label), markup=False)
         finally:
             self.stopping_jupyter = False
             self.refresh_bindings()
@@ -263,7 +266,7 @@ class TunnelScreen(Screen[None]):
             log.error("%s", what, exc_info=exc)
             text = f"{what}; details are in the log file."
         error = self.query_one("#step-error", Static)
-        error.update(_escape(text))
+        error.update(Content(text))
         error.add_class("visible")
 
     def _hide_error(self) -> None:
@@ -275,7 +278,7 @@ class TunnelScreen(Screen[None]):
 
 def _confirm_stop(label: str) -> ConfirmationModal:
     return ConfirmationModal(
-        f"Stop Jupyter on {_escape(label)}?",
+        f"Stop Jupyter on {label}?",  # the modal shows it as plain text
         "Its kernels stop too: variables in running notebooks are lost (saved notebooks stay on the "
         "instance's disk). The tunnel closes. t starts Jupyter again.",
         yes="Stop Jupyter",
@@ -300,12 +303,6 @@ async def _stop_jupyter(registry: TunnelRegistry, link: Link, instance_id: str) 
         )
     finally:
         conn.close()
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def registry_for(ctx: AppContext) -> TunnelRegistry:
@@ -374,7 +371,10 @@ def toggle_tunnel(
     registry = registry_for(ctx)
     if registry.is_active(instance.instance_id):
         registry.stop(instance.instance_id)
-        app.notify(f"Tunnel to {instance.name or instance.instance_id} stopped. Jupyter keeps running there.")
+        app.notify(
+            f"Tunnel to {instance.name or instance.instance_id} stopped. Jupyter keeps running there.",
+            markup=False,
+        )
         return False
     open_tunnel(app, ctx, instance, key_path, **options)
     return True
@@ -391,13 +391,13 @@ def confirm_stop_jupyter(app: App[Any], ctx: AppContext, instance: Instance, key
             stopped = await _stop_jupyter(registry, link, instance.instance_id)
         except D2lError as exc:
             log.warning("stopping Jupyter on %s: %s", link.label, exc)
-            app.notify(str(exc), severity="error", timeout=10)
+            app.notify(str(exc), severity="error", timeout=10, markup=False)
             return
         except Exception as exc:
             log.error("stopping Jupyter on %s failed", link.label, exc_info=exc)
             app.notify("Stopping Jupyter failed; details are in the log file.", severity="error", timeout=10)
             return
-        app.notify(_stopped_text(stopped, link.label))
+        app.notify(_stopped_text(stopped, link.label), markup=False)
 
     def answered(yes: bool | None) -> None:
         if yes:

@@ -81,31 +81,57 @@ class GpuHistory:
 
 @dataclass(frozen=True)
 class HostSummary:
+    """Sums over the GPUs that report a value; how many those are is kept beside each sum, so a
+    value nvidia-smi didn't give ("[N/A]": GB10's unified memory, say) is never added as 0."""
+
     gpus: int
     busy: int
     mig: int  # GPUs in MIG mode (their utilization isn't known per GPU)
-    mem_used_mib: float
-    mem_total_mib: float
-    power_w: float | None
-    power_limit_w: float | None
+    mem_used_mib: float | None  # None: no GPU reports both used and total memory
+    mem_total_mib: float | None
+    mem_gpus: int  # the GPUs in the memory sums
+    power_w: float | None  # None: no GPU reports its power draw
+    power_limit_w: float | None  # over the same GPUs; None unless each of them reports one
+    power_gpus: int  # the GPUs in the power sum
 
 
 def summarize(samples: Iterable[GpuSample]) -> HostSummary:
     samples = list(samples)
-
-    def total(values: list[float | None]) -> float | None:
-        known = [v for v in values if v is not None]
-        return sum(known) if known else None
-
+    with_mem = [s for s in samples if s.mem_used_mib is not None and s.mem_total_mib is not None]
+    with_power = [s for s in samples if s.power_w is not None]
+    limits = [s.power_limit_w for s in with_power]
     return HostSummary(
         gpus=len(samples),
         busy=sum(1 for s in samples if s.util_pct is not None and s.util_pct >= BUSY_PCT),
         mig=sum(1 for s in samples if s.mig),
-        mem_used_mib=sum(s.mem_used_mib or 0.0 for s in samples),
-        mem_total_mib=sum(s.mem_total_mib or 0.0 for s in samples),
-        power_w=total([s.power_w for s in samples]),
-        power_limit_w=total([s.power_limit_w for s in samples]),
+        mem_used_mib=sum(s.mem_used_mib or 0.0 for s in with_mem) if with_mem else None,
+        mem_total_mib=sum(s.mem_total_mib or 0.0 for s in with_mem) if with_mem else None,
+        mem_gpus=len(with_mem),
+        power_w=sum(s.power_w or 0.0 for s in with_power) if with_power else None,
+        power_limit_w=sum(x for x in limits if x is not None) if limits and None not in limits else None,
+        power_gpus=len(with_power),
     )
+
+
+def of_gpus(counted: int, gpus: int) -> str:
+    """ " (of the 2 of 3 GPUs that report it)" when a sum leaves GPUs out, else ""."""
+    return "" if counted == gpus else f" (of the {counted} of {gpus} GPUs that report it)"
+
+
+def host_words(host: HostSummary) -> list[str]:
+    """The host's memory and power as the panel says them: unknown is "n/a", never 0."""
+    if host.mem_used_mib is None or host.mem_total_mib is None:
+        memory = "memory n/a"
+    else:
+        pct = f" ({100 * host.mem_used_mib / host.mem_total_mib:.0f}%)" if host.mem_total_mib else ""
+        memory = f"memory {gib_text(host.mem_used_mib)} / {gib_text(host.mem_total_mib)} GiB{pct}"
+        memory += of_gpus(host.mem_gpus, host.gpus)
+    if host.power_w is None:
+        power = "power n/a"
+    else:
+        limit = f" / {host.power_limit_w:,.0f}" if host.power_limit_w is not None else ""
+        power = f"power {host.power_w:,.0f}{limit} W" + of_gpus(host.power_gpus, host.gpus)
+    return [memory, power]
 
 
 def interval_text(interval_ms: int) -> str:

@@ -16,11 +16,14 @@ read by ``parse_processes``. What runs all this over SSH is tui.services.gpu.
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from tui.models import GpuProcess, GpuSample, GpuState, GpuStatus
+from tui.services.words import ELLIPSIS, shorten
 
 MIN_INTERVAL_MS = 500  # nvidia-smi's own utilization window: sampling faster shows nothing new
 
@@ -65,17 +68,24 @@ def _number(text: str) -> float | None:
     if not text or text[0] == "[" or text == "N/A":
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         head, _, unit = text.rpartition(" ")
+        value = None
         if unit in _UNITS:
             with contextlib.suppress(ValueError):
-                return float(head)
-        return None
+                value = float(head)
+    # "nan", "inf" or an overflow is no reading either: unknown, never shown as a number.
+    return value if value is not None and math.isfinite(value) else None
+
+
+# What nvidia-smi prints instead of a text value: "[N/A]", "[Not Supported]", "[Unknown Error]"…
+# Only the whole cell: a process named "[bold]x [/] train.py" is a name, not a placeholder.
+_PLACEHOLDER = re.compile(r"\[[A-Za-z][A-Za-z ]*\]")
 
 
 def _text(text: str) -> str:
-    return "" if not text or text[0] == "[" or text == "N/A" else text
+    return "" if not text or text == "N/A" or _PLACEHOLDER.fullmatch(text) else text
 
 
 class GpuQuery:
@@ -221,10 +231,12 @@ def classify(text: str, exit_status: int | None) -> GpuState:
     if found is not None:
         return replace(found, exit_status=exit_status)
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    said = f": {first[:160].rstrip('.')}" if first else ""
+    # Its own words, cut at a word with "…" when long (a sentence cut mid-word reads as a typo).
+    said = f": {shorten(first, 160).rstrip('.')}" if first else ""
+    end = "" if said.endswith(ELLIPSIS) else "."
     return GpuState(
         GpuStatus.FAILED,
-        f"nvidia-smi stopped (exit status {exit_status}){said}.",
+        f"nvidia-smi stopped (exit status {exit_status}){said}{end}",
         "It is tried again by itself; if it keeps failing, run nvidia-smi on the instance "
         "(`d2l-tui ssh NAME`) to see why.",
         exit_status=exit_status,

@@ -92,7 +92,7 @@ def _line(cells: tuple[str, str, str, str, str]) -> str:
 
 
 def _cells(proc: GpuProcess) -> tuple[str, str, str, str, str]:
-    mem = f"{proc.used_mib:.0f} MiB" if proc.used_mib is not None else ""
+    mem = f"{proc.used_mib:.0f} MiB" if proc.used_mib is not None else "n/a"  # [N/A]: unknown, not 0
     command = proc.command if len(proc.command) <= COMMAND_WIDTH else proc.command[: COMMAND_WIDTH - 1] + "…"
     gpu = str(proc.gpu_index) if proc.gpu_index is not None else "?"
     return gpu, str(proc.pid), proc.user, mem, command

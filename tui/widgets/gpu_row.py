@@ -2,7 +2,8 @@
 
 A plain ``Widget`` that renders one ``rich.text.Text``: cheaper per sample than a dozen child
 widgets (eight of these redraw every second). The history deques are the sampler's own; the row
-reads the newest points that fit its width when it draws. A value nvidia-smi didn't give is blank.
+reads the newest points that fit its width when it draws. A value nvidia-smi didn't give reads
+"n/a" (its bar and history points stay blank), never 0.
 
 Compact (two lines) is what fits eight GPUs on a 120x40 screen; ``tall`` gives one or two GPUs
 four-line sparklines.
@@ -99,8 +100,11 @@ def spark(points: Sequence[float | None], width: int, style: str, height: int = 
     return out
 
 
+UNKNOWN = "n/a"  # what nvidia-smi didn't give ("[N/A]", "[Not Supported]"): the same word everywhere
+
+
 def _num(value: float | None, width: int, fmt: str = "{:.0f}") -> str:
-    return (fmt.format(value) if value is not None else "").rjust(width)
+    return (fmt.format(value) if value is not None else UNKNOWN).rjust(width)
 
 
 def gib(mib: float | None) -> float | None:
@@ -173,20 +177,22 @@ class GpuRow(Widget):
     def numbers(self, sample: GpuSample, width: int) -> list[Piece]:
         name = sample.name.removeprefix("NVIDIA ")[:NAME_WIDTH].ljust(NAME_WIDTH)
         hot = sample.temp_c is not None and sample.temp_c >= 85
-        temp = f"{_num(sample.temp_c, 3)}°C" if sample.temp_c is not None else "     "
+        temp = f"{_num(sample.temp_c, 3)}°C" if sample.temp_c is not None else UNKNOWN.rjust(5)
         power = f"{_num(sample.power_w, 4)}/{_num(sample.power_limit_w, 0)} W".ljust(11)
         if sample.power_w is None and sample.power_limit_w is None:
-            power = " " * 11
-        clock = f"SM {_num(sample.sm_clock_mhz, 4)} MHz" if sample.sm_clock_mhz is not None else " " * 11
+            power = f"{UNKNOWN} W".rjust(5).ljust(11)
+        clock = f"SM {_num(sample.sm_clock_mhz, 4)} MHz"
         used, total = gib(sample.mem_used_mib), gib(sample.mem_total_mib)
         mem_text = f"{_num(used, 5, '{:.1f}')}/{_num(total, 0, '{:.1f}')} GiB".ljust(15)
+        if used is None and total is None:  # GB10's unified memory: "[N/A]" for both
+            mem_text = f"{UNKNOWN} GiB".rjust(9).ljust(15)
         # Everything but the two bars: index and name 24, " util " 6, " 100%" 5, "  mem " 6,
         # " 19.4/79.6 GiB" 16, then "   59°C" 7, "   632/700 W" 13 and "  SM 1980 MHz" 13.
         bar_width = max(4, (width - 90) // 2)
         if sample.mig:
             util: list[Piece] = [("n/a: MIG on".ljust(bar_width + 5)[: bar_width + 5], "italic")]
         else:
-            pct = f"{_num(sample.util_pct, 4)}%" if sample.util_pct is not None else "     "
+            pct = f"{_num(sample.util_pct, 4)}%" if sample.util_pct is not None else UNKNOWN.rjust(5)
             util = [*bar(sample.util_pct, bar_width, UTIL_STYLE), (pct, "")]
         return [
             (f"{sample.index:>2} ", "bold"),
