@@ -22,6 +22,19 @@ from tui.services.aws import Aws  # noqa: E402
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Fuzz tests feed the app lone surrogates (as JSON "\\udcff" decodes), which it logs: pytest-xdist
+    can't send a report holding one to the main process and crashes the whole run (INTERNALERROR)."""
+    report.sections = [(title, _encodable(content)) for title, content in report.sections]
+    if isinstance(report.longrepr, str):
+        report.longrepr = _encodable(report.longrepr)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Dummy credentials, no real profile or endpoint, and every app dir under tmp_path."""

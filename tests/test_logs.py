@@ -62,6 +62,19 @@ def test_nothing_goes_to_the_terminal(
     assert "an error line" in text and "a library deprecation" in text
 
 
+def test_a_message_that_is_not_valid_unicode_is_written_escaped_and_the_log_goes_on(
+    tmp_path: Path, restore_logging: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = setup_logging(tmp_path / "app.log")
+    # A lone surrogate, as json.loads gives for an AWS message holding "\udcff": not encodable as UTF-8.
+    logging.getLogger("tui.test").warning("AWS said: %s", "caf\udcff")
+    logging.getLogger("tui.test").warning("the next line")
+    assert path is not None
+    text = path.read_text()
+    assert "AWS said: caf\\udcff" in text and "the next line" in text
+    assert capfd.readouterr().err == ""
+
+
 def test_calling_twice_keeps_one_handler(tmp_path: Path, restore_logging: None) -> None:
     setup_logging(tmp_path / "a.log")
     path = setup_logging(tmp_path / "b.log")

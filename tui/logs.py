@@ -197,8 +197,8 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
         exc = sys.exc_info()[1]
-        if self.broken:
-            return
+        if self.broken or not isinstance(exc, OSError):
+            return  # a record that can't be formatted is lost alone; only a file that can't be written stops the log
         self.broken = _cannot_write(Path(self.baseFilename), exc or OSError("unknown error"))
         self.say(self.broken)
         self._drop_stream()
@@ -250,7 +250,14 @@ def setup_logging(
     try:
         private_dir(path.parent)
         handler = _PrivateRotatingFileHandler(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=False, say=say
+            path,
+            maxBytes=MAX_BYTES,
+            backupCount=BACKUP_COUNT,
+            encoding="utf-8",
+            # AWS's words can hold lone surrogates (JSON "\udcff"): escaped, they never stop the log.
+            errors="backslashreplace",
+            delay=False,
+            say=say,
         )
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(SecretFilter())
