@@ -1,0 +1,51 @@
+"""What the commands that reach one instance over SSH share (provision, tunnel, gpu): the NAME and
+--trust-host-key arguments, the link to the instance, and the explicit trust-on-first-use rule."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from tui.cli.lifecycle import NAME_HELP
+from tui.cli.output import PROG, say
+
+if TYPE_CHECKING:
+    from tui.context import AppContext
+    from tui.services.instance_link import InstanceLink
+    from tui.services.ssh import HostKeyUnknown
+
+FRAMEWORKS = ("pytorch", "tensorflow", "jax", "mxnet")
+
+
+def add_instance_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help=NAME_HELP)
+    parser.add_argument(
+        "--trust-host-key",
+        action="store_true",
+        help="when the console output shows no host key, trust the one the server presents (first use only)",
+    )
+
+
+def link_for(args: argparse.Namespace, ctx: AppContext) -> InstanceLink:
+    """An InstanceLink to the instance named on the command line, with its key pair's private key."""
+    from tui.services import lifecycle
+    from tui.services.keys import check_key, find_private_key
+
+    instance = lifecycle.find_instance(ctx.aws, args.name, args.region)
+    key = find_private_key(instance.key_name, ctx.key_dir) if instance.key_name else None
+    if key is not None:
+        check_key(key, ctx.key_dir)  # a loose or planted key: the sentence and the chmod, not a login
+    return ctx.instance_link(instance, key)
+
+
+def trust_or_refuse(link: InstanceLink, exc: HostKeyUnknown, trust: bool) -> bool:
+    """A HostKeyUnknown: pin the presented key when --trust-host-key was given (True: try again),
+    else say how to trust it and refuse (False). Only ever the first time: a key that changes
+    after pinning is HostKeyChanged, which nothing here accepts."""
+    if not trust:
+        say(f"{PROG}: {exc.what}")
+        say(f"Run again with --trust-host-key to trust {exc.fingerprint} (only if you expect it).")
+        return False
+    link.trust(exc.presented)
+    say(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
+    return True
