@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tui.cli_gpu import sample_line
+from tui.cli.gpu import sample_line
 from tui.models import GpuSample, GpuStatus
 from tui.services.gpu import host_words, summarize
 from tui.services.gpu_parse import GpuQuery, classify, parse_help

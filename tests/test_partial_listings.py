@@ -20,7 +20,7 @@ from tests.conftest import subprocess_env
 from tests.support.fault_proxy import FaultProxy
 from tests.test_cli import ec2
 from tests.test_lifecycle import run
-from tui.cli import INCOMPLETE
+from tui.cli.output import INCOMPLETE
 from tui.models import TAG_MANAGED
 from tui.services.aws import Aws
 from tui.services.regions import list_region_names

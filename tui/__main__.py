@@ -1,4 +1,4 @@
-"""`d2l-tui` and `python -m tui`: the interactive app, or a headless command (launch, ls).
+"""`d2l-tui` and `python -m tui`: the interactive app, or a headless command (tui/cli/).
 
 The headless path never imports Textual (the app is imported only when there is no command), so
 scripts start fast and work where Textual can't draw.

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
-from tui.context import AppContext
+from tui.context import AppContext, make_context
 from tui.screens.base import BACK, StepScreen
 from tui.screens.wizard_state import WizardState
 
@@ -70,7 +70,6 @@ class D2lApp(App[None]):
         self.profile = profile
         self.region = region
         self.state = WizardState()
-        self._cloud: Any = None
         self.credentials_ok = False  # the instances screen needs working credentials
         self.open_instances = instances  # --instances: the instances screen over the wizard at start
         self._quota_news_asked = False
@@ -99,22 +98,14 @@ class D2lApp(App[None]):
 
     def _aws_context(self) -> AppContext:
         if self.ctx is None:
-            from tui.services.aws import Aws
-
-            self.ctx = AppContext(aws=Aws(self.profile, self.region))
+            self.ctx = make_context(self.profile, self.region, demo=False)
         return self.ctx
 
     async def _app_context(self) -> AppContext:
         if self.ctx is None and self.demo:
-            self.ctx = await asyncio.to_thread(self._start_simulated_cloud)
+            # Starting moto imports it and blocks: in a thread, the first frame is already painted.
+            self.ctx = await asyncio.to_thread(make_context, self.profile, self.region, True)
         return self._aws_context()
-
-    def _start_simulated_cloud(self) -> AppContext:
-        from tui.context import simulated_context
-        from tui.demo.cloud import SimulatedCloud
-
-        self._cloud = SimulatedCloud()
-        return simulated_context(self._cloud.start(), ssh_endpoint=self._cloud.hosts.endpoint)
 
     async def _ensure_credentials(self) -> bool:
         """True to go on; False when the user chose to quit."""
@@ -274,11 +265,8 @@ class D2lApp(App[None]):
             self.notify("Something went wrong; details are in the log file.", severity="error", timeout=10)
 
     async def on_unmount(self) -> None:
-        if self.ctx is not None and self.ctx.tunnels is not None:
-            await self.ctx.tunnels.close_all()  # local ports close; Jupyter on the instance stays
-        if self._cloud is not None:
-            await self._cloud.hosts.stop()
-            self._cloud.stop()
+        if self.ctx is not None:
+            await self.ctx.aclose()  # tunnels' local ports, the simulated cloud (Jupyter stays)
 
 
 def make_app(ctx: AppContext | None = None, **kwargs: Any) -> D2lApp:

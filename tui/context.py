@@ -1,12 +1,12 @@
-"""What the app needs from the world, bundled so tests and --demo can hand in their own parts.
+"""What the app and the headless commands need from the world, bundled so tests and --demo can hand
+in their own parts.
 
-``make_app`` (tui/app.py) takes one of these; there are no globals to patch.
+``make_context`` builds one for both front doors (tui/app.py, tui/cli/); ``make_app`` takes one;
+there are no globals to patch. Whatever a context started, ``aclose`` (or ``close``) ends.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tui import paths
 
 if TYPE_CHECKING:
+    from tui.demo.cloud import SimulatedCloud
     from tui.models import Instance
     from tui.services.aws import Aws
     from tui.services.catalog import PriceBook
@@ -46,6 +47,8 @@ class AppContext:
     provision_after_launch: bool = True
     # --demo: (host, port) of the simulated instance's SSH server; None: the instance's public DNS.
     ssh_endpoint: Callable[[Any, Path | None], Awaitable[tuple[str, int]]] | None = None
+    # --demo: the in-process moto and loopback SSH hosts this context started (ended by aclose).
+    cloud: SimulatedCloud | None = None
     _pricebook: PriceBook | None = None
 
     @property
@@ -86,41 +89,29 @@ class AppContext:
 
         return detect_public_ip()
 
+    def close(self) -> None:
+        """Stop the simulated cloud's moto, if this context started one (the headless commands: no
+        loopback host is ever started there, each command's cloud begins empty)."""
+        if self.cloud is not None:
+            self.cloud.stop()
 
-# Round trips as seen from the US east coast (typical published figures), for the simulated cloud.
-_SIMULATED_RTT_MS = {
-    "us-east-1": 9.0, "us-east-2": 18.0, "ca-central-1": 24.0, "us-west-1": 66.0, "us-west-2": 71.0,
-    "eu-west-1": 76.0, "eu-west-2": 79.0, "eu-west-3": 84.0, "eu-central-1": 92.0, "eu-north-1": 104.0,
-    "eu-south-1": 106.0, "sa-east-1": 118.0, "af-south-1": 228.0, "ap-northeast-1": 152.0,
-    "ap-northeast-2": 180.0, "ap-northeast-3": 155.0, "ap-south-1": 190.0, "ap-southeast-1": 215.0,
-    "ap-southeast-2": 198.0, "ap-southeast-3": 225.0, "ap-east-1": 200.0, "me-south-1": 170.0,
-}  # fmt: skip
-
-
-async def simulated_latencies(regions: Iterable[str]) -> dict[str, float | None]:
-    """The simulated cloud measures nothing over the network: stable made-up figures, shown as such."""
-    await asyncio.sleep(0)
-    result: dict[str, float | None] = {}
-    for name in regions:
-        # Regions missing from the table get a stable figure behind the known ones.
-        result[name] = _SIMULATED_RTT_MS.get(name, 230.0 + hashlib.sha256(name.encode()).digest()[0] % 60)
-    return result
+    async def aclose(self) -> None:
+        """Close what this context opened: the tunnels' local ports (Jupyter on the instance stays),
+        the simulated instances' SSH servers, then moto."""
+        if self.tunnels is not None:
+            await self.tunnels.close_all()
+        if self.cloud is not None:
+            await self.cloud.hosts.stop()
+        self.close()
 
 
-def simulated_context(
-    aws: Aws,
-    key_dir: Path | None = None,
-    ssh_endpoint: Callable[[Any, Path | None], Awaitable[tuple[str, int]]] | None = None,
-) -> AppContext:
-    from tui.demo.cloud import DEMO_PUBLIC_IP
+def make_context(profile: str | None, region: str | None, demo: bool) -> AppContext:
+    """The context both front doors use: AWS through the usual credential chain, or (demo) a fresh
+    simulated cloud started in this process. Blocking with demo (imports and starts moto)."""
+    if demo:
+        from tui.demo.context import simulated_context
 
-    ctx = AppContext(
-        aws=aws,
-        simulated=True,
-        probe_latencies=simulated_latencies,
-        detect_public_ip=lambda: DEMO_PUBLIC_IP,
-        ssh_endpoint=ssh_endpoint,
-    )
-    # Simulated key pairs are real files, but they belong to no real account: keep them out of ~/.ssh.
-    ctx.key_dir = key_dir or paths.state_dir() / "simulated-ssh"
-    return ctx
+        return simulated_context()
+    from tui.services.aws import Aws
+
+    return AppContext(aws=Aws(profile, region))

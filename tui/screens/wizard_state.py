@@ -6,11 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 
+from tui.flows import launch_plan
+from tui.flows.launch_plan import MAX_DISK_GIB, default_name
 from tui.models import GpuType, ImageChoice, KeyChoice, LaunchSpec, Purchase, Quota, Region
 
-# The chapter's figure: 64 GB leaves room for CUDA, a framework and the notebooks.
-DEFAULT_DISK_GIB = 64
-MAX_DISK_GIB = 16384
+__all__ = ["MAX_DISK_GIB", "WizardState", "default_name"]  # the steps read the launch rules from here
 
 
 @dataclass
@@ -34,8 +34,7 @@ class WizardState:
         return hashlib.sha256(f"{self.nonce}:{self.spec()!r}".encode()).hexdigest()[:40]
 
     def default_disk(self) -> int:
-        root = self.image.root_gib if self.image else 0
-        return max(DEFAULT_DISK_GIB, root)
+        return launch_plan.default_disk(self.image.root_gib if self.image else 0)
 
     def spec(self) -> LaunchSpec:
         assert self.region and self.gpu_type and self.image and self.key, "wizard incomplete"
@@ -49,7 +48,3 @@ class WizardState:
             name=self.name or default_name(self.gpu_type.instance_type),
             spot=self.purchase == Purchase.SPOT,
         )
-
-
-def default_name(instance_type: str) -> str:
-    return "d2l-" + instance_type.replace(".", "-")

@@ -14,14 +14,21 @@ import contextlib
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui.cli_instance import add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.instance import add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.output import say
 
-PROG = "d2l-tui"
+if TYPE_CHECKING:
+    from tui.context import AppContext
+    from tui.models import GpuSample
+    from tui.services.gpu import Update
+    from tui.services.instance_link import InstanceLink
 
 
-def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     what = "watch an instance's GPUs (nvidia-smi over SSH): one line per GPU per sample, until Ctrl-C"
     parser = sub.add_parser("gpu", parents=[common], help=what, description=what[0].upper() + what[1:] + ".")
     add_instance_arguments(parser)
@@ -34,6 +41,7 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="milliseconds between samples (default 1000, at least 500: nvidia-smi's own utilization window)",
     )
+    parser.set_defaults(handler=run)
 
 
 def _interval_arg(text: str) -> int:
@@ -48,8 +56,8 @@ def _interval_arg(text: str) -> int:
     return value
 
 
-def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
-    link = link_for(args, make_aws, key_dir)
+def run(args: argparse.Namespace, ctx: AppContext) -> int:
+    link = link_for(args, ctx)
     try:
         return asyncio.run(
             watch(
@@ -64,7 +72,9 @@ def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
         return 130
 
 
-async def watch(link: Any, *, once: bool, as_json: bool, interval_ms: int, trust: bool = False) -> int:
+async def watch(
+    link: InstanceLink, *, once: bool, as_json: bool, interval_ms: int, trust: bool = False
+) -> int:
     """Print samples until cancelled (or the first one, with once); the exit status."""
     from dataclasses import replace
 
@@ -76,7 +86,7 @@ async def watch(link: Any, *, once: bool, as_json: bool, interval_ms: int, trust
     done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     last_said = ""
 
-    def sink(update: Any) -> None:
+    def sink(update: Update) -> None:
         nonlocal last_said
         if isinstance(update, GpuTick):
             if as_json:
@@ -91,7 +101,7 @@ async def watch(link: Any, *, once: bool, as_json: bool, interval_ms: int, trust
             # --once gives up at the first problem: no "trying again in…" then.
             line = describe(replace(update, retry_in_s=None) if once else update)
             if line and line != last_said:
-                _note(line)
+                say(line)
                 last_said = line
             if once and update.problem and not done.done():
                 done.set_result(1)
@@ -115,10 +125,6 @@ async def watch(link: Any, *, once: bool, as_json: bool, interval_ms: int, trust
                 await task
 
 
-def _note(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 UNKNOWN = "n/a"  # as the GPU panel says it
 
 
@@ -126,7 +132,7 @@ def _v(value: float | None, fmt: str = "{:.0f}") -> str:
     return UNKNOWN if value is None else fmt.format(value)
 
 
-def sample_line(sample: Any, at: float) -> str:
+def sample_line(sample: GpuSample, at: float) -> str:
     """One GPU as a line: values nvidia-smi didn't give as "n/a", never as 0."""
     when = datetime.fromtimestamp(at).strftime("%H:%M:%S.%f")[:-3]
     util = "n/a (MIG)" if sample.mig and sample.util_pct is None else _unit(_v(sample.util_pct), "%")
@@ -145,7 +151,7 @@ def _unit(value: str, unit: str) -> str:
     return value if value == UNKNOWN else value + unit
 
 
-def sample_json(sample: Any, at: float) -> dict[str, Any]:
+def sample_json(sample: GpuSample, at: float) -> dict[str, Any]:
     """One GPU as a JSON object: values nvidia-smi didn't give are null."""
     return {
         "time": datetime.fromtimestamp(at).astimezone().isoformat(timespec="milliseconds"),

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from tui.cli_instance import add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.instance import FRAMEWORKS, add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.output import PROG, say
 
-PROG = "d2l-tui"
+if TYPE_CHECKING:
+    import asyncssh
+
+    from tui.context import AppContext
+    from tui.models import TunnelStatus
+    from tui.services.instance_link import InstanceLink, OnWait
 
 
-def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     what = "forward Jupyter on an instance to http://localhost:PORT (starting it if needed) until Ctrl-C"
     parser = sub.add_parser(
         "tunnel", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
@@ -35,7 +42,7 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--framework",
         default="pytorch",
-        choices=("pytorch", "tensorflow", "jax", "mxnet"),
+        choices=FRAMEWORKS,
         help="whose notebooks Jupyter serves when it is started (default: pytorch)",
     )
     parser.add_argument(
@@ -43,6 +50,7 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="stop Jupyter on the instance (and its kernels), then exit",
     )
+    parser.set_defaults(handler=run)
 
 
 def _port(text: str) -> int:
@@ -55,10 +63,10 @@ def _port(text: str) -> int:
     return value
 
 
-def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
+def run(args: argparse.Namespace, ctx: AppContext) -> int:
     from tui.services.ssh import HostKeyUnknown
 
-    link = link_for(args, make_aws, key_dir)
+    link = link_for(args, ctx)
 
     holder = _Holder(link.label)
     try:
@@ -70,8 +78,8 @@ def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
         return 1
     except KeyboardInterrupt:
         if holder.port:
-            _note(f"Tunnel closed: localhost:{holder.port} is free again.")
-        _note(
+            say(f"Tunnel closed: localhost:{holder.port} is free again.")
+        say(
             f"Jupyter keeps running on {link.label}; `{PROG} tunnel {link.label}` reconnects, "
             f"`{PROG} tunnel {link.label} --stop-jupyter` stops it."
         )
@@ -88,49 +96,49 @@ class _Holder:
         self.last = ""
         self.was_up = False
 
-    def update(self, status: Any) -> None:
+    def update(self, status: TunnelStatus) -> None:
         if status.local_port:
             self.port = status.local_port
         if status.notice and status.notice != self.last:
-            _note(status.notice)
+            say(status.notice)
             self.last = status.notice
         if status.state == "up":
             if status.url != self.printed_url:
                 print(status.url, flush=True)
                 self.printed_url = status.url
             if self.was_up:
-                _note(f"Back up on localhost:{status.local_port}.")
+                say(f"Back up on localhost:{status.local_port}.")
             else:
-                _note(f"{status.detail} Press Ctrl-C to close the tunnel.")
+                say(f"{status.detail} Press Ctrl-C to close the tunnel.")
             self.was_up = True
         elif status.state == "reconnecting":
-            _note(status.detail)
+            say(status.detail)
         elif status.state == "starting" and status.detail:
-            _note(status.detail)
+            say(status.detail)
 
 
-async def _connect_trusting(link: Any, trust: bool) -> tuple[Any, bool]:
+async def _connect_trusting(link: InstanceLink, trust: bool) -> tuple[asyncssh.SSHClientConnection, bool]:
     """A connection; with `trust`, an unknown host key is pinned once (as `provision` does)."""
     from tui.services.ssh import HostKeyUnknown
 
     try:
-        return await link.connect(_note), trust
+        return await link.connect(say), trust
     except HostKeyUnknown as exc:
         if not trust:
             raise
         link.trust(exc.presented)
-        _note(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
-        return await link.connect(_note), False
+        say(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
+        return await link.connect(say), False
 
 
-async def _hold(link: Any, args: argparse.Namespace, holder: _Holder) -> int:
+async def _hold(link: InstanceLink, args: argparse.Namespace, holder: _Holder) -> int:
     from tui.services.tunnel import Tunnel
 
     # The first connection settles the host key question; later ones (reconnects) go through link.
     conn, _ = await _connect_trusting(link, args.trust_host_key)
-    first: list[Any] = [conn]
+    first: list[asyncssh.SSHClientConnection] = [conn]
 
-    async def connect(on_wait: Any) -> Any:
+    async def connect(on_wait: OnWait | None) -> asyncssh.SSHClientConnection:
         if first:
             return first.pop()
         return await link.connect(on_wait)
@@ -148,11 +156,11 @@ async def _hold(link: Any, args: argparse.Namespace, holder: _Holder) -> int:
     finally:
         for unused in first:
             unused.close()
-    _note(f"{PROG}: {status.detail}")
+    say(f"{PROG}: {status.detail}")
     return 1
 
 
-async def _stop(link: Any, *, trust: bool) -> int:
+async def _stop(link: InstanceLink, *, trust: bool) -> int:
     from tui.services.jupyter_remote import stop_jupyter
 
     conn, _ = await _connect_trusting(link, trust)
@@ -160,9 +168,5 @@ async def _stop(link: Any, *, trust: bool) -> int:
         stopped = await stop_jupyter(conn, label=link.label)
     finally:
         conn.close()
-    _note(f"Jupyter stopped on {link.label}." if stopped else f"Jupyter wasn't running on {link.label}.")
+    say(f"Jupyter stopped on {link.label}." if stopped else f"Jupyter wasn't running on {link.label}.")
     return 0
-
-
-def _note(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

@@ -12,14 +12,21 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from tui.cli_instance import add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.instance import FRAMEWORKS, add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.output import PROG, say
 
-PROG = "d2l-tui"
+if TYPE_CHECKING:
+    from tui.context import AppContext
+    from tui.models import Recipe
+    from tui.services.instance_link import InstanceLink
+    from tui.services.provision import Update
 
 
-def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     what = "set an instance up for the book (or follow the setup running there) and stream its log"
     parser = sub.add_parser(
         "provision", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
@@ -28,32 +35,33 @@ def add_command(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--framework",
         default="pytorch",
-        choices=("pytorch", "tensorflow", "jax", "mxnet"),
+        choices=FRAMEWORKS,
         help="the framework the notebooks use (default: pytorch)",
     )
     parser.add_argument("--recipe", type=Path, metavar="FILE", help="run only the steps of this recipe file")
     parser.add_argument(
         "--attach", action="store_true", help="only follow the run already on the instance; start nothing"
     )
+    parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace, make_aws: Any, key_dir: Any) -> int:
+def run(args: argparse.Namespace, ctx: AppContext) -> int:
     from tui.services.provision import recipe_for
 
-    link = link_for(args, make_aws, key_dir)
+    link = link_for(args, ctx)
     recipe = None
     if not args.attach:
         recipe = recipe_for(link.instance.instance_type, args.framework, only=args.recipe)
     try:
         return asyncio.run(_follow(link, recipe, attach=args.attach, trust=args.trust_host_key))
     except KeyboardInterrupt:
-        _note(
+        say(
             f"Stopped following. The setup goes on on the instance: `{PROG} provision {link.label} --attach`."
         )
         return 130
 
 
-async def _follow(link: Any, recipe: Any, *, attach: bool, trust: bool) -> int:
+async def _follow(link: InstanceLink, recipe: Recipe | None, *, attach: bool, trust: bool) -> int:
     from tui.services.provision import follow_run
     from tui.services.ssh import HostKeyUnknown
 
@@ -61,7 +69,7 @@ async def _follow(link: Any, recipe: Any, *, attach: bool, trust: bool) -> int:
     while True:
         try:
             outcome, _ = await follow_run(
-                lambda: link.connect(_note),
+                lambda: link.connect(say),
                 printer.update,
                 recipe=recipe,
                 mode="reattach" if attach else "fresh",
@@ -72,20 +80,16 @@ async def _follow(link: Any, recipe: Any, *, attach: bool, trust: bool) -> int:
                 return 1
             trust = False  # once: a key that changes after this is refused
     if outcome.ok or outcome.not_started:
-        _note(outcome.summary)
+        say(outcome.summary)
     else:
         title = printer.titles.get(outcome.failed_step, outcome.failed_step)
         hint = printer.hints.get(outcome.failed_step, "")
-        _note(f"Step '{title}' failed (exit code {outcome.rc}). {hint}".rstrip())
-        _note("Fix the cause, then run the same command again: done steps are skipped.")
+        say(f"Step '{title}' failed (exit code {outcome.rc}). {hint}".rstrip())
+        say("Fix the cause, then run the same command again: done steps are skipped.")
     if outcome.not_started:
-        _note(f"Start it with `{PROG} provision {link.label}`.")
+        say(f"Start it with `{PROG} provision {link.label}`.")
         return 3
     return 0 if outcome.ok else 1
-
-
-def _note(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 class _Printer:
@@ -96,7 +100,7 @@ class _Printer:
         self.hints: dict[str, str] = {}
         self.started: dict[str, float] = {}
 
-    def update(self, update: Any) -> None:
+    def update(self, update: Update) -> None:
         from tui.models import StepEvent, StepState
         from tui.services.provision import LinkState, RunPlan
 
@@ -111,7 +115,7 @@ class _Printer:
                 "reconnecting": "Reconnecting…",
                 "rebooting": "Rebooting…",
             }
-            _note(f"{words[update.state]} {update.detail}".rstrip())
+            say(f"{words[update.state]} {update.detail}".rstrip())
             return
         out = []
         for item in update:

@@ -1,0 +1,49 @@
+"""The launch rules both front doors share (tui/flows/launch_plan.py), without the UI or AWS."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tui.flows import launch_plan
+
+
+def test_default_disk_is_the_chapters_64_or_the_images_root() -> None:
+    assert launch_plan.default_disk(8) == 64
+    assert launch_plan.default_disk(75) == 75
+
+
+def test_the_wizard_and_the_cli_name_from_the_same_rule() -> None:
+    assert launch_plan.default_name("g4dn.xlarge") == "d2l-g4dn-xlarge"
+    assert re.fullmatch(r"d2l-g4dn-xlarge-[0-9a-f]{4}", launch_plan.unique_default_name("g4dn.xlarge"))
+
+
+@pytest.mark.parametrize(("text", "ok"), [("us-east-1", True), ("eu-central-2", True), ("US-EAST-1", False)])
+def test_region_names(text: str, ok: bool) -> None:
+    assert (launch_plan.region_problem(text) is None) is ok
+
+
+@pytest.mark.parametrize(("text", "ok"), [("g4dn.xlarge", True), ("p5.48xlarge", True), ("g4dn", False)])
+def test_instance_types(text: str, ok: bool) -> None:
+    assert (launch_plan.instance_type_problem(text) is None) is ok
+
+
+def test_disk_sizes() -> None:
+    assert launch_plan.parse_disk("100") == 100
+    for bad, words in (("ten", "whole number"), ("0", "1 to 16384"), ("16385", "1 to 16384")):
+        with pytest.raises(ValueError, match=words):
+            launch_plan.parse_disk(bad)
+
+
+def test_images() -> None:
+    assert launch_plan.parse_image("Ubuntu") == "ubuntu"
+    assert launch_plan.parse_image("ami-0123456789abcdef0") == "ami-0123456789abcdef0"
+    with pytest.raises(ValueError, match="dlami, ubuntu"):
+        launch_plan.parse_image("debian")
+
+
+def test_names() -> None:
+    assert launch_plan.name_problem("book") is None
+    for bad in ("", "  ", "x" * 129, "tab\there"):
+        assert launch_plan.name_problem(bad) == "The name must be 1 to 128 printable characters."

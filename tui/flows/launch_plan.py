@@ -1,0 +1,74 @@
+"""What a launch may ask for, decided once for the wizard and for `d2l-tui launch`: the defaults (disk,
+name) and the checks on what a person typed (region, instance type, disk size, image, name)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from tui.models import ImageKind
+
+# The chapter's figure: 64 GiB leaves room for CUDA, conda, a framework and the book's data sets.
+DEFAULT_DISK_GIB = 64
+MAX_DISK_GIB = 16384  # gp3's limit
+MAX_NAME_CHARS = 128  # the Name tag's value limit at its shortest (EC2 allows 256; other tags 128)
+
+# What `--image` accepts besides an ami-… id, and the image each word means.
+IMAGE_KINDS = {
+    "dlami": ImageKind.DLAMI,
+    "ubuntu": ImageKind.UBUNTU_2404,
+    "ubuntu-24.04": ImageKind.UBUNTU_2404,
+    "ubuntu-22.04": ImageKind.UBUNTU_2204,
+}
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+_AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+
+
+def default_disk(image_root_gib: int) -> int:
+    """The chapter's 64 GiB, or the image's own root snapshot when that is larger."""
+    return max(DEFAULT_DISK_GIB, image_root_gib)
+
+
+def default_name(instance_type: str) -> str:
+    """d2l-g4dn-xlarge: the type says what it is. The wizard shows it, editable, before the launch."""
+    return "d2l-" + instance_type.replace(".", "-")
+
+
+def unique_default_name(instance_type: str) -> str:
+    """d2l-g4dn-xlarge-3f9a: a headless launch has nobody to notice a second instance of the same
+    name, so the suffix keeps two launches apart (tests pin both forms)."""
+    return f"{default_name(instance_type)}-{secrets.token_hex(2)}"
+
+
+def region_problem(text: str) -> str | None:
+    return None if _REGION.match(text) else f"{text!r} is not a region name like us-east-1"
+
+
+def instance_type_problem(text: str) -> str | None:
+    return None if _INSTANCE_TYPE.match(text) else f"{text!r} is not an instance type like g4dn.xlarge"
+
+
+def parse_disk(text: str) -> int:
+    """A disk size in GiB from what was typed; ValueError with the sentence to show."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number of GiB") from None
+    if not 1 <= value <= MAX_DISK_GIB:
+        raise ValueError(f"the disk must be 1 to {MAX_DISK_GIB} GiB")
+    return value
+
+
+def parse_image(text: str) -> str:
+    """One of IMAGE_KINDS or an ami-… id, lower-cased; ValueError with the sentence to show."""
+    if text.lower() in IMAGE_KINDS or _AMI.match(text):
+        return text.lower()
+    raise ValueError(f"choose {', '.join(IMAGE_KINDS)} or an ami-… id, not {text!r}")
+
+
+def name_problem(name: str) -> str | None:
+    if not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable():
+        return f"The name must be 1 to {MAX_NAME_CHARS} printable characters."
+    return None
