@@ -73,6 +73,15 @@ PALETTE = [
     ("Refresh instances", "reload", "Ask AWS for the instances now"),
 ]
 
+# Shared by the instances table and one instance's view (both show the status line).
+INSTANCES_CSS = """
+InstancesScreen #instances-table, InstanceDetailScreen #instance-details { height: 1fr; }
+#instances-status { height: auto; color: $text-muted; padding: 0 1; }
+#instances-status.error { color: $error; text-style: bold; }
+/* Rows remembered from last time, until AWS answers: visibly not live. */
+#instances-table.remembered { color: $text-muted; text-style: italic; }
+"""
+
 
 def _run_ssh(argv: list[str]) -> int:
     returncode = subprocess.run(argv, check=False).returncode
