@@ -11,6 +11,7 @@ import contextlib
 import logging
 import shlex
 import subprocess
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,16 +133,46 @@ class InstanceActions(Screen[None]):
     load: Callable[..., Any]
 
     # -- chained polling: re-armed after each answer, so polls never pile up ---------------------
+    # While another screen covers this one the chain pauses (nobody sees the rows, and the list
+    # asks every region); shown again, it polls at once if a poll fell due meanwhile.
+
+    _poll_due_at: float | None = None  # monotonic time of the armed poll; None: none armed
+    _covered = False
 
     def refresh_soon(self) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        self._poll_due_at = None
         self.load()
 
     def _arm(self) -> None:
         busy = any(r.instance.state in TRANSITIONAL_STATES for r in self.shown_rows())
-        self._timer = self.set_timer(self.FAST_S if busy else self.SLOW_S, self.load)
+        delay = self.FAST_S if busy else self.SLOW_S
+        self._poll_due_at = time.monotonic() + delay
+        if not self._covered:
+            self._timer = self.set_timer(delay, self._poll)
+
+    def _poll(self) -> None:
+        self._timer = None
+        self._poll_due_at = None  # the load re-arms when it has answered
+        self.load()
+
+    def on_screen_suspend(self) -> None:
+        self._covered = True
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def on_screen_resume(self) -> None:
+        self._covered = False
+        if self._poll_due_at is None or self._timer is not None:
+            return  # a load is under way (or none began yet): it arms the next poll itself
+        left = self._poll_due_at - time.monotonic()
+        if left <= 0:
+            self._poll()
+        else:
+            self._timer = self.set_timer(left, self._poll)
 
     def say(self, message: str, error: bool = False) -> None:
         status = self.query_one("#instances-status", Static)
