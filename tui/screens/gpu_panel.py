@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from tui.context import AppContext
     from tui.models import Instance
-    from tui.screens.provision import Link
+    from tui.services.instance_link import Link
 
 log = logging.getLogger(__name__)
 TALL_UP_TO = 2  # GPUs that get four-line sparklines; more get the compact two-line rows

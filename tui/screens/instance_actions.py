@@ -316,9 +316,17 @@ class InstanceActions(Screen[None]):
         row = self.selected()
         if row is None or not lifecycle.can("ssh", row.instance):
             return
-        from tui.screens.tunnel import toggle_tunnel
+        inst = row.instance
+        if self.ctx.tunnels.is_active(inst.instance_id):
+            self.ctx.tunnels.stop(inst.instance_id)
+            self.notify(
+                f"Tunnel to {inst.name or inst.instance_id} stopped. Jupyter keeps running there.",
+                markup=False,
+            )
+            return
+        from tui.screens.tunnel import TunnelScreen
 
-        toggle_tunnel(self.app, self.ctx, row.instance, self.key_path(row.instance))
+        self.app.push_screen(TunnelScreen.for_instance(self.ctx, inst, self.key_path(inst)))
 
     def action_stop_jupyter(self) -> None:
         row = self.selected()
@@ -326,7 +334,8 @@ class InstanceActions(Screen[None]):
             return
         from tui.screens.tunnel import confirm_stop_jupyter
 
-        confirm_stop_jupyter(self.app, self.ctx, row.instance, self.key_path(row.instance))
+        link = self.ctx.instance_link(row.instance, self.key_path(row.instance))
+        confirm_stop_jupyter(self.app, self.ctx.tunnels, link, row.instance.instance_id)
 
     def action_gpu(self) -> None:
         row = self.selected()

@@ -132,8 +132,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     def tunnel_cell(self, instance_id: str) -> str:
         from tui.services.tunnel_registry import short_state
 
-        registry = self.ctx.tunnels
-        return short_state(registry.status(instance_id)) if registry is not None else ""
+        return short_state(self.ctx.tunnels.status(instance_id))
 
     def _tunnel_changed(self, status: TunnelStatus) -> None:
         """A tunnel went up, down or is reconnecting: that one cell changes at once."""
@@ -149,9 +148,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             self._unsubscribe()
 
     def on_mount(self) -> None:
-        from tui.screens.tunnel import registry_for
-
-        self._unsubscribe = registry_for(self.ctx).subscribe(self._tunnel_changed)
+        self._unsubscribe = self.ctx.tunnels.subscribe(self._tunnel_changed)
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -35,11 +34,11 @@ from tui.widgets.plain import plain, then_markup
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import asyncssh
     from textual.app import App
 
     from tui.context import AppContext
     from tui.models import Instance
+    from tui.services.instance_link import Link
     from tui.services.provision import LinkState, LogItem, Mode, RunOutcome, RunPlan
 
 log = logging.getLogger(__name__)
@@ -52,20 +51,6 @@ _ICONS = {
     StepState.SKIPPED: "↷",
     StepState.FAILED: "✗",
 }
-
-
-class Link(Protocol):
-    """How the screen reaches the instance (tui.services.instance_link.InstanceLink)."""
-
-    @property
-    def label(self) -> str: ...  # the instance's name
-
-    @property
-    def simulated(self) -> bool: ...  # --demo's loopback instance
-
-    async def connect(self, on_wait: Callable[[str], None] | None = None) -> asyncssh.SSHClientConnection: ...
-
-    def trust(self, key_line: str) -> None: ...
 
 
 @dataclass

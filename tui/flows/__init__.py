@@ -1,0 +1,1 @@
+"""Use cases shared by the app and the CLI: Textual-free, like services."""
