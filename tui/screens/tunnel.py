@@ -23,6 +23,7 @@ from tui.flows.tunnels import start_tunnel, stop_jupyter, stopped_words
 from tui.models import TunnelStatus
 from tui.screens.confirm import ConfirmationModal
 from tui.services.errors import D2lError
+from tui.widgets.ssh_failure import SshFailure
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -104,7 +105,7 @@ class TunnelScreen(Screen[None]):
             yield Static("", id="tunnel-detail")
             yield Static("", id="tunnel-notice")
             yield Static(self._help(), id="tunnel-help")
-            yield Static("", id="step-error")
+            yield SshFailure()
         yield Footer()
 
     def _help(self) -> str:
@@ -281,18 +282,11 @@ class TunnelScreen(Screen[None]):
             self.refresh_bindings()
 
     def _failed(self, exc: BaseException, what: str) -> None:
-        if isinstance(exc, D2lError):
-            log.warning("%s: %s", what, exc)
-            text = str(exc)
-        else:
-            log.error("%s", what, exc_info=exc)
-            text = f"{what}; details are in the log file."
-        error = self.query_one("#step-error", Static)
-        error.update(Content(text))
-        error.add_class("visible")
+        # No host-key choice here (t toggles the tunnel; the setup log is where a key is trusted).
+        self.query_one(SshFailure).failed(exc, what, again="", offer_trust=False)
 
     def _hide_error(self) -> None:
-        self.query_one("#step-error", Static).remove_class("visible")
+        self.query_one(SshFailure).hide()
 
     def action_back(self) -> None:
         self.dismiss(None)
