@@ -295,7 +295,7 @@ class D2lApp(App[None]):
             self.notify("Something went wrong; details are in the log file.", severity="error", timeout=10)
 
     async def on_unmount(self) -> None:
-        if self.ctx is not None:
+        if self.ctx is not None and self.ctx.tunnels is not None:
             await self.ctx.tunnels.close_all()  # local ports close; Jupyter on the instance stays
         if self._cloud is not None:
             await self._cloud.hosts.stop()
