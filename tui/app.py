@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -21,9 +21,12 @@ from textual.widgets import Footer, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from tui.context import AppContext
-from tui.messages import InstancesListed, LaunchFromImageChosen
 from tui.screens.base import BACK, StepScreen
 from tui.screens.wizard_state import WizardState
+
+if TYPE_CHECKING:
+    # Handlers are found by name (on_launch_from_image_chosen): the classes are only annotations.
+    from tui.messages import InstancesListed, LaunchFromImageChosen
 
 log = logging.getLogger(__name__)
 
