@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -23,6 +23,10 @@ from textual.worker import Worker, WorkerState
 from tui.context import AppContext, make_context
 from tui.screens.base import BACK, StepScreen
 from tui.screens.wizard_state import WizardState
+
+if TYPE_CHECKING:
+    # Handlers are found by name (on_launch_from_image_chosen): the classes are only annotations.
+    from tui.messages import InstancesListed, LaunchFromImageChosen
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ class D2lApp(App[None]):
         self.open_instances = instances  # --instances: the instances screen over the wizard at start
         self._quota_news_asked = False
         self._instances_closed: asyncio.Event | None = None  # set when `--instances`' first screen closes
+        self._wizard_from_start = False  # launch from an image: the loop goes back to the first step
         self._starting_status = Static("Starting the simulated cloud…" if demo else CHECKING)
 
     def compose(self) -> ComposeResult:
@@ -175,6 +180,11 @@ class D2lApp(App[None]):
                 screen = steps[index](ctx, self.state)
             open_request = False
             result = await self.push_screen(screen, wait_for_dismiss=True)
+            if self._wizard_from_start:
+                # Launch from an image changed the state: every step is re-created from it.
+                self._wizard_from_start = False
+                index = 0
+                continue
             if result == BACK:
                 index = max(0, index - 1)
                 continue
@@ -193,7 +203,21 @@ class D2lApp(App[None]):
                 open_request = True
             # "back": stay on the review step with every choice kept
 
-    def on_instances_screen_listed(self) -> None:
+    def on_launch_from_image_chosen(self, event: LaunchFromImageChosen) -> None:
+        from tui.screens.launch_from_image import choose_image
+
+        choose_image(self.state, event.region, event.image)
+        self.notify(
+            f"Launching from {event.image.name} ({event.image.image_id}) in {event.region}: check each step.",
+            markup=False,
+        )
+        self._wizard_from_start = True
+        if isinstance(self.screen, StepScreen):
+            # The instances screen is gone (popped at once); the step under it ends, and the wizard
+            # loop starts again at the first step. Not on a step: the loop does so after the next one.
+            self.screen.dismiss(BACK)
+
+    def on_instances_listed(self, _: InstancesListed) -> None:
         # AWS answered the instances screen: the credentials work (`--instances` skipped the check).
         self.credentials_ok = True
         self.report_quota_requests()

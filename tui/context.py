@@ -31,6 +31,12 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _tunnel_registry() -> TunnelRegistry:
+    from tui.services.tunnel_registry import TunnelRegistry
+
+    return TunnelRegistry()
+
+
 @dataclass
 class AppContext:
     aws: Aws
@@ -41,8 +47,8 @@ class AppContext:
     detect_public_ip: Callable[[], str | None] | None = None
     # What "now" is for uptimes and costs so far: tests fix it so snapshots don't drift.
     clock: Callable[[], datetime] = utc_now
-    # Jupyter tunnels that outlive the screens that opened them (made on first use, closed on exit).
-    tunnels: TunnelRegistry | None = None
+    # Jupyter tunnels that outlive the screens that opened them (one registry, closed on exit).
+    tunnels: TunnelRegistry = field(default_factory=_tunnel_registry)
     # After a launch, open the provisioning screen and set the instance up for the book.
     provision_after_launch: bool = True
     # --demo: (host, port) of the simulated instance's SSH server; None: the instance's public DNS.

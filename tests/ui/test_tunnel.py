@@ -27,7 +27,7 @@ from tests.ui.driving import build_context, wait_until
 from tui.context import AppContext
 from tui.demo.hosts import DemoHosts
 from tui.models import Instance, TunnelStatus
-from tui.screens.tunnel import TunnelScreen, confirm_stop_jupyter, open_tunnel, registry_for
+from tui.screens.tunnel import TunnelScreen, confirm_stop_jupyter
 from tui.services.aws import Aws
 from tui.services.secrets import SecretStore
 from tui.services.tunnel_registry import TunnelRegistry
@@ -43,7 +43,7 @@ def cloud(tmp_path: Path) -> Iterator[tuple[Aws, DemoHosts]]:
 
 
 class TunnelApp(App[None]):
-    """Just what `t` on the instances screen does: open_tunnel for one instance."""
+    """Just what `t` on the instances screen does: the tunnel screen for one instance."""
 
     CSS_PATH = str(TCSS)
 
@@ -54,7 +54,7 @@ class TunnelApp(App[None]):
         self.key = key
 
     def on_mount(self) -> None:
-        open_tunnel(self, self.ctx, self.instance, self.key)
+        self.push_screen(TunnelScreen.for_instance(self.ctx, self.instance, self.key))
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -87,7 +87,7 @@ async def test_the_demo_tunnel_end_to_end(
     instance = make_instance(aws, "d2l-nb")
     ctx = build_context(aws, tmp_path, simulated=True)
     ctx.ssh_endpoint = hosts.endpoint
-    registry = registry_for(ctx)
+    registry = ctx.tunnels
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
     iid = instance.instance_id
@@ -125,7 +125,7 @@ async def test_the_demo_tunnel_end_to_end(
             await pilot.pause()
             assert not isinstance(app.screen, TunnelScreen) and state() == "up"
             assert (await asyncio.to_thread(get, port, f"/api/status?token={token}"))[0] == 200
-            open_tunnel(app, ctx, instance, client_key[0])
+            app.push_screen(TunnelScreen.for_instance(ctx, instance, client_key[0]))
             await wait_until(pilot, lambda: isinstance(app.screen, TunnelScreen))
             assert registry.status(iid) == status  # the same tunnel, not a second one
 
@@ -155,7 +155,8 @@ async def test_the_demo_tunnel_end_to_end(
 
             # The instances screen's "Stop Jupyter" (no tunnel screen needed).
             await pilot.press("escape")
-            confirm_stop_jupyter(app, ctx, instance, client_key[0])
+            link = ctx.instance_link(instance, client_key[0])
+            confirm_stop_jupyter(app, ctx.tunnels, link, instance.instance_id)
             await pilot.pause()
             await pilot.press("y")
             await wait_until(

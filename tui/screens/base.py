@@ -1,4 +1,20 @@
-"""The frame every wizard step shares: breadcrumb, title, explanation, body, inline error, Back/Next."""
+"""The frame every wizard step shares: breadcrumb, title, explanation, body, inline error, Back/Next.
+
+How every screen runs work (one way each; the screens follow it):
+
+- Blocking work (boto3, keyring, files, a flow or service that blocks): a thread worker,
+  ``@work(thread=True, exit_on_error=False, group="...")`` (``exclusive=True`` only with its own
+  group). It calls the flow or service with plain arguments and hands the result back with
+  ``self.app.call_from_thread(self.show_..., result)``: never a widget touched from the thread.
+- Async SSH work (asyncssh: provisioning, the GPU stream, tunnels): an async worker on the app's
+  loop, ``@work(exclusive=True, group="...", exit_on_error=False)``, awaiting the flow; a connection
+  closes in ``finally``. What must outlive the screen (a tunnel) runs as an app-level worker
+  (``self.app.run_worker``) held by the context (``ctx.tunnels``).
+- Errors a worker does not catch reach the app's one ``on_worker_state_changed``. A screen says
+  what the app should do next by posting a message from tui/messages.py; it never imports the app.
+- Polls are chained: re-armed with ``set_timer`` after each answer, paused while the screen is
+  covered (``on_screen_suspend`` / ``on_screen_resume``, see InstanceActions).
+"""
 
 from __future__ import annotations
 
@@ -33,24 +49,6 @@ def show_step_error(screen: Screen[Any], message: str) -> None:
     error = screen.query_one("#step-error", Static)
     error.update(plain(message))  # AWS messages, names, paths: plain text, never markup
     error.set_class(bool(message), "visible")
-
-
-def connection_failure(exc: BaseException, unexpected: str, *, retry: str = "") -> tuple[str, str]:
-    """(the error line, the presented key the person may choose to trust) for a screen whose link to
-    an instance failed: the host-key choice, a D2lError's sentence, or `unexpected` (logged)."""
-    from tui.services.ssh import HostKeyUnknown
-
-    if isinstance(exc, HostKeyUnknown):
-        return (
-            f"{exc.what}\nThe server presents {exc.fingerprint}. Press t to trust it only if you expect "
-            "this key (for example it matches the instance's console output in the EC2 console).",
-            exc.presented,
-        )
-    if isinstance(exc, D2lError):
-        log.warning("connection to an instance failed: %s", exc)
-        return f"{exc}{retry}", ""
-    log.error("%s", unexpected, exc_info=exc)
-    return f"{unexpected}; details are in the log file. Press r to try again.", ""
 
 
 class StepScreen(Screen[str]):

@@ -23,7 +23,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui.models import GpuProcesses, GpuState, GpuStatus, GpuTick
-from tui.screens.base import connection_failure, show_step_error
 from tui.services.errors import D2lError
 from tui.services.gpu import (
     DEFAULT_INTERVAL_MS,
@@ -37,6 +36,7 @@ from tui.services.gpu_parse import describe
 from tui.widgets.gpu_lines import GpuProcessTable, GpuRowList, GpuStateLine, GpuSummaryLine
 from tui.widgets.gpu_row import GpuRow
 from tui.widgets.plain import plain, then_markup
+from tui.widgets.ssh_failure import SshFailure
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from tui.context import AppContext
     from tui.models import Instance
-    from tui.screens.provision import Link
+    from tui.services.instance_link import Link
 
 log = logging.getLogger(__name__)
 TALL_UP_TO = 2  # GPUs that get four-line sparklines; more get the compact two-line rows
@@ -120,7 +120,7 @@ class GpuPanelScreen(Screen[None]):
         self.state: GpuState = self.sampler.state
         self.tick: GpuTick | None = None
         self.rows: dict[int, GpuRow] = {}
-        self.untrusted_key = ""
+        self.failure = SshFailure()  # the error line, and a host key to trust on first use
         self.failed: D2lError | None = None  # the worker ended: this needs a person
         self.ticks_shown = 0
         self._summary_text = ""
@@ -132,7 +132,7 @@ class GpuPanelScreen(Screen[None]):
             yield GpuSummaryLine("", id="gpu-panel-summary")
             yield GpuRowList(id="gpu-panel-rows")
             yield GpuProcessTable(id="gpu-panel-procs")
-            yield Static("", id="step-error")
+            yield self.failure
         yield Footer()
 
     def _title(self) -> Content:
@@ -240,21 +240,19 @@ class GpuPanelScreen(Screen[None]):
             summary.update(plain(text), layout=False)  # one line, always: no layout pass per sample
 
     def _connection_failed(self, exc: BaseException) -> None:
-        text, key = connection_failure(
-            exc, "The GPU panel stopped unexpectedly", retry="\nPress r to try again."
-        )
-        self.untrusted_key = key or self.untrusted_key
-        self._show_error(text)
+        self.failure.failed(exc, "The GPU panel stopped unexpectedly", retry="\nPress r to try again.")
         self.failed = exc if isinstance(exc, D2lError) else D2lError(str(exc))
         self.query_one(GpuStateLine).update("Not connected.")
         self.query_one(GpuStateLine).set_class(False, "-streaming")
         self.refresh_bindings()
 
-    def _show_error(self, text: str) -> None:
-        show_step_error(self, text)
-
     def _hide_error(self) -> None:
-        show_step_error(self, "")
+        self.failure.hide()
+
+    @property
+    def untrusted_key(self) -> str:
+        """A host key the server presented that the person may choose to trust (t)."""
+        return self.failure.untrusted_key
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -309,12 +307,9 @@ class GpuPanelScreen(Screen[None]):
             self.sampler.retry_now()
 
     def action_trust(self) -> None:
-        if not self.untrusted_key:
-            return
-        self.link.trust(self.untrusted_key)
-        self.untrusted_key = ""
-        self.notify("Host key trusted and pinned for this instance.")
-        self.sample()
+        if self.failure.trust(self.link):
+            self.notify("Host key trusted and pinned for this instance.")
+            self.sample()
 
     def action_back(self) -> None:
         self.dismiss(None)

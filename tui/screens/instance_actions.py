@@ -11,6 +11,7 @@ import contextlib
 import logging
 import shlex
 import subprocess
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,15 @@ PALETTE = [
     ("Refresh instances", "reload", "Ask AWS for the instances now"),
 ]
 
+# Shared by the instances table and one instance's view (both show the status line).
+INSTANCES_CSS = """
+InstancesScreen #instances-table, InstanceDetailScreen #instance-details { height: 1fr; }
+#instances-status { height: auto; color: $text-muted; padding: 0 1; }
+#instances-status.error { color: $error; text-style: bold; }
+/* Rows remembered from last time, until AWS answers: visibly not live. */
+#instances-table.remembered { color: $text-muted; text-style: italic; }
+"""
+
 
 def _run_ssh(argv: list[str]) -> int:
     returncode = subprocess.run(argv, check=False).returncode
@@ -123,16 +133,46 @@ class InstanceActions(Screen[None]):
     load: Callable[..., Any]
 
     # -- chained polling: re-armed after each answer, so polls never pile up ---------------------
+    # While another screen covers this one the chain pauses (nobody sees the rows, and the list
+    # asks every region); shown again, it polls at once if a poll fell due meanwhile.
+
+    _poll_due_at: float | None = None  # monotonic time of the armed poll; None: none armed
+    _covered = False
 
     def refresh_soon(self) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        self._poll_due_at = None
         self.load()
 
     def _arm(self) -> None:
         busy = any(r.instance.state in TRANSITIONAL_STATES for r in self.shown_rows())
-        self._timer = self.set_timer(self.FAST_S if busy else self.SLOW_S, self.load)
+        delay = self.FAST_S if busy else self.SLOW_S
+        self._poll_due_at = time.monotonic() + delay
+        if not self._covered:
+            self._timer = self.set_timer(delay, self._poll)
+
+    def _poll(self) -> None:
+        self._timer = None
+        self._poll_due_at = None  # the load re-arms when it has answered
+        self.load()
+
+    def on_screen_suspend(self) -> None:
+        self._covered = True
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def on_screen_resume(self) -> None:
+        self._covered = False
+        if self._poll_due_at is None or self._timer is not None:
+            return  # a load is under way (or none began yet): it arms the next poll itself
+        left = self._poll_due_at - time.monotonic()
+        if left <= 0:
+            self._poll()
+        else:
+            self._timer = self.set_timer(left, self._poll)
 
     def say(self, message: str, error: bool = False) -> None:
         status = self.query_one("#instances-status", Static)
@@ -276,9 +316,17 @@ class InstanceActions(Screen[None]):
         row = self.selected()
         if row is None or not lifecycle.can("ssh", row.instance):
             return
-        from tui.screens.tunnel import toggle_tunnel
+        inst = row.instance
+        if self.ctx.tunnels.is_active(inst.instance_id):
+            self.ctx.tunnels.stop(inst.instance_id)
+            self.notify(
+                f"Tunnel to {inst.name or inst.instance_id} stopped. Jupyter keeps running there.",
+                markup=False,
+            )
+            return
+        from tui.screens.tunnel import TunnelScreen
 
-        toggle_tunnel(self.app, self.ctx, row.instance, self.key_path(row.instance))
+        self.app.push_screen(TunnelScreen.for_instance(self.ctx, inst, self.key_path(inst)))
 
     def action_stop_jupyter(self) -> None:
         row = self.selected()
@@ -286,7 +334,8 @@ class InstanceActions(Screen[None]):
             return
         from tui.screens.tunnel import confirm_stop_jupyter
 
-        confirm_stop_jupyter(self.app, self.ctx, row.instance, self.key_path(row.instance))
+        link = self.ctx.instance_link(row.instance, self.key_path(row.instance))
+        confirm_stop_jupyter(self.app, self.ctx.tunnels, link, row.instance.instance_id)
 
     def action_gpu(self) -> None:
         row = self.selected()

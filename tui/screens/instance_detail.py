@@ -15,8 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Static
 
-from tui.screens.instance_actions import ACTION_BINDINGS, InstanceActions
-from tui.screens.instances import INSTANCES_CSS
+from tui.screens.instance_actions import ACTION_BINDINGS, INSTANCES_CSS, InstanceActions
 from tui.services import sshconfig
 from tui.services.costs import InstanceRow, money, uptime
 from tui.services.errors import D2lError

@@ -19,11 +19,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
-from tui.screens.instance_actions import ACTION_BINDINGS, InstanceActions
+from tui.messages import InstancesListed
+from tui.screens.instance_actions import ACTION_BINDINGS, INSTANCES_CSS, InstanceActions
 from tui.screens.leftovers_section import (
     LEFTOVER_BINDINGS,
     LEFTOVER_PALETTE,
@@ -57,17 +57,6 @@ COLUMNS = [
     ("tunnel", "Jupyter"),
     ("dns", "Public DNS"),
 ]
-
-INSTANCES_CSS = (
-    """
-InstancesScreen #instances-table, InstanceDetailScreen #instance-details { height: 1fr; }
-#instances-status { height: auto; color: $text-muted; padding: 0 1; }
-#instances-status.error { color: $error; text-style: bold; }
-/* Rows remembered from last time, until AWS answers: visibly not live. */
-#instances-table.remembered { color: $text-muted; text-style: italic; }
-"""
-    + LEFTOVERS_CSS
-)
 
 
 def cells(row: InstanceRow, now: datetime | None = None, tunnel: str = "") -> dict[str, str]:
@@ -103,7 +92,7 @@ def incomplete_words(count: int, failed: tuple[RegionFailure, ...], carried: int
 
 
 class InstancesScreen(InstanceActions, LeftoversSection):
-    DEFAULT_CSS = INSTANCES_CSS
+    DEFAULT_CSS = INSTANCES_CSS + LEFTOVERS_CSS
     BINDINGS = [
         *ACTION_BINDINGS,
         *LEFTOVER_BINDINGS,
@@ -111,9 +100,6 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         Binding("escape", "back", "Back", id="instances.back", tooltip="Back to the launch wizard"),
     ]
     EXTRA_PALETTE = LEFTOVER_PALETTE
-
-    class Listed(Message):
-        """AWS answered the first complete listing (which also proves the credentials work)."""
 
     def __init__(self, ctx: AppContext, regions: list[str] | None = None) -> None:
         super().__init__()
@@ -146,8 +132,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     def tunnel_cell(self, instance_id: str) -> str:
         from tui.services.tunnel_registry import short_state
 
-        registry = self.ctx.tunnels
-        return short_state(registry.status(instance_id)) if registry is not None else ""
+        return short_state(self.ctx.tunnels.status(instance_id))
 
     def _tunnel_changed(self, status: TunnelStatus) -> None:
         """A tunnel went up, down or is reconnecting: that one cell changes at once."""
@@ -163,9 +148,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             self._unsubscribe()
 
     def on_mount(self) -> None:
-        from tui.screens.tunnel import registry_for
-
-        self._unsubscribe = registry_for(self.ctx).subscribe(self._tunnel_changed)
+        self._unsubscribe = self.ctx.tunnels.subscribe(self._tunnel_changed)
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
@@ -361,7 +344,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         first_answer = not self.loaded
         self.loaded = True
         if first_answer:
-            self.post_message(self.Listed())
+            self.post_message(InstancesListed())  # bubbles to the app
         gap_was_shown, self._gap_shown = self._gap_shown, bool(failed)
         if failed:
             # Never "no instances" while a region did not answer: it may hold running ones.

@@ -1,25 +1,18 @@
 """Launching from a saved image: the wizard again, with "My AMIs" and that image chosen.
 
-The instances screen sets the wizard's state (region and image) and closes. The wizard loop
-re-creates each step from that state, so the wizard is walked back to its first step: the region
-step highlights the image's region and the image step the image itself.
+The instances screen posts ``LaunchFromImageChosen`` and closes; the app's wizard loop applies
+``choose_image`` to its state and starts again at the first step, re-creating each step from that
+state: the region step highlights the image's region and the image step the image itself.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from textual.app import App
+from typing import TYPE_CHECKING
 
 from tui.models import ImageChoice, Region
-from tui.screens.base import BACK, StepScreen
 
 if TYPE_CHECKING:
     from tui.screens.wizard_state import WizardState
-
-# The wizard loop pushes the previous step a few frames after a step is dismissed.
-_REWIND_TRY_S = 0.05
-_REWIND_TRIES = 100
 
 
 def choose_image(state: WizardState, region: str, image: ImageChoice) -> None:
@@ -31,21 +24,3 @@ def choose_image(state: WizardState, region: str, image: ImageChoice) -> None:
         state.gpu_type = None  # an x86_64 image can't boot an arm64 type: the user picks again
     state.image = image
     state.disk_gib = None  # the disk defaults from the image's root size
-
-
-def rewind_wizard(app: App[Any], tries: int = _REWIND_TRIES) -> None:
-    """Walk the wizard back to its first step; each step on the way is re-created from the state."""
-    screen = app.screen
-    if not isinstance(screen, StepScreen):
-        # Between a step's dismissal and the next push, or a launch screen: wait a little, then stop.
-        if tries > 0:
-            app.set_timer(_REWIND_TRY_S, lambda: rewind_wizard(app, tries - 1))
-        return
-    if screen.STEP > 0:
-        screen.dismiss(BACK)
-        app.set_timer(_REWIND_TRY_S, lambda: rewind_wizard(app, tries - 1))
-        return
-    # The first step was already showing (it wasn't re-created): have it read the state again.
-    reload = getattr(screen, "action_reload", None)
-    if callable(reload):
-        reload()

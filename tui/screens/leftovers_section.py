@@ -8,7 +8,7 @@ the $/month it saves. The deletions run in a thread worker; the table is then as
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -16,10 +16,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from tui.messages import LaunchFromImageChosen
 from tui.models import ImageChoice, ImageKind, RegionFailure, unanswered_words
 from tui.screens.base import StepScreen
 from tui.screens.confirm import ConfirmationModal
-from tui.screens.launch_from_image import choose_image, rewind_wizard
 from tui.services.costs import money
 from tui.services.errors import D2lError
 from tui.services.leftovers import IMAGE, LABELS, CleanupResult, Leftover, bulk, monthly
@@ -27,7 +27,6 @@ from tui.widgets.live_table import LiveTable
 from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
-    from tui.app import D2lApp
     from tui.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -193,13 +192,9 @@ class LeftoversSection(Screen[None]):
         self.app.call_from_thread(self._launch_with, item.region, image)
 
     def _launch_with(self, region: str, image: ImageChoice) -> None:
-        app = cast("D2lApp", self.app)
-        choose_image(app.state, region, image)
+        # The app owns the wizard: it applies the choice and walks its steps back (no app import here).
+        self.app.post_message(LaunchFromImageChosen(region, image))
         self.dismiss(None)
-        app.notify(
-            f"Launching from {image.name} ({image.image_id}) in {region}: check each step.", markup=False
-        )
-        rewind_wizard(app)
 
     def _confirm(self, items: list[Leftover], title: str) -> None:
         if not items:

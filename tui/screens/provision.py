@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -26,20 +25,20 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from tui import paths
 from tui.models import Recipe, StepEvent, StepState
-from tui.screens.base import connection_failure, show_step_error
 from tui.services.errors import D2lError
 from tui.widgets.live_table import LiveTable
 from tui.widgets.log_view import LogView
 from tui.widgets.plain import plain, then_markup
+from tui.widgets.ssh_failure import SshFailure
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import asyncssh
     from textual.app import App
 
     from tui.context import AppContext
     from tui.models import Instance
+    from tui.services.instance_link import Link
     from tui.services.provision import LinkState, LogItem, Mode, RunOutcome, RunPlan
 
 log = logging.getLogger(__name__)
@@ -52,20 +51,6 @@ _ICONS = {
     StepState.SKIPPED: "↷",
     StepState.FAILED: "✗",
 }
-
-
-class Link(Protocol):
-    """How the screen reaches the instance (tui.services.instance_link.InstanceLink)."""
-
-    @property
-    def label(self) -> str: ...  # the instance's name
-
-    @property
-    def simulated(self) -> bool: ...  # --demo's loopback instance
-
-    async def connect(self, on_wait: Callable[[str], None] | None = None) -> asyncssh.SSHClientConnection: ...
-
-    def trust(self, key_line: str) -> None: ...
 
 
 @dataclass
@@ -129,7 +114,7 @@ class ProvisionScreen(Screen[None]):
         self.steps: dict[str, StepRow] = {}
         self.log_offset: int | None = None
         self.outcome: RunOutcome | None = None
-        self.untrusted_key = ""  # a presented host key the person may choose to trust
+        self.failure = SshFailure()  # the error line, and a host key to trust on first use
         self.link_state = "connecting"
         if recipe is not None:
             for step in recipe.steps:
@@ -147,7 +132,7 @@ class ProvisionScreen(Screen[None]):
                         id="provision-filter",
                     )
                     yield LogView(max_lines=MAX_LINES, id="provision-log")
-            yield Static("", id="step-error")
+            yield self.failure
         yield Footer()
 
     def _title(self) -> Content:
@@ -314,17 +299,20 @@ class ProvisionScreen(Screen[None]):
 
     def _connection_failed(self, exc: BaseException) -> None:
         self.query_one("#provision-log", LogView).flush()
-        text, key = connection_failure(exc, "Following the setup failed unexpectedly")
-        self.untrusted_key = key or self.untrusted_key
-        self._show_error(text)
+        self.failure.failed(exc, "Following the setup failed unexpectedly")
         self.outcome = None
         self.refresh_bindings()
 
     def _show_error(self, text: str) -> None:
-        show_step_error(self, text)
+        self.failure.show(text)
 
     def _hide_error(self) -> None:
-        show_step_error(self, "")
+        self.failure.hide()
+
+    @property
+    def untrusted_key(self) -> str:
+        """A host key the server presented that the person may choose to trust (t)."""
+        return self.failure.untrusted_key
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -364,12 +352,9 @@ class ProvisionScreen(Screen[None]):
         self.follow()
 
     def action_trust(self) -> None:
-        if not self.untrusted_key:
-            return
-        self.link.trust(self.untrusted_key)
-        self.untrusted_key = ""
-        self.notify("Host key trusted and pinned for this instance.")
-        self.follow()
+        if self.failure.trust(self.link):
+            self.notify("Host key trusted and pinned for this instance.")
+            self.follow()
 
     def action_save(self) -> None:
         self.save_log()

@@ -19,9 +19,11 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui.flows.tunnels import start_tunnel, stop_jupyter, stopped_words
 from tui.models import TunnelStatus
 from tui.screens.confirm import ConfirmationModal
 from tui.services.errors import D2lError
+from tui.widgets.ssh_failure import SshFailure
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,8 +32,7 @@ if TYPE_CHECKING:
 
     from tui.context import AppContext
     from tui.models import Instance
-    from tui.screens.provision import Link
-    from tui.services.tunnel import Tunnel
+    from tui.services.instance_link import Link
     from tui.services.tunnel_registry import TunnelRegistry
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,10 @@ class TunnelScreen(Screen[None]):
         *,
         framework: str = "pytorch",
         local_port: int | None = None,
+        start: bool = False,
     ) -> None:
         super().__init__()
+        self.start_on_mount = start  # the instances screen's t: start (or keep) the tunnel, then show it
         self.registry = registry
         self.link = link
         self.instance_id = instance_id
@@ -102,7 +105,7 @@ class TunnelScreen(Screen[None]):
             yield Static("", id="tunnel-detail")
             yield Static("", id="tunnel-notice")
             yield Static(self._help(), id="tunnel-help")
-            yield Static("", id="step-error")
+            yield SshFailure()
         yield Footer()
 
     def _help(self) -> str:
@@ -118,9 +121,36 @@ class TunnelScreen(Screen[None]):
             )
         return "\n".join(lines)
 
+    @classmethod
+    def for_instance(
+        cls, ctx: AppContext, instance: Instance, key_path: Path | None, **options: Any
+    ) -> TunnelScreen:
+        """The screen for ``instance``'s tunnel, in the context's registry; it starts the tunnel."""
+        link = ctx.instance_link(instance, key_path)
+        return cls(ctx.tunnels, link, instance.instance_id, start=True, **options)
+
     def on_mount(self) -> None:
         self._unsubscribe = self.registry.subscribe(self._changed)
+        if self.start_on_mount:
+            self._start()  # kept when it is already running: one tunnel per instance
         self._show(self.status)
+
+    def _start(self) -> None:
+        # An app-level worker, not this screen's: the tunnel keeps forwarding after Escape.
+        app = self.app
+        label, group = f"tunnel {self.link.label}", f"tunnel-{self.instance_id}"
+
+        def spawn(coro: Any) -> Any:
+            return app.run_worker(coro, name=label, group=group, exit_on_error=False).cancel
+
+        start_tunnel(
+            self.registry,
+            self.link,
+            self.instance_id,
+            spawn,
+            framework=self.framework,
+            local_port=self.local_port,
+        )
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -188,14 +218,7 @@ class TunnelScreen(Screen[None]):
             self.registry.stop(self.instance_id)
             self.notify("Tunnel stopped. Jupyter keeps running on the instance.")
             return
-        start_tunnel(
-            self.app,
-            self.registry,
-            self.link,
-            self.instance_id,
-            framework=self.framework,
-            local_port=self.local_port,
-        )
+        self._start()
 
     def action_copy_url(self) -> None:
         status = self.status
@@ -248,29 +271,22 @@ class TunnelScreen(Screen[None]):
         self.stopping_jupyter = True
         self.refresh_bindings()
         try:
-            stopped = await _stop_jupyter(self.registry, self.link, self.instance_id)
+            stopped = await stop_jupyter(self.registry, self.link, self.instance_id)
         except Exception as exc:
             self._failed(exc, "Stopping Jupyter failed")
         else:
             self._hide_error()
-            self.notify(_stopped_text(stopped, self.link.label), markup=False)
+            self.notify(stopped_words(stopped, self.link.label), markup=False)
         finally:
             self.stopping_jupyter = False
             self.refresh_bindings()
 
     def _failed(self, exc: BaseException, what: str) -> None:
-        if isinstance(exc, D2lError):
-            log.warning("%s: %s", what, exc)
-            text = str(exc)
-        else:
-            log.error("%s", what, exc_info=exc)
-            text = f"{what}; details are in the log file."
-        error = self.query_one("#step-error", Static)
-        error.update(Content(text))
-        error.add_class("visible")
+        # No host-key choice here (t toggles the tunnel; the setup log is where a key is trusted).
+        self.query_one(SshFailure).failed(exc, what, again="", offer_trust=False)
 
     def _hide_error(self) -> None:
-        self.query_one("#step-error", Static).remove_class("visible")
+        self.query_one(SshFailure).hide()
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -285,110 +301,13 @@ def _confirm_stop(label: str) -> ConfirmationModal:
     )
 
 
-def _stopped_text(stopped: int, label: str) -> str:
-    return f"Jupyter stopped on {label}." if stopped else f"Jupyter wasn't running on {label}."
-
-
-async def _stop_jupyter(registry: TunnelRegistry, link: Link, instance_id: str) -> int:
-    """Close the instance's tunnel (if any), then stop Jupyter there: the one the tunnel used, else all."""
-    from tui.services.jupyter_remote import DEFAULT_JUPYTER, DEMO_JUPYTER, stop_jupyter
-
-    status = registry.status(instance_id)
-    port = status.remote_port if status is not None and status.active else None
-    await registry.stop_and_wait(instance_id)
-    conn = await link.connect(None)
-    try:
-        return await stop_jupyter(
-            conn, label=link.label, jupyter=DEMO_JUPYTER if link.simulated else DEFAULT_JUPYTER, port=port
-        )
-    finally:
-        conn.close()
-
-
-def registry_for(ctx: AppContext) -> TunnelRegistry:
-    """The app's tunnel registry (``ctx.tunnels``), made on first use."""
-    from tui.services.tunnel_registry import TunnelRegistry
-
-    if ctx.tunnels is None:
-        ctx.tunnels = TunnelRegistry()
-    return ctx.tunnels
-
-
-def start_tunnel(
-    app: App[Any],
-    registry: TunnelRegistry,
-    link: Link,
-    instance_id: str,
-    *,
-    framework: str = "pytorch",
-    local_port: int | None = None,
-) -> Tunnel:
-    """Start the instance's tunnel as an app-level worker (kept when it is already running)."""
-    from tui.services.jupyter_remote import DEFAULT_JUPYTER, DEMO_JUPYTER
-    from tui.services.local_forward import DEFAULT_LOCAL_PORT
-    from tui.services.tunnel import Tunnel
-
-    tunnel = Tunnel(
-        link.connect,
-        instance_id,
-        label=link.label,
-        local_port=local_port or DEFAULT_LOCAL_PORT,
-        jupyter=DEMO_JUPYTER if link.simulated else DEFAULT_JUPYTER,
-        framework=framework,
-    )
-
-    def spawn(coro: Any) -> Any:
-        worker = app.run_worker(
-            coro, name=f"tunnel {link.label}", group=f"tunnel-{instance_id}", exit_on_error=False
-        )
-        return worker.cancel
-
-    return registry.start(tunnel, spawn)
-
-
-def open_tunnel(
-    app: App[Any],
-    ctx: AppContext,
-    instance: Instance,
-    key_path: Path | None,
-    *,
-    framework: str = "pytorch",
-    local_port: int | None = None,
-) -> None:
-    """Start the instance's tunnel (unless it is running) and show its screen."""
-    registry = registry_for(ctx)
-    link = ctx.instance_link(instance, key_path)
-    start_tunnel(app, registry, link, instance.instance_id, framework=framework, local_port=local_port)
-    app.push_screen(
-        TunnelScreen(registry, link, instance.instance_id, framework=framework, local_port=local_port)
-    )
-
-
-def toggle_tunnel(
-    app: App[Any], ctx: AppContext, instance: Instance, key_path: Path | None, **options: Any
-) -> bool:
-    """`t` on the instances screen: stop the instance's tunnel when it runs (False), else open it (True)."""
-    registry = registry_for(ctx)
-    if registry.is_active(instance.instance_id):
-        registry.stop(instance.instance_id)
-        app.notify(
-            f"Tunnel to {instance.name or instance.instance_id} stopped. Jupyter keeps running there.",
-            markup=False,
-        )
-        return False
-    open_tunnel(app, ctx, instance, key_path, **options)
-    return True
-
-
-def confirm_stop_jupyter(app: App[Any], ctx: AppContext, instance: Instance, key_path: Path | None) -> None:
-    """For the instances screen and the palette: ask, then stop Jupyter on the instance (closing its
-    tunnel first) in an app-level worker; the outcome is a notification."""
-    registry = registry_for(ctx)
-    link = ctx.instance_link(instance, key_path)
+def confirm_stop_jupyter(app: App[Any], registry: TunnelRegistry, link: Link, instance_id: str) -> None:
+    """The instances screen's J (no tunnel screen open): ask, then stop Jupyter in an app-level
+    worker (the confirmation closes before it ends); the outcome is a notification."""
 
     async def stop() -> None:
         try:
-            stopped = await _stop_jupyter(registry, link, instance.instance_id)
+            stopped = await stop_jupyter(registry, link, instance_id)
         except D2lError as exc:
             log.warning("stopping Jupyter on %s: %s", link.label, exc)
             app.notify(str(exc), severity="error", timeout=10, markup=False)
@@ -397,7 +316,7 @@ def confirm_stop_jupyter(app: App[Any], ctx: AppContext, instance: Instance, key
             log.error("stopping Jupyter on %s failed", link.label, exc_info=exc)
             app.notify("Stopping Jupyter failed; details are in the log file.", severity="error", timeout=10)
             return
-        app.notify(_stopped_text(stopped, link.label), markup=False)
+        app.notify(stopped_words(stopped, link.label), markup=False)
 
     def answered(yes: bool | None) -> None:
         if yes:

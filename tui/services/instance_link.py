@@ -12,7 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tui.models import Instance
 from tui.services.errors import D2lError
@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 EndpointFor = Callable[[Instance, "Path | None"], Awaitable[tuple[str, int]]]
 OnWait = Callable[[str], None]
 PENDING_POLL_S = 5.0
+
+
+class Link(Protocol):
+    """What the screens and flows need of an instance link (InstanceLink; tests hand in stand-ins)."""
+
+    @property
+    def label(self) -> str: ...  # the instance's name
+
+    @property
+    def simulated(self) -> bool: ...  # --demo's loopback instance
+
+    async def connect(self, on_wait: OnWait | None = None) -> asyncssh.SSHClientConnection: ...
+
+    def trust(self, key_line: str) -> None: ...
 
 
 class InstanceLink:
