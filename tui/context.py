@@ -104,8 +104,7 @@ class AppContext:
     async def aclose(self) -> None:
         """Close what this context opened: the tunnels' local ports (Jupyter on the instance stays),
         the simulated instances' SSH servers, then moto."""
-        if self.tunnels is not None:
-            await self.tunnels.close_all()
+        await self.tunnels.close_all()
         if self.cloud is not None:
             await self.cloud.hosts.stop()
         self.close()

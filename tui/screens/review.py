@@ -11,9 +11,9 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Select, Static
 
+from tui.flows.launch_plan import default_name
 from tui.models import Purchase
 from tui.screens.base import StepScreen
-from tui.screens.wizard_state import default_name
 from tui.services.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 from tui.widgets.plain import plain
 

@@ -8,8 +8,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
+from tui.flows.launch_plan import MAX_DISK_GIB
 from tui.screens.base import StepScreen
-from tui.screens.wizard_state import MAX_DISK_GIB
 from tui.services.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 from tui.widgets.plain import plain
 

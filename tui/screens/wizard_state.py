@@ -7,10 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 
 from tui.flows import launch_plan
-from tui.flows.launch_plan import MAX_DISK_GIB, default_name
+from tui.flows.launch_plan import default_name
 from tui.models import GpuType, ImageChoice, KeyChoice, LaunchSpec, Purchase, Quota, Region
-
-__all__ = ["MAX_DISK_GIB", "WizardState", "default_name"]  # the steps read the launch rules from here
 
 
 @dataclass
