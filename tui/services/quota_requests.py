@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import Purchase, Quota
 from tui.services.aws import Aws
-from tui.services.errors import D2lError, InputError, error_code, from_client_error
+from tui.services.errors import D2lError, InputError, from_client_error
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import GpuType, Purchase, Quota, quota_bucket
 from tui.services.aws import Aws
-from tui.services.errors import D2lError, error_code
+from tui.services.errors import D2lError
 from tui.services.fanout import fanout
 from tui.services.regions import describe_error, failure_reason
 

@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import Region
 from tui.services.aws import Aws
 from tui.services.bundled_catalog import bundled_type_names
-from tui.services.errors import CredentialsError, D2lError, error_code, from_client_error
+from tui.services.errors import CredentialsError, D2lError, from_client_error
 from tui.services.fanout import fanout
 
 log = logging.getLogger(__name__)
