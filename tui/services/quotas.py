@@ -18,17 +18,10 @@ from tui.models import GpuType, Purchase, Quota, quota_bucket
 from tui.services.aws import Aws
 from tui.services.errors import D2lError
 from tui.services.fanout import fanout
+from tui.services.quota_codes import GPU_QUOTAS
 from tui.services.regions import describe_error, failure_reason
 
 log = logging.getLogger(__name__)
-
-# (code, name, bucket, purchase)
-GPU_QUOTAS: tuple[tuple[str, str, str, Purchase], ...] = (
-    ("L-DB2E81BA", "Running On-Demand G and VT instances", "G", Purchase.ON_DEMAND),
-    ("L-417A185B", "Running On-Demand P instances", "P", Purchase.ON_DEMAND),
-    ("L-3819A6DF", "All G and VT Spot Instance Requests", "G", Purchase.SPOT),
-    ("L-7212CCBC", "All P Spot Instance Requests", "P", Purchase.SPOT),
-)
 
 # The IAM actions behind each reading, named in the reasons so an admin knows what to grant.
 QUOTA_PERMISSION = "servicequotas:GetServiceQuota"
