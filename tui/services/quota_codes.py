@@ -34,3 +34,14 @@ STANDARD_QUOTAS: tuple[tuple[str, str, str, Purchase], ...] = (
 QUOTA_CODES: dict[tuple[str, Purchase], str] = {
     (bucket, purchase): code for code, _name, bucket, purchase in (*STANDARD_QUOTAS, *GPU_QUOTAS)
 }
+
+# The "Class" dimension of EC2's AWS/Usage ResourceCount metric, as Service Quotas reports it in each
+# quota's UsageMetric (used when an answer doesn't carry its own UsageMetric).
+USAGE_CLASS: dict[tuple[str, Purchase], str] = {
+    ("G", Purchase.ON_DEMAND): "G/OnDemand",
+    ("P", Purchase.ON_DEMAND): "P/OnDemand",
+    ("Standard", Purchase.ON_DEMAND): "Standard/OnDemand",
+    ("G", Purchase.SPOT): "G/Spot",
+    ("P", Purchase.SPOT): "P/Spot",
+    ("Standard", Purchase.SPOT): "Standard/Spot",
+}

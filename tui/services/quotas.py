@@ -18,7 +18,7 @@ from tui.models import GpuType, Purchase, Quota, quota_bucket
 from tui.services.aws import Aws
 from tui.services.errors import D2lError
 from tui.services.fanout import fanout
-from tui.services.quota_codes import GPU_QUOTAS
+from tui.services.quota_codes import GPU_QUOTAS, USAGE_CLASS
 from tui.services.regions import describe_error, failure_reason
 
 log = logging.getLogger(__name__)
@@ -27,16 +27,6 @@ log = logging.getLogger(__name__)
 QUOTA_PERMISSION = "servicequotas:GetServiceQuota"
 USAGE_PERMISSION = "cloudwatch:GetMetricStatistics"
 
-# The "Class" dimension of EC2's AWS/Usage ResourceCount metric, as Service Quotas reports it in each
-# quota's UsageMetric (used when an answer doesn't carry its own UsageMetric).
-USAGE_CLASS: dict[tuple[str, Purchase], str] = {
-    ("G", Purchase.ON_DEMAND): "G/OnDemand",
-    ("P", Purchase.ON_DEMAND): "P/OnDemand",
-    ("Standard", Purchase.ON_DEMAND): "Standard/OnDemand",
-    ("G", Purchase.SPOT): "G/Spot",
-    ("P", Purchase.SPOT): "P/Spot",
-    ("Standard", Purchase.SPOT): "Standard/Spot",
-}
 USAGE_WINDOW = timedelta(minutes=15)
 _DESCRIBE_BATCH = 100
 
