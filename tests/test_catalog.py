@@ -14,7 +14,8 @@ from botocore.compat import HTTPHeaders
 
 from tui.services import catalog, regions
 from tui.services.aws import Aws
-from tui.services.catalog import PriceBook, bundled_prices, gpu_types
+from tui.services.bundled_catalog import bundled_prices
+from tui.services.catalog import PriceBook, gpu_types
 from tui.services.errors import D2lError
 
 CSV_PATH = Path(__file__).resolve().parents[1] / "tui" / "data" / "aws-gpu-catalog.csv"

@@ -1,13 +1,18 @@
-"""tui/services never imports Textual: services stay usable from the CLI and testable without a UI."""
+"""The floors hold: services never import Textual (usable from the CLI, testable without a UI), and
+every import-linter contract in pyproject.toml is kept (ARCHITECTURE.md names them)."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import tui.services
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_no_service_module_imports_textual() -> None:
@@ -33,3 +38,17 @@ def test_no_service_module_imports_textual() -> None:
 def test_services_import_cleanly_in_process() -> None:
     for m in pkgutil.iter_modules(tui.services.__path__):
         importlib.import_module(f"tui.services.{m.name}")
+
+
+def test_import_linter_contracts_are_kept() -> None:
+    # A fresh interpreter, so the contracts are checked against this checkout's tui (not an installed copy).
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    code = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--no-cache"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout

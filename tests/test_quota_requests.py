@@ -13,8 +13,8 @@ from tui.demo.answers import add_simulated_quotas
 from tui.models import Purchase, Quota
 from tui.services.aws import Aws
 from tui.services.errors import D2lError, InputError
+from tui.services.quota_codes import QUOTA_CODES
 from tui.services.quota_requests import (
-    QUOTA_CODES,
     STATUSES,
     desired_default,
     latest,

@@ -13,7 +13,8 @@ from botocore.compat import HTTPHeaders
 from tui.demo.answers import service_quota
 from tui.models import GpuType, Purchase, Quota
 from tui.services.aws import Aws
-from tui.services.quotas import GPU_QUOTAS, fit, read_quotas
+from tui.services.quota_codes import GPU_QUOTAS
+from tui.services.quotas import fit, read_quotas
 
 Answer = tuple[AWSResponse, dict[str, Any]]
 DLAMI_OWNER = "898082745236"  # Amazon's Deep Learning AMI account; moto loads these from tui/demo/amis.json

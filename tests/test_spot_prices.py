@@ -10,7 +10,8 @@ from typing import Any
 
 from tests.test_quotas import Hooks, _error, _ok
 from tui.services.aws import Aws
-from tui.services.catalog import PriceBook, bundled_prices
+from tui.services.bundled_catalog import bundled_prices
+from tui.services.catalog import PriceBook
 from tui.services.spot_prices import lowest_spot_prices
 
 REGION = "us-east-1"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tui import paths
-from tui.services.errors import error_code
+from tui.aws_response import error_code
 
 PROG = "d2l-tui"
 MAX_BYTES = 1_000_000

@@ -30,7 +30,20 @@ async def test_a_cell_painted_before_its_column_grew_is_painted_whole_afterwards
         table.add_column("Name", key="name")
         table.add_row("…", "book", key="book")
         await pilot.pause()
+        before, widths = table._update_count, table._painted_widths
         table.update_cell("book", "hourly", "$0.53", update_width=True)
         assert painted(table)[1] == " $0.  book"  # painted before the idle pass measured it
         await pilot.pause()
         assert painted(table)[:2] == [" $/h    Name", " $0.53  book"]
+        # The override ran on the idle pass (only it sets _painted_widths), and its bump of the
+        # private _update_count is what stales every render cache.
+        assert table._painted_widths != widths
+        assert table._update_count > before
+
+
+def test_the_private_names_the_workaround_relies_on_still_exist() -> None:
+    # If Textual renames them, LiveTable's override is never called and cells are cut again, silently.
+    from textual.widgets import DataTable
+
+    assert callable(DataTable.__dict__.get("_update_dimensions"))
+    assert "_update_dimensions" in LiveTable.__dict__  # ours overrides it

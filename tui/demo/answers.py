@@ -12,8 +12,6 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
-from tui.models import Purchase
-
 SIMULATED_QUOTAS: dict[str, float] = {
     "L-DB2E81BA": 8.0,  # Running On-Demand G and VT instances
     "L-417A185B": 0.0,  # Running On-Demand P instances
@@ -21,17 +19,10 @@ SIMULATED_QUOTAS: dict[str, float] = {
     "L-7212CCBC": 0.0,  # All P Spot Instance Requests
 }
 
-_USAGE_CLASS = {
-    ("G", Purchase.ON_DEMAND): "G/OnDemand",
-    ("P", Purchase.ON_DEMAND): "P/OnDemand",
-    ("G", Purchase.SPOT): "G/Spot",
-    ("P", Purchase.SPOT): "P/Spot",
-}
-
 
 def service_quota(code: str, value: float, region: str) -> dict[str, Any]:
     """GetServiceQuota's parsed answer for an EC2 vCPU quota, as Service Quotas sends it."""
-    from tui.services.quotas import GPU_QUOTAS
+    from tui.services.quota_codes import GPU_QUOTAS, USAGE_CLASS
 
     _code, name, bucket, purchase = next(q for q in GPU_QUOTAS if q[0] == code)
     return {
@@ -49,7 +40,7 @@ def service_quota(code: str, value: float, region: str) -> dict[str, Any]:
                 "MetricNamespace": "AWS/Usage",
                 "MetricName": "ResourceCount",
                 "MetricDimensions": {
-                    "Class": _USAGE_CLASS[(bucket, purchase)],
+                    "Class": USAGE_CLASS[(bucket, purchase)],
                     "Resource": "vCPU",
                     "Service": "EC2",
                     "Type": "Resource",
@@ -97,7 +88,7 @@ class SimulatedRequests:
         self.filed: list[dict[str, Any]] = []
 
     def _record(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        from tui.services.quotas import GPU_QUOTAS
+        from tui.services.quota_codes import GPU_QUOTAS
 
         code = str(params.get("QuotaCode", ""))
         name = next((q[1] for q in GPU_QUOTAS if q[0] == code), code)

@@ -9,8 +9,6 @@ Nothing here raises for prices: a price is a convenience, never a blocker.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -18,17 +16,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tui.models import GpuCatalog, GpuType, PriceSource
 from tui.services.aws import Aws
+from tui.services.bundled_catalog import BundledRow, bundled_prices, bundled_specs
 from tui.services.ebs_prices import EbsPrices, fetch_ebs_prices, list_prices
 from tui.services.errors import D2lError
+from tui.services.pricing_api import PRICING_PERMISSION, PRICING_REGION, price_list
 from tui.services.regions import describe_error, failure_reason, gpu_offerings
 
 log = logging.getLogger(__name__)
@@ -54,9 +51,6 @@ FAMILY_NOTES: dict[str, tuple[bool, str]] = {  # family -> (current_generation, 
     "p5en": (True, "H200, faster network"),
 }
 
-# The Pricing API's endpoints exist only in us-east-1, eu-central-1 and ap-south-1; all list every region.
-PRICING_REGION = "us-east-1"
-PRICING_PERMISSION = "pricing:GetProducts"
 # After the Pricing API fails, don't ask again for a while: an unreachable endpoint costs several
 # seconds of retries each time, and the GPU step may be reloaded often.
 RETRY_PRICING_AFTER_S = 300.0
@@ -64,71 +58,6 @@ RETRY_PRICING_AFTER_S = 300.0
 _DESCRIBE_BATCH = 100
 # The bundled catalog has no architecture column: Graviton families are arm64-only.
 _ARM64_FAMILIES = frozenset({"g5g"})
-
-
-@dataclass(frozen=True)
-class _Row:
-    instance_type: str
-    gpu_name: str
-    gpu_count: int
-    gpu_memory_mib: int
-    vcpus: int
-    memory_gib: float
-    region: str
-    ondemand: float | None
-    spot: float | None
-    source_date: str
-
-
-def _price(text: str) -> float | None:
-    text = text.strip()
-    return float(text) if text else None
-
-
-CATALOG_FILE = "aws-gpu-catalog.csv"
-
-
-def _catalog_text() -> str:
-    return resources.files("tui.data").joinpath(CATALOG_FILE).read_text("utf-8")
-
-
-@cache
-def _bundled_rows() -> tuple[_Row, ...]:
-    # Parsed once per process: ~600 rows, read from the installed package data.
-    data = _catalog_text()
-    return tuple(
-        _Row(
-            instance_type=row["instance_type"],
-            gpu_name=row["gpu_name"],
-            gpu_count=int(float(row["gpu_count"])),
-            gpu_memory_mib=int(float(row["gpu_memory_mib"])),
-            vcpus=int(float(row["vcpus"])),
-            memory_gib=float(row["memory_gib"]),
-            region=row["region"],
-            ondemand=_price(row["ondemand_usd_per_hour"]),
-            spot=_price(row["spot_usd_per_hour"]),
-            source_date=row["source_date"],
-        )
-        for row in csv.DictReader(io.StringIO(data))
-    )
-
-
-def bundled_type_names() -> tuple[str, ...]:
-    """Every GPU instance type the bundled catalog knows, in any region."""
-    return tuple(sorted({row.instance_type for row in _bundled_rows()}))
-
-
-def bundled_specs() -> dict[str, _Row]:
-    """instance_type -> one bundled row (specs are the same in every region)."""
-    return {row.instance_type: row for row in _bundled_rows()}
-
-
-def bundled_prices(region: str) -> tuple[dict[str, tuple[float | None, float | None]], PriceSource]:
-    """(instance_type -> (on-demand $/h, spot $/h)) from the bundled dated CSV, and its source label."""
-    rows = _bundled_rows()
-    here = [row for row in rows if row.region == region]
-    as_of = max((row.source_date for row in here or rows), default="unknown")
-    return {row.instance_type: (row.ondemand, row.spot) for row in here}, PriceSource("bundled", as_of)
 
 
 def _stamp(moment: datetime) -> str:
@@ -189,12 +118,7 @@ def _fetch_ondemand_prices(aws: Aws, region: str) -> dict[str, float]:
         match("licenseModel", "No License required"),
         match("marketoption", "OnDemand"),
     ]
-    pages = aws.client("pricing", PRICING_REGION).get_paginator("get_products")
-    items = [
-        item
-        for page in pages.paginate(ServiceCode="AmazonEC2", Filters=filters)
-        for item in page.get("PriceList", [])
-    ]
+    items = price_list(aws, filters)
     prices = _ondemand_from_price_list(items)
     if not prices:
         raise D2lError(
@@ -421,7 +345,7 @@ def _arch(architectures: list[str]) -> str:
 
 
 def _gpu_type(
-    name: str, info: dict[str, Any] | None, spec: _Row | None, price: tuple[float | None, float | None]
+    name: str, info: dict[str, Any] | None, spec: BundledRow | None, price: tuple[float | None, float | None]
 ) -> GpuType | None:
     family = name.split(".", 1)[0]
     current, note = FAMILY_NOTES.get(family, (True, ""))

@@ -71,7 +71,7 @@ class SavedImage:
 
 
 def gpu_label(instance_type: str) -> str:
-    from tui.services.catalog import bundled_specs
+    from tui.services.bundled_catalog import bundled_specs
 
     row = bundled_specs().get(instance_type)
     if row is None:

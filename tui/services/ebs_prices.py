@@ -17,6 +17,7 @@ from typing import Any
 from tui.logs import log_exception
 from tui.services.aws import Aws
 from tui.services.errors import D2lError
+from tui.services.pricing_api import price_list
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +121,7 @@ def snapshot_from_price_list(items: list[Any]) -> float | None:
 
 
 def _price_list(aws: Aws, filters: dict[str, str]) -> list[Any]:
-    from tui.services.catalog import PRICING_REGION
-
-    terms = [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in filters.items()]
-    pages = aws.client("pricing", PRICING_REGION).get_paginator("get_products")
-    return [
-        item
-        for page in pages.paginate(ServiceCode="AmazonEC2", Filters=terms)
-        for item in page.get("PriceList", [])
-    ]
+    return price_list(aws, [{"Type": "TERM_MATCH", "Field": f, "Value": v} for f, v in filters.items()])
 
 
 def fetch_ebs_prices(aws: Aws, region: str) -> tuple[float, float]:

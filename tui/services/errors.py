@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tui.aws_response import error_code
+
 
 class D2lError(Exception):
     """An error a person can act on: ``what`` happened and the ``next_step`` to take."""
@@ -51,18 +53,11 @@ _ACTION_NAMES = {
 }
 
 
-def error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 def from_client_error(exc: Any, operation: str = "") -> D2lError:
     """Turn a botocore ClientError into a sentence and a next step."""
     response = getattr(exc, "response", {}) or {}
     err = response.get("Error", {})
-    code = str(err.get("Code", ""))
+    code = error_code(exc)
     message = str(err.get("Message", "")).strip()
     request_id = str(response.get("ResponseMetadata", {}).get("RequestId", ""))
     op = operation or str(getattr(exc, "operation_name", "") or "")

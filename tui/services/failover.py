@@ -70,7 +70,7 @@ def zone_named(exc: BaseException) -> str:
 
 def siblings(instance_type: str) -> list[str]:
     """Other sizes of the same family the bundled catalog knows, nearest first."""
-    from tui.services.catalog import bundled_specs
+    from tui.services.bundled_catalog import bundled_specs
 
     specs = bundled_specs()
     family = instance_type.split(".", 1)[0]

@@ -15,9 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import TAG_MANAGED, ImageChoice, ImageKind
 from tui.services.aws import Aws
-from tui.services.errors import D2lError, InputError, error_code, from_client_error
+from tui.services.errors import D2lError, InputError, from_client_error
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME, Instance, LaunchProgress, LaunchSpec
 from tui.services import failover, keys, network
 from tui.services.aws import Aws
-from tui.services.errors import CapacityError, D2lError, error_code, from_client_error
+from tui.services.errors import CapacityError, D2lError, from_client_error
 from tui.services.polling import cancellable_sleep
 
 log = logging.getLogger(__name__)

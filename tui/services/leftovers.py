@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, RegionFailure
 from tui.services.aws import Aws
 from tui.services.ebs_prices import GP3_USD_PER_GB_MONTH, EbsLookup, EbsPrices, list_prices_for, region_prices
-from tui.services.errors import D2lError, error_code, from_client_error
+from tui.services.errors import D2lError, from_client_error
 from tui.services.fanout import fanout
 from tui.services.lifecycle import MAX_WORKERS, _as_d2l_error
 from tui.services.unanswered import region_failure

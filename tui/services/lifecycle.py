@@ -16,10 +16,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, Instance, InstanceListing, unanswered_words
 from tui.services.aws import Aws, as_d2l_error
-from tui.services.errors import CapacityError, D2lError, InputError, error_code, from_client_error
+from tui.services.errors import CapacityError, D2lError, InputError, from_client_error
 from tui.services.fanout import fanout
 from tui.services.launch import instance_from_api
 from tui.services.polling import cancellable_sleep

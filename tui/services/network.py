@@ -12,9 +12,10 @@ import ipaddress
 import logging
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import TAG_MANAGED, TAG_NAME
 from tui.services.aws import Aws
-from tui.services.errors import D2lError, InputError, error_code, from_client_error
+from tui.services.errors import D2lError, InputError, from_client_error
 
 log = logging.getLogger(__name__)
 

@@ -14,24 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import Purchase, Quota
 from tui.services.aws import Aws
-from tui.services.errors import D2lError, InputError, error_code, from_client_error
+from tui.services.errors import D2lError, InputError, from_client_error
+from tui.services.quota_codes import QUOTA_CODES
 
 log = logging.getLogger(__name__)
 
 REQUEST_PERMISSION = "servicequotas:RequestServiceQuotaIncrease"
 HISTORY_PERMISSION = "servicequotas:ListRequestedServiceQuotaChangeHistoryByQuota"
-
-# Every vCPU quota a launch can hit, per (bucket, purchase option): the codes the issue names.
-QUOTA_CODES: dict[tuple[str, Purchase], str] = {
-    ("Standard", Purchase.ON_DEMAND): "L-1216C47A",
-    ("G", Purchase.ON_DEMAND): "L-DB2E81BA",
-    ("P", Purchase.ON_DEMAND): "L-417A185B",
-    ("Standard", Purchase.SPOT): "L-34B43A08",
-    ("G", Purchase.SPOT): "L-3819A6DF",
-    ("P", Purchase.SPOT): "L-7212CCBC",
-}
 
 # What each status means for the user: (still open?, a sentence). CASE_CLOSED is not an approval:
 # the support case was closed without the quota being raised (often: more information was needed).

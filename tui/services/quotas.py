@@ -13,36 +13,20 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import GpuType, Purchase, Quota, quota_bucket
 from tui.services.aws import Aws
-from tui.services.errors import D2lError, error_code
+from tui.services.errors import D2lError
 from tui.services.fanout import fanout
+from tui.services.quota_codes import GPU_QUOTAS, USAGE_CLASS
 from tui.services.regions import describe_error, failure_reason
 
 log = logging.getLogger(__name__)
-
-# (code, name, bucket, purchase)
-GPU_QUOTAS: tuple[tuple[str, str, str, Purchase], ...] = (
-    ("L-DB2E81BA", "Running On-Demand G and VT instances", "G", Purchase.ON_DEMAND),
-    ("L-417A185B", "Running On-Demand P instances", "P", Purchase.ON_DEMAND),
-    ("L-3819A6DF", "All G and VT Spot Instance Requests", "G", Purchase.SPOT),
-    ("L-7212CCBC", "All P Spot Instance Requests", "P", Purchase.SPOT),
-)
 
 # The IAM actions behind each reading, named in the reasons so an admin knows what to grant.
 QUOTA_PERMISSION = "servicequotas:GetServiceQuota"
 USAGE_PERMISSION = "cloudwatch:GetMetricStatistics"
 
-# The "Class" dimension of EC2's AWS/Usage ResourceCount metric, as Service Quotas reports it in each
-# quota's UsageMetric (used when an answer doesn't carry its own UsageMetric).
-USAGE_CLASS: dict[tuple[str, Purchase], str] = {
-    ("G", Purchase.ON_DEMAND): "G/OnDemand",
-    ("P", Purchase.ON_DEMAND): "P/OnDemand",
-    ("Standard", Purchase.ON_DEMAND): "Standard/OnDemand",
-    ("G", Purchase.SPOT): "G/Spot",
-    ("P", Purchase.SPOT): "P/Spot",
-    ("Standard", Purchase.SPOT): "Standard/Spot",
-}
 USAGE_WINDOW = timedelta(minutes=15)
 _DESCRIBE_BATCH = 100
 

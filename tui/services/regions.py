@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tui.aws_response import error_code
 from tui.models import Region
 from tui.services.aws import Aws
-from tui.services.errors import CredentialsError, D2lError, error_code, from_client_error
+from tui.services.bundled_catalog import bundled_type_names
+from tui.services.errors import CredentialsError, D2lError, from_client_error
 from tui.services.fanout import fanout
 
 log = logging.getLogger(__name__)
@@ -153,8 +155,6 @@ async def probe_latencies(
 def gpu_offerings(aws: Aws, region: str) -> list[str]:
     """Names of the GPU_FAMILIES instance types offered in the region, sorted; raises D2lError."""
     import botocore.exceptions as bex
-
-    from tui.services.catalog import bundled_type_names  # catalog imports this module
 
     ec2 = aws.client("ec2", region)
     # The known names ride along with the wildcards: EC2 matches both (same answer), and an emulator

@@ -11,8 +11,8 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from tui.services.aws import Aws
+from tui.services.quota_codes import GPU_QUOTAS
 from tui.services.quota_requests import QuotaRequest, latest_requests
-from tui.services.quotas import GPU_QUOTAS
 
 log = logging.getLogger(__name__)
 

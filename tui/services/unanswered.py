@@ -6,8 +6,9 @@ A listing that asks every region goes on without the ones that fail, but must sa
 
 from __future__ import annotations
 
+from tui.aws_response import error_code
 from tui.models import RegionFailure
-from tui.services.errors import D2lError, error_code
+from tui.services.errors import D2lError
 
 MOST = 100  # characters of AWS's own words in a reason
 

@@ -80,8 +80,13 @@ class LogView(Log):
             self.write_lines(lines)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
-        # Textual's Log does this in a new thread worker per write, which holds that write's lines
-        # until the event loop runs its callback; one pass here is cheaper (len() for plain ASCII).
+        # Private Textual API (8.2.8), no public way to size a Log's lines: Log.write_lines starts a
+        # new thread worker (@work(thread=True) Log._update_size) for every write just to measure the
+        # widest line, holding that write's lines until the loop runs its call_from_thread callback.
+        # At 30 flushes a second that is 30 threads a second; one pass here is cheaper (len() for
+        # plain ASCII). Also uses Log._process_line, _update_maximum_width and _updates. No upstream
+        # issue names this; the closest is https://github.com/Textualize/textual/issues/2187 (high
+        # write rates stall a log). tests/ui/test_log_view.py fails if the names change.
         if lines:
             width = max(
                 len(line) if line.isascii() and "\t" not in line else cell_len(self._process_line(line))
