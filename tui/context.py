@@ -114,9 +114,9 @@ def make_context(profile: str | None, region: str | None, demo: bool) -> AppCont
     """The context both front doors use: AWS through the usual credential chain, or (demo) a fresh
     simulated cloud started in this process. Blocking with demo (imports and starts moto)."""
     if demo:
-        from tui.demo.context import simulated_context
+        from tui.demo.context import simulated_parts
 
-        return simulated_context()
+        return AppContext(**simulated_parts())
     from tui.services.aws import Aws
 
     return AppContext(aws=Aws(profile, region))

@@ -105,7 +105,8 @@ def check(args: argparse.Namespace) -> None:
 def _instance_arch(aws: Aws, region: str, instance_type: str) -> str:
     import botocore.exceptions as bex
 
-    from tui.services.errors import InputError, error_code, from_client_error
+    from tui.aws_response import error_code
+    from tui.services.errors import InputError, from_client_error
 
     try:
         answer = aws.client("ec2", region).describe_instance_types(InstanceTypes=[instance_type])

@@ -7,9 +7,9 @@ import asyncio
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tui import paths
-from tui.context import AppContext
 
 # Round trips as seen from the US east coast (typical published figures), for the simulated cloud.
 _SIMULATED_RTT_MS = {
@@ -36,12 +36,13 @@ def simulated_key_dir() -> Path:
     return paths.state_dir() / "simulated-ssh"
 
 
-def simulated_context() -> AppContext:
-    """A fresh simulated cloud (moto in-process) and the context around it; the context owns it."""
+def simulated_parts() -> dict[str, Any]:
+    """A fresh simulated cloud (moto in-process) and what a context needs around it, as AppContext's
+    fields: tui/context.py builds the context (so the demo never imports it: no circle), which owns it."""
     from tui.demo.cloud import DEMO_PUBLIC_IP, SimulatedCloud
 
     cloud = SimulatedCloud()
-    return AppContext(
+    return dict(
         aws=cloud.start(),
         simulated=True,
         key_dir=simulated_key_dir(),
