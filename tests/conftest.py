@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -33,6 +34,23 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     report.sections = [(title, _encodable(content)) for title, content in report.sections]
     if isinstance(report.longrepr, str):
         report.longrepr = _encodable(report.longrepr)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """setup_logging changes the root logger: put it back for the next test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import logging
 import os
 import random
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -122,22 +122,6 @@ def test_key_folder_that_is_not_a_folder(key_dir: Path, tmp_path: Path, shape: s
         key_dir.symlink_to(key_dir)
     problem = key_dir_problem(key_dir)
     assert problem is not None and problem.fix_command and not problem.app_can_fix
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,6 @@ from tui.services.errors import from_client_error
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documented example secret: 40 chars
 SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6" + "x7Yq" * 40
 JUPYTER_TOKEN = "3f2a9c1e7b5d4a6f8e0c2b4d6f8a0c2e4b6d8f0a2c4e6b8d"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """setup_logging changes the root logger: put it back for the next test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 def _mode(path: Path) -> int:

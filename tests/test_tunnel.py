@@ -317,22 +317,10 @@ async def test_the_keyring_keeps_the_token_for_the_next_start(
 
 
 @pytest.fixture
-def log_file(tmp_path: Path) -> Iterator[Path]:
+def log_file(tmp_path: Path, restore_logging: None) -> Path | None:
     from tui.logs import setup_logging
 
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    path = setup_logging(tmp_path / "logs" / "d2l-tui.log", level=logging.DEBUG)
-    yield path
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-            handler.close()
-    for handler in handlers:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
+    return setup_logging(tmp_path / "logs" / "d2l-tui.log", level=logging.DEBUG)
 
 
 async def test_the_token_never_reaches_the_log_file(instance: Instance, log_file: Path) -> None:

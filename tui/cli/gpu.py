@@ -16,7 +16,7 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tui.cli.instance import add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.instance import add_instance_command, link_for, trust_or_refuse
 from tui.cli.output import say
 
 if TYPE_CHECKING:
@@ -30,8 +30,7 @@ def add_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     what = "watch an instance's GPUs (nvidia-smi over SSH): one line per GPU per sample, until Ctrl-C"
-    parser = sub.add_parser("gpu", parents=[common], help=what, description=what[0].upper() + what[1:] + ".")
-    add_instance_arguments(parser)
+    parser = add_instance_command(sub, common, "gpu", what, over_ssh=True)
     parser.add_argument("--once", action="store_true", help="print one sample and exit")
     parser.add_argument("--json", action="store_true", help="one JSON object per GPU per sample")
     parser.add_argument(

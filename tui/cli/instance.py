@@ -1,12 +1,12 @@
-"""What the commands that reach one instance over SSH share (provision, tunnel, gpu): the NAME and
---trust-host-key arguments, the link to the instance, and the explicit trust-on-first-use rule."""
+"""What every command on one instance shares (stop, start, terminate, image, ssh, provision, tunnel,
+gpu): its parser and NAME argument; for those that reach it over SSH, --trust-host-key, the link to the
+instance, and the explicit trust-on-first-use rule."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from tui.cli.lifecycle import NAME_HELP
 from tui.cli.output import PROG, say
 
 if TYPE_CHECKING:
@@ -15,6 +15,30 @@ if TYPE_CHECKING:
     from tui.services.ssh import HostKeyUnknown
 
 FRAMEWORKS = ("pytorch", "tensorflow", "jax", "mxnet")
+
+
+NAME_HELP = "the instance's name (or id), as `d2l-tui ls` shows it"
+Subparsers = argparse._SubParsersAction  # argparse's own type for what add_subparsers returns
+
+
+def add_instance_command(
+    sub: Subparsers[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    command: str,
+    what: str,
+    *,
+    over_ssh: bool = False,
+) -> argparse.ArgumentParser:
+    """`d2l-tui COMMAND NAME …`: `what` is its --help line (and, capitalised, its description);
+    commands that connect over SSH also take --trust-host-key."""
+    parser = sub.add_parser(
+        command, parents=[common], help=what, description=what[0].upper() + what[1:] + "."
+    )
+    if over_ssh:
+        add_instance_arguments(parser)
+    else:
+        parser.add_argument("name", metavar="NAME", help=NAME_HELP)
+    return parser
 
 
 def add_instance_arguments(parser: argparse.ArgumentParser) -> None:

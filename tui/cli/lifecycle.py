@@ -10,14 +10,13 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui.cli.instance import add_instance_command
 from tui.cli.output import PROG, UsageError, say, warn
 
 if TYPE_CHECKING:
     from tui.context import AppContext
 
 log = logging.getLogger(__name__)
-
-NAME_HELP = "the instance's name (or id), as `d2l-tui ls` shows it"
 
 
 def add_parsers(
@@ -29,10 +28,7 @@ def add_parsers(
         ("terminate", "terminate an instance and delete its disk (needs --yes)"),
         ("image", "save an instance's disk as an image (My AMIs)"),
     ):
-        parser = sub.add_parser(
-            command, parents=[common], help=what, description=what[0].upper() + what[1:] + "."
-        )
-        parser.add_argument("name", metavar="NAME", help=NAME_HELP)
+        parser = add_instance_command(sub, common, command, what)
         if command == "terminate":
             parser.add_argument("--yes", action="store_true", help="go ahead: everything on its disk is lost")
             parser.set_defaults(check=_check_terminate)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.cli.instance import FRAMEWORKS, add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.instance import FRAMEWORKS, add_instance_command, link_for, trust_or_refuse
 from tui.cli.output import PROG, say
 
 if TYPE_CHECKING:
@@ -28,10 +28,7 @@ def add_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     what = "set an instance up for the book (or follow the setup running there) and stream its log"
-    parser = sub.add_parser(
-        "provision", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
-    )
-    add_instance_arguments(parser)
+    parser = add_instance_command(sub, common, "provision", what, over_ssh=True)
     parser.add_argument(
         "--framework",
         default="pytorch",

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from tui.cli.lifecycle import NAME_HELP
+from tui.cli.instance import add_instance_command
 from tui.cli.output import PROG, say, warn
 
 if TYPE_CHECKING:
@@ -21,8 +21,7 @@ def add_parsers(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     what = "open a shell on an instance"
-    ssh = sub.add_parser("ssh", parents=[common], help=what, description=what[0].upper() + what[1:] + ".")
-    ssh.add_argument("name", metavar="NAME", help=NAME_HELP)
+    ssh = add_instance_command(sub, common, "ssh", what)
     ssh.add_argument("--print", action="store_true", help="print the ssh command instead of running it")
     ssh.add_argument("ssh_args", nargs="*", metavar="-- SSH_ARGS", help="after --: passed on to ssh")
     ssh.set_defaults(handler=run_ssh)

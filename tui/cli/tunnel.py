@@ -14,7 +14,7 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING
 
-from tui.cli.instance import FRAMEWORKS, add_instance_arguments, link_for, trust_or_refuse
+from tui.cli.instance import FRAMEWORKS, add_instance_command, link_for, trust_or_refuse
 from tui.cli.output import PROG, say
 
 if TYPE_CHECKING:
@@ -29,10 +29,7 @@ def add_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     what = "forward Jupyter on an instance to http://localhost:PORT (starting it if needed) until Ctrl-C"
-    parser = sub.add_parser(
-        "tunnel", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
-    )
-    add_instance_arguments(parser)
+    parser = add_instance_command(sub, common, "tunnel", what, over_ssh=True)
     parser.add_argument(
         "--port",
         type=_port,
