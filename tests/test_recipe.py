@@ -16,6 +16,7 @@ import pytest
 
 from tui.models import Recipe, RecipeStep
 from tui.services import recipe as rc
+from tui.services import user_recipe as ur
 from tui.services.errors import InputError
 
 BOOK_ORDER = [
@@ -562,11 +563,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_user_recipe_path_is_in_the_config_dir(tmp_path: Path) -> None:
-    assert rc.user_recipe_path() == tmp_path / "config" / "d2l-tui" / "recipe.toml"
+    assert ur.user_recipe_path() == tmp_path / "config" / "d2l-tui" / "recipe.toml"
 
 
 def test_a_good_user_recipe(tmp_path: Path) -> None:
-    steps = rc.load_recipe_file(write(tmp_path, GOOD))
+    steps = ur.load_recipe_file(write(tmp_path, GOOD))
     assert [s.name for s in steps] == ["my-data", "warm-cache"]
     first, second = steps
     assert first.title == "Fetch my data" and first.timeout_s == 600 and first.retries == 2
@@ -601,7 +602,7 @@ def test_a_good_user_recipe(tmp_path: Path) -> None:
 def test_malformed_user_recipes_name_the_line(tmp_path: Path, text: str, line: int, words: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(InputError) as err:
-        rc.load_recipe_file(path)
+        ur.load_recipe_file(path)
     assert err.value.what.startswith(f"{path}, line {line}:"), err.value.what
     assert words in err.value.what
     assert err.value.next_step
@@ -609,14 +610,14 @@ def test_malformed_user_recipes_name_the_line(tmp_path: Path, text: str, line: i
 
 def test_an_empty_or_missing_recipe_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="defines no steps"):
-        rc.load_recipe_file(write(tmp_path, "# nothing yet\n"))
+        ur.load_recipe_file(write(tmp_path, "# nothing yet\n"))
     with pytest.raises(InputError, match="no recipe file"):
-        rc.load_recipe_file(tmp_path / "absent.toml")
+        ur.load_recipe_file(tmp_path / "absent.toml")
 
 
 def test_compose_runs_the_book_then_the_users_steps(tmp_path: Path) -> None:
     book = rc.book_recipe("jax", instance_type="g5.xlarge")
-    mine = rc.load_recipe_file(write(tmp_path, GOOD))
+    mine = ur.load_recipe_file(write(tmp_path, GOOD))
     both = rc.compose(book, mine, "jax")
     assert [s.name for s in both.steps] == BOOK_ORDER + ["my-data", "warm-cache"]
     assert both.env == book.env and both.framework == "jax" and not both.simulated
@@ -652,7 +653,7 @@ def test_the_readme_example_recipe_is_accepted(tmp_path: Path) -> None:
     assert block is not None
     path = tmp_path / "recipe.toml"
     path.write_text(block.group(1))
-    from tui.services.recipe import load_recipe_file
+    from tui.services.user_recipe import load_recipe_file
 
     (step,) = load_recipe_file(path)
     assert (step.name, step.title, step.timeout_s, step.retries) == ("my-deps", "Extra packages", 600, 1)
@@ -669,7 +670,7 @@ def load_within(path: Path, seconds: float = 5.0) -> tuple[RecipeStep, ...] | In
 
     def load() -> None:
         try:
-            outcome.append(rc.load_recipe_file(path))
+            outcome.append(ur.load_recipe_file(path))
         except InputError as exc:
             outcome.append(exc)
         except BaseException as exc:  # the test reports it below
@@ -723,7 +724,7 @@ def test_a_huge_file_is_refused_unread(tmp_path: Path) -> None:
     with path.open("wb") as file:
         file.truncate(300 << 20)  # sparse: 300 MB to stat, nothing on disk
     assert "larger than 1 MiB" in refusal(path)
-    path.write_bytes(b"#" * rc.RECIPE_MAX_BYTES + b"\n")
+    path.write_bytes(b"#" * ur.RECIPE_MAX_BYTES + b"\n")
     assert "larger than 1 MiB" in refusal(path)
 
 
@@ -804,7 +805,7 @@ def test_fuzzed_recipe_files_load_or_are_refused_with_a_sentence(tmp_path: Path)
     for data in nasty_recipes():
         path.write_bytes(data)
         try:
-            steps = rc.load_recipe_file(path)
+            steps = ur.load_recipe_file(path)
         except InputError as exc:
             assert str(path) in exc.what and exc.next_step, exc.what
             refused += 1
