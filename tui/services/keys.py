@@ -344,32 +344,25 @@ def _chmod_no_follow(path: Path, mode: int, *, directory: bool = False) -> None:
 
 def fix_permissions(path: Path) -> None:
     """Make the key file readable by its owner only (0400), as ssh requires; never through a link."""
-    problem = key_file_problem(path)
-    if problem is not None and not problem.app_can_fix:
-        raise problem
-    try:
-        _chmod_no_follow(path, 0o400)
-    except OSError as exc:
-        raise D2lError(
-            f"Could not change {path} to mode 0400: {exc.strerror}.",
-            f"Run `chmod 400 {_shell(path)}` yourself.",
-        ) from exc
-    log.info("Set %s to mode 0400", path)
+    _set_mode(path, 0o400, key_file_problem(path))
 
 
 def fix_key_dir(key_dir: Path) -> None:
     """Make the user's own key folder 0700 (what `chmod 700` would do); never through a link."""
-    problem = key_dir_problem(key_dir)
+    _set_mode(key_dir, 0o700, key_dir_problem(key_dir), directory=True)
+
+
+def _set_mode(path: Path, mode: int, problem: KeyFileProblem | None, *, directory: bool = False) -> None:
     if problem is not None and not problem.app_can_fix:
         raise problem
     try:
-        _chmod_no_follow(key_dir, 0o700, directory=True)
+        _chmod_no_follow(path, mode, directory=directory)
     except OSError as exc:
         raise D2lError(
-            f"Could not change {key_dir} to mode 0700: {exc.strerror}.",
-            f"Run `chmod 700 {_shell(key_dir)}` yourself.",
+            f"Could not change {path} to mode {mode:04o}: {exc.strerror}.",
+            f"Run `chmod {mode:o} {_shell(path)}` yourself.",
         ) from exc
-    log.info("Set %s to mode 0700", key_dir)
+    log.info("Set %s to mode %04o", path, mode)
 
 
 def fix(problem: KeyFileProblem) -> None:
