@@ -9,6 +9,7 @@ from __future__ import annotations
 from tui.aws_response import error_code
 from tui.models import RegionFailure
 from tui.services.errors import D2lError
+from tui.services.words import shorten
 
 MOST = 100  # characters of AWS's own words in a reason
 
@@ -45,9 +46,7 @@ def reason(exc: BaseException) -> str:
 
 def one_line(text: str, most: int = MOST) -> str:
     """AWS's message as one short printable line: it sits inside a status line and a stderr line."""
-    words = "".join(c if c.isprintable() else " " for c in text).split()
-    line = " ".join(words)
-    return line if len(line) <= most else line[: most - 1].rstrip() + "…"
+    return shorten("".join(c if c.isprintable() else " " for c in text), most)
 
 
 def region_failure(region: str, exc: BaseException) -> RegionFailure:
