@@ -37,8 +37,8 @@ from textual.widgets import Static  # noqa: E402
 from tests.support.instances import FAKE_NVIDIA_SMI, SshdLink, control, install_nvidia_smi  # noqa: E402
 from tests.support.sshd import SSHD, OpenSshServer, keygen  # noqa: E402
 from tui.screens.gpu_panel import GpuPanelScreen  # noqa: E402
-from tui.services.gpu import GpuSampler  # noqa: E402
-from tui.services.gpu_parse import GpuQuery, TickAssembler, parse_help  # noqa: E402
+from tui.services.remote.gpu import GpuSampler  # noqa: E402
+from tui.services.remote.gpu_parse import GpuQuery, TickAssembler, parse_help  # noqa: E402
 
 TCSS = Path(__file__).resolve().parents[1] / "tui" / "app.tcss"
 

@@ -156,7 +156,7 @@ class BenchLink:
 
 
 async def service_pass(target: Target, lines: int, remote: Path) -> dict[str, Any]:
-    from tui.services.provision import follow_run
+    from tui.services.remote.provision import follow_run
 
     await target.up()
     seen = batches = 0

@@ -18,7 +18,7 @@ configure_moto_environment()
 from moto import mock_aws  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from tui.services.aws import Aws  # noqa: E402
+from tui.services.cloud.aws import Aws  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -12,10 +12,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from tui.services import catalog, regions
-from tui.services.aws import Aws
-from tui.services.bundled_catalog import bundled_prices
-from tui.services.catalog import PriceBook, gpu_types
+from tui.services.cloud import catalog, regions
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.bundled_catalog import bundled_prices
+from tui.services.cloud.catalog import PriceBook, gpu_types
 from tui.services.errors import D2lError
 
 CSV_PATH = Path(__file__).resolve().parents[1] / "tui" / "data" / "aws-gpu-catalog.csv"

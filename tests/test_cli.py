@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import subprocess_env
 from tui.demo.cloud import ami_root_sizes
 from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 CIDR = "198.51.100.23/32"
 LAUNCH = ["launch", "--region", "us-east-1", "--type", "g4dn.xlarge", "--ssh-cidr", CIDR]

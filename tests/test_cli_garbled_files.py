@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.test_cli import LAUNCH, assert_one_line_failure, d2l, endpoint, instances  # noqa: F401
 from tests.test_cli_lifecycle import state
 from tests.test_lifecycle import run
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 GARBLED = b"# d2l-tui\ni-0abc ssh-ed25519 AAAA\xff\xfe broken\n"
 

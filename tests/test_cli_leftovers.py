@@ -8,7 +8,7 @@ from tests.conftest import subprocess_env
 from tests.test_cli import assert_one_line_failure, d2l, ec2
 from tests.test_leftovers import launch
 from tui.models import TAG_MANAGED
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 
 def groups() -> set[str]:
@@ -44,7 +44,7 @@ def test_ls_leftovers_then_cleanup_needs_yes(moto_endpoint: str, tmp_path: Path)
 def test_ls_leftovers_prices_a_volume_at_its_regions_cached_price(moto_endpoint: str, tmp_path: Path) -> None:
     from tests.test_ebs_prices import pricing_hooks
     from tui import paths
-    from tui.services.catalog import PriceBook
+    from tui.services.cloud.catalog import PriceBook
 
     env = subprocess_env(moto_endpoint, tmp_path / "home")
     # What an earlier run read from the Pricing API (moto has none): the command uses the cached copy.

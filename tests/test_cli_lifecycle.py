@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import subprocess_env
 from tests.test_cli import assert_one_line_failure, d2l, ec2
 from tests.test_lifecycle import run
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 
 def state(instance_id: str) -> str:

@@ -21,8 +21,8 @@ from tests.conftest import subprocess_env
 from tests.support.sshd import OpenSshServer, point_host_at
 from tui.demo.ssh_host import console_output_for
 from tui.models import TAG_MANAGED, TAG_NAME
-from tui.services.aws import Aws
-from tui.services.hostkeys import fingerprint
+from tui.services.cloud.aws import Aws
+from tui.services.remote.hostkeys import fingerprint
 
 RECIPE = """
 [[step]]

@@ -10,7 +10,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from moto import mock_aws
 
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 from tui.services.errors import CredentialsError
 
 

@@ -15,8 +15,8 @@ import pytest
 from tests.test_demo_ssh_host import _alive
 from tui.demo.ssh_host import LoopbackHost
 from tui.models import Instance
-from tui.services import sshconfig
-from tui.services.hostkeys import KnownHosts
+from tui.services.remote import sshconfig
+from tui.services.remote.hostkeys import KnownHosts
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
 

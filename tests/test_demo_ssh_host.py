@@ -16,7 +16,7 @@ import asyncssh
 import pytest
 
 from tui.demo.ssh_host import LoopbackHost, console_hook, console_output_for, host_key_fingerprint
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 
 @pytest.fixture

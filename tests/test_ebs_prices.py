@@ -16,11 +16,11 @@ from tests.test_catalog import _age_cache
 from tests.test_lifecycle import run
 from tests.test_quotas import Answer, Hooks, _error, _ok
 from tui.models import TAG_MANAGED, TAG_NAME
-from tui.services import costs, leftovers, lifecycle
-from tui.services.aws import Aws
-from tui.services.catalog import RETRY_PRICING_AFTER_S, PriceBook
-from tui.services.ebs_prices import FALLBACK_SOURCE, LIST_PRICES
-from tui.services.leftovers import IMAGE, SNAPSHOT, VOLUME
+from tui.services.cloud import costs, leftovers, lifecycle
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.catalog import RETRY_PRICING_AFTER_S, PriceBook
+from tui.services.cloud.ebs_prices import FALLBACK_SOURCE, LIST_PRICES
+from tui.services.cloud.leftovers import IMAGE, SNAPSHOT, VOLUME
 
 PRICING = "pricing.GetProducts"
 MANAGED = [{"Key": TAG_MANAGED, "Value": "true"}]

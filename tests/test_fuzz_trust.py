@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tui.logs import setup_logging
 from tui.models import KeyChoice
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.keys import ensure_key, key_dir_problem
 from tui.services.errors import D2lError
-from tui.services.keys import ensure_key, key_dir_problem
 
 GOOD = ed25519.Ed25519PrivateKey.generate().private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()

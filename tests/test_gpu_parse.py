@@ -14,8 +14,8 @@ import pytest
 
 from tests.support.instances import FAKE_NVIDIA_SMI
 from tui.models import GpuSample, GpuStatus, GpuTick
-from tui.services.gpu import HISTORY_POINTS, GpuHistory, interval_step, summarize
-from tui.services.gpu_parse import (
+from tui.services.remote.gpu import HISTORY_POINTS, GpuHistory, interval_step, summarize
+from tui.services.remote.gpu_parse import (
     PS_MARK,
     GpuQuery,
     TickAssembler,

@@ -24,7 +24,7 @@ from tests.support.instances import (
 )
 from tests.support.sshd import OpenSshServer
 from tui.models import GpuProcesses, GpuState, GpuStatus, GpuTick
-from tui.services.gpu import GpuSampler, Update
+from tui.services.remote.gpu import GpuSampler, Update
 
 FAST = (0.05,)
 

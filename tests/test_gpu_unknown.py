@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tui.cli.gpu import sample_line
 from tui.models import GpuSample, GpuStatus
-from tui.services.gpu import host_words, summarize
-from tui.services.gpu_parse import GpuQuery, classify, parse_help
+from tui.services.remote.gpu import host_words, summarize
+from tui.services.remote.gpu_parse import GpuQuery, classify, parse_help
 from tui.services.words import ELLIPSIS, shorten
 from tui.widgets.gpu_row import GpuRow, as_text
 

@@ -16,9 +16,9 @@ import pytest
 
 from tests.support.sshd import keygen
 from tests.test_lifecycle import run
-from tui.services import hostkeys
-from tui.services.aws import Aws
-from tui.services.hostkeys import KnownHosts
+from tui.services.cloud.aws import Aws
+from tui.services.remote import hostkeys
+from tui.services.remote.hostkeys import KnownHosts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "console-output"
 LPAR = FIXTURES / "ubuntu-20.04-s390x-lpar-installer-NOT-EC2.txt"
@@ -117,7 +117,7 @@ def test_a_key_that_disagrees_with_its_printed_fingerprint_is_dropped(
     text = cloud_init_console([host_keys["ed25519"], host_keys["rsa"]])
     good_fp = hostkeys.fingerprint(host_keys["ed25519"])
     tampered = text.replace(good_fp, "SHA256:" + "A" * 43)
-    with caplog.at_level(logging.WARNING, logger="tui.services.hostkeys"):
+    with caplog.at_level(logging.WARNING, logger="tui.services.remote.hostkeys"):
         assert hostkeys.parse_console_keys(tampered) == [host_keys["rsa"]]
     assert "not pinning it" in caplog.text and "ED25519" in caplog.text
 
@@ -285,13 +285,13 @@ OLD_CLOUD_INIT = FIXTURES / "old-cloud-init-md5-only-DERIVED.txt"
 def test_md5_only_console_pins_the_keys_that_parse_and_says_there_was_no_cross_check(
     aws: Aws, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    from tui.services.ssh import ensure_pinned
+    from tui.services.remote.ssh import ensure_pinned
 
     instance_id = run(aws, "us-east-1", "old-box")
     console_hook(aws, lambda n: OLD_CLOUD_INIT.read_text())
     instance = types.SimpleNamespace(instance_id=instance_id, region="us-east-1")
     lines: list[str] = []
-    with caplog.at_level(logging.WARNING, logger="tui.services.hostkeys"):
+    with caplog.at_level(logging.WARNING, logger="tui.services.remote.hostkeys"):
         check = ensure_pinned(aws, instance, KnownHosts(tmp_path / "known_hosts"), on_wait=lines.append)  # type: ignore[arg-type]
 
     # The ECDSA and RSA keys parse (their MD5 matches the block); the garbled ED25519 line is skipped.

@@ -18,9 +18,9 @@ from botocore.awsrequest import AWSResponse
 
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.models import TAG_MANAGED, ImageKind
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.images import describe_image, image_options, my_amis, resolve_image
 from tui.services.errors import D2lError, InputError
-from tui.services.images import describe_image, image_options, my_amis, resolve_image
 
 REGION = "us-east-1"
 DLAMI_2404_SSM = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"

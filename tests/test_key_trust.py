@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from tests.conftest import subprocess_env
 from tests.test_cli import assert_one_line_failure, d2l, ec2
 from tui.models import KeyChoice
-from tui.services.aws import Aws
-from tui.services.keys import (
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.keys import (
     KeyFileProblem,
     ensure_key,
     fix,

@@ -14,9 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.models import TAG_MANAGED, TAG_NAME, KeyChoice
-from tui.services.aws import Aws
-from tui.services.errors import D2lError, InputError
-from tui.services.keys import (
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.keys import (
     ensure_key,
     find_private_key,
     fix_permissions,
@@ -26,6 +25,7 @@ from tui.services.keys import (
     private_key_path,
     validate_key_name,
 )
+from tui.services.errors import D2lError, InputError
 
 
 def _mode(path: Path) -> int:

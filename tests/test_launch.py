@@ -17,15 +17,15 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, 
 
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME, ImageChoice, ImageKind, KeyChoice, LaunchSpec
-from tui.services.aws import Aws
-from tui.services.errors import CapacityError, D2lError, QuotaError
-from tui.services.launch import (
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.launch import (
     LaunchCancelled,
     instance_from_api,
     launch,
     run_and_follow,
     run_instances_params,
 )
+from tui.services.errors import CapacityError, D2lError, QuotaError
 
 REGION = "us-east-1"
 CIDR = "198.51.100.23/32"

@@ -11,10 +11,10 @@ import pytest
 from tests.test_launch import CIDR, REGION, all_instances, client_error, spec_for
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.models import TAG_CLIENT_TOKEN, KeyChoice
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.failover import zone_token
+from tui.services.cloud.launch import run_and_follow
 from tui.services.errors import CapacityError, QuotaError
-from tui.services.failover import zone_token
-from tui.services.launch import run_and_follow
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1f"]  # moto's g4dn.xlarge zones
 NO_CAPACITY = (

@@ -16,9 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_no_service_module_imports_textual() -> None:
-    names = [f"tui.services.{m.name}" for m in pkgutil.iter_modules(tui.services.__path__)]
-    assert "tui.services.aws" in names
+    names = service_modules()
+    assert "tui.services.cloud.aws" in names and "tui.services.remote.ssh" in names
     assert_import_without_textual(names)
+
+
+def service_modules() -> list[str]:
+    """Every module under tui/services, its sub-packages (cloud/, remote/) included."""
+    return [m.name for m in pkgutil.walk_packages(tui.services.__path__, "tui.services.") if not m.ispkg]
 
 
 def assert_import_without_textual(names: list[str]) -> None:
@@ -40,8 +45,8 @@ def assert_import_without_textual(names: list[str]) -> None:
 
 
 def test_services_import_cleanly_in_process() -> None:
-    for m in pkgutil.iter_modules(tui.services.__path__):
-        importlib.import_module(f"tui.services.{m.name}")
+    for name in service_modules():
+        importlib.import_module(name)
 
 
 def test_import_linter_contracts_are_kept() -> None:

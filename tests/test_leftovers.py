@@ -13,11 +13,11 @@ import pytest
 
 from tests.test_lifecycle import UBUNTU
 from tui.models import TAG_MANAGED, TAG_NAME, KeyChoice
-from tui.services import leftovers, lifecycle
-from tui.services.aws import Aws
-from tui.services.keys import ensure_key, private_key_path
-from tui.services.leftovers import IMAGE, KEY_PAIR, SECURITY_GROUP, SNAPSHOT, VOLUME
-from tui.services.network import ensure_ssh_security_group
+from tui.services.cloud import leftovers, lifecycle
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.keys import ensure_key, private_key_path
+from tui.services.cloud.leftovers import IMAGE, KEY_PAIR, SECURITY_GROUP, SNAPSHOT, VOLUME
+from tui.services.cloud.network import ensure_ssh_security_group
 
 MANAGED = [{"Key": TAG_MANAGED, "Value": "true"}]
 

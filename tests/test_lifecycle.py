@@ -9,9 +9,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from tui.models import TAG_MANAGED, TAG_NAME
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.lifecycle import list_managed
 from tui.services.errors import D2lError
-from tui.services.lifecycle import list_managed
 
 UBUNTU = "ami-0286d0aea4d6c7a34"  # in every region: moto loads MOTO_AMIS_PATH into each
 
@@ -77,7 +77,7 @@ def test_a_failing_region_is_logged_and_skipped(aws: Aws, caplog: pytest.LogCapt
         region="us-east-1",
         customize=lambda s: s.events.register("before-call.ec2.DescribeInstances", _deny_in("eu-west-3")),
     )
-    with caplog.at_level(logging.ERROR, logger="tui.services.lifecycle"):
+    with caplog.at_level(logging.ERROR, logger="tui.services.cloud.lifecycle"):
         found = list_managed(hooked, ["eu-west-3", "us-east-1"]).instances
     assert [i.instance_id for i in found] == [east]
     [record] = [r for r in caplog.records if "eu-west-3" in r.getMessage()]

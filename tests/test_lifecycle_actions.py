@@ -11,8 +11,8 @@ from botocore.awsrequest import AWSResponse
 
 from tests.test_lifecycle import run
 from tui.models import TAG_MANAGED, TAG_NAME
-from tui.services import costs, lifecycle
-from tui.services.aws import Aws
+from tui.services.cloud import costs, lifecycle
+from tui.services.cloud.aws import Aws
 from tui.services.errors import CapacityError, D2lError, InputError
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from tui.services import instance_memory, local_files, sshconfig
-from tui.services.hostkeys import KnownHosts, KnownHostsUnreadable
+from tui.services import instance_memory, local_files
 from tui.services.instance_memory import Remembered
+from tui.services.remote import sshconfig
+from tui.services.remote.hostkeys import KnownHosts, KnownHostsUnreadable
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 GOOD_INSTANCE = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tui.logs import setup_logging, working_log_file
-from tui.services.aws import as_d2l_error
+from tui.services.cloud.aws import as_d2l_error
 from tui.services.errors import local_file_error
 
 

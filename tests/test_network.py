@@ -14,15 +14,15 @@ from botocore.awsrequest import AWSResponse
 
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.models import TAG_MANAGED, TAG_NAME
-from tui.services.aws import Aws
-from tui.services.errors import D2lError, InputError
-from tui.services.network import (
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.network import (
     WHOLE_INTERNET_WARNING,
     detect_public_ip,
     ensure_ssh_security_group,
     security_group_name,
     validate_cidr,
 )
+from tui.services.errors import D2lError, InputError
 
 REGION = "us-east-1"
 

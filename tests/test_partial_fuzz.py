@@ -16,11 +16,11 @@ from botocore.awsrequest import AWSResponse
 
 from tests.test_lifecycle import run
 from tui.models import RegionFailure, unanswered_words
-from tui.services import leftovers
-from tui.services.aws import Aws
+from tui.services.cloud import leftovers
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.lifecycle import list_managed
+from tui.services.cloud.unanswered import reason
 from tui.services.errors import D2lError, from_client_error
-from tui.services.lifecycle import list_managed
-from tui.services.unanswered import reason
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-south-1", "sa-east-1"]
 NASTY = ["[bold]red[/]", "[link=x]", "\x00nul", "\ufeffbom", "é\udcff", "x" * 5000, "", "line\nbreak"]

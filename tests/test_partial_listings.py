@@ -22,13 +22,13 @@ from tests.test_cli import ec2
 from tests.test_lifecycle import run
 from tui.cli.output import INCOMPLETE
 from tui.models import TAG_MANAGED
-from tui.services.aws import Aws
-from tui.services.regions import list_region_names
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.regions import list_region_names
 
 DOWN = frozenset({"eu-west-1", "ap-south-1"})
 # The command as a person runs it, with one EC2 attempt and a 2 s read timeout instead of 6 × 30 s.
 QUICK = (
-    "import sys, tui.services.aws as aws\n"
+    "import sys, tui.services.cloud.aws as aws\n"
     "aws._ATTEMPTS['ec2'] = 1\n"
     "aws._READ_TIMEOUT_S['ec2'] = 2\n"
     "from tui.__main__ import main\n"

@@ -8,8 +8,8 @@ from pathlib import Path
 from textual.widgets import Static
 
 from tests.test_quotas import Hooks, _error, _ok
-from tui.services.aws import Aws
-from tui.services.placement import placement_score
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.placement import placement_score
 
 SCORES = "ec2.GetSpotPlacementScores"
 

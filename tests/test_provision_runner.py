@@ -14,7 +14,7 @@ import asyncssh
 import pytest
 
 from tui.models import Recipe, RecipeStep, StepEvent, StepState
-from tui.services.provision import (
+from tui.services.remote.provision import (
     LinkState,
     LogItem,
     LogReader,

@@ -11,10 +11,9 @@ import pytest
 from tests.test_quotas import Answer, Hooks, _error, _ok
 from tui.demo.answers import add_simulated_quotas
 from tui.models import Purchase, Quota
-from tui.services.aws import Aws
-from tui.services.errors import D2lError, InputError
-from tui.services.quota_codes import QUOTA_CODES
-from tui.services.quota_requests import (
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.quota_codes import QUOTA_CODES
+from tui.services.cloud.quota_requests import (
     STATUSES,
     desired_default,
     latest,
@@ -23,6 +22,7 @@ from tui.services.quota_requests import (
     request_increase,
     validate_desired,
 )
+from tui.services.errors import D2lError, InputError
 
 REGION = "us-east-1"
 NOW = datetime(2026, 4, 20, 9, 30, tzinfo=timezone.utc)

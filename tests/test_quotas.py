@@ -12,9 +12,9 @@ from botocore.compat import HTTPHeaders
 
 from tui.demo.answers import service_quota
 from tui.models import GpuType, Purchase, Quota
-from tui.services.aws import Aws
-from tui.services.quota_codes import GPU_QUOTAS
-from tui.services.quotas import fit, read_quotas
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.quota_codes import GPU_QUOTAS
+from tui.services.cloud.quotas import fit, read_quotas
 
 Answer = tuple[AWSResponse, dict[str, Any]]
 DLAMI_OWNER = "898082745236"  # Amazon's Deep Learning AMI account; moto loads these from tui/demo/amis.json

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from tui.models import Recipe, RecipeStep
-from tui.services import recipe as rc
-from tui.services import user_recipe as ur
 from tui.services.errors import InputError
+from tui.services.remote import recipe as rc
+from tui.services.remote import user_recipe as ur
 
 BOOK_ORDER = [
     "base-packages",
@@ -516,7 +516,7 @@ def test_notebooks_unpack_into_d2l_en_and_keep_the_users_edits(
 
 
 def test_simulated_book_recipe_runs_through_the_real_runner(tmp_path: Path) -> None:
-    from tui.services.provision import remote_files
+    from tui.services.remote.provision import remote_files
 
     remote = tmp_path / "run"
     for rel, text in remote_files(rc.book_recipe("pytorch", simulated=True)).items():
@@ -653,7 +653,7 @@ def test_the_readme_example_recipe_is_accepted(tmp_path: Path) -> None:
     assert block is not None
     path = tmp_path / "recipe.toml"
     path.write_text(block.group(1))
-    from tui.services.user_recipe import load_recipe_file
+    from tui.services.remote.user_recipe import load_recipe_file
 
     (step,) = load_recipe_file(path)
     assert (step.name, step.title, step.timeout_s, step.retries) == ("my-deps", "Extra packages", 600, 1)

@@ -13,8 +13,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from tui.services import regions
-from tui.services.aws import Aws
+from tui.services.cloud import regions
+from tui.services.cloud.aws import Aws
 from tui.services.errors import D2lError
 
 
@@ -180,7 +180,7 @@ def test_unreadable_offerings_count_as_unknown(aws: Aws, caplog: pytest.LogCaptu
             lambda **_: _denied("UnauthorizedOperation", "You are not authorized to perform this operation."),
         )
 
-    with caplog.at_level(logging.WARNING, logger="tui.services.regions"):
+    with caplog.at_level(logging.WARNING, logger="tui.services.cloud.regions"):
         count = regions.count_gpu_offerings(Aws(region="us-east-1", customize=customize), "eu-west-1")
     assert count is None
     assert "eu-west-1" in caplog.text and "DescribeInstanceTypeOfferings" in caplog.text

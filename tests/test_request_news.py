@@ -10,8 +10,8 @@ import pytest
 
 from tests.test_quota_requests import HISTORY, NOW, requested
 from tests.test_quotas import Hooks, _error, _ok
-from tui.services.aws import Aws
-from tui.services.request_news import notice, requests_to_report
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.request_news import notice, requests_to_report
 
 REGION = "us-east-1"
 
@@ -74,7 +74,7 @@ def test_moto_alone_is_no_news(aws: Aws) -> None:
 
 
 def test_the_notice_names_each_quota_and_its_status() -> None:
-    from tui.services.quota_requests import _request_from_api
+    from tui.services.cloud.quota_requests import _request_from_api
 
     pending = _request_from_api(requested("L-DB2E81BA", 8.0, "PENDING"), REGION)
     closed = _request_from_api(requested("L-7212CCBC", 16.0, "CASE_CLOSED"), REGION)

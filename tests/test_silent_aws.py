@@ -3,7 +3,7 @@
 AWS_ENDPOINT_URL points at a loopback server that accepts connections and never answers (what a
 dead network or a wrong endpoint looks like to botocore), and the app runs as a person runs it:
 in a real pseudo-terminal, or as a command interrupted with Ctrl+C (SIGINT). Before tui/leaving.py
-and services/fanout.py, either outlived its screen or its Ctrl+C by read_timeout × attempts.
+and services/cloud/fanout.py, either outlived its screen or its Ctrl+C by read_timeout × attempts.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import botocore.exceptions
 import pytest
 from textual.widgets import Static
 
-import tui.services.aws
+import tui.services.cloud.aws
 import tui.widgets.patience
 from tests.support.terminal import exited_within, read_until, spawn_app
 from tests.ui.driving import build_context, loaded, wait_for_screen, wait_until
@@ -32,7 +32,7 @@ from tests.ui.test_snapshots import WIZARD
 from tui.app import make_app
 from tui.screens.credentials import CredentialsScreen
 from tui.screens.instances import InstancesScreen
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 # Far above the half-second grace, far below the 30 s read timeout the call would wait out.
 LEAVES_WITHIN_S = 10.0
@@ -70,8 +70,8 @@ def impatient(
     """The silent endpoint as AWS_ENDPOINT_URL, with shorter waits than a person gets (reads of
     10 s for STS and 30 s for EC2, 6 EC2 attempts): the same sequence, in seconds."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint[0])
-    monkeypatch.setattr(tui.services.aws, "_READ_TIMEOUT_S", {"sts": 2, "ec2": 3})
-    monkeypatch.setitem(tui.services.aws._ATTEMPTS, "ec2", 1)
+    monkeypatch.setattr(tui.services.cloud.aws, "_READ_TIMEOUT_S", {"sts": 2, "ec2": 3})
+    monkeypatch.setitem(tui.services.cloud.aws._ATTEMPTS, "ec2", 1)
     return silent_endpoint
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.test_quotas import Hooks, _error, _ok
-from tui.services.aws import Aws
-from tui.services.bundled_catalog import bundled_prices
-from tui.services.catalog import PriceBook
-from tui.services.spot_prices import lowest_spot_prices
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.bundled_catalog import bundled_prices
+from tui.services.cloud.catalog import PriceBook
+from tui.services.cloud.spot_prices import lowest_spot_prices
 
 REGION = "us-east-1"
 SPOT = "ec2.DescribeSpotPriceHistory"

@@ -21,10 +21,10 @@ from tests.support.sshd import SSHD, OpenSshServer, free_port, keygen, point_hos
 from tests.test_hostkeys import cloud_init_console, console_hook
 from tests.test_lifecycle import run
 from tui.models import Instance
-from tui.services import hostkeys, sshconfig
-from tui.services.aws import Aws
-from tui.services.hostkeys import KnownHosts
-from tui.services.ssh import (
+from tui.services.cloud.aws import Aws
+from tui.services.remote import hostkeys, sshconfig
+from tui.services.remote.hostkeys import KnownHosts
+from tui.services.remote.ssh import (
     HostKeyChanged,
     HostKeyUnknown,
     SshAuthFailed,

@@ -12,7 +12,7 @@ import pytest
 from asyncssh.config import SSHClientConfig
 
 from tui.models import Instance
-from tui.services import sshconfig
+from tui.services.remote import sshconfig
 
 BOX = Instance(
     instance_id="i-0abc",

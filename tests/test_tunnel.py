@@ -26,9 +26,9 @@ import pytest
 
 from tests.support.sshd import OpenSshServer
 from tui.models import TunnelStatus
-from tui.services.jupyter_remote import JupyterMissing, JupyterRemote, stop_jupyter
+from tui.services.remote.jupyter_remote import JupyterMissing, JupyterRemote, stop_jupyter
+from tui.services.remote.tunnel import Tunnel
 from tui.services.secrets import SecretStore, token_name
-from tui.services.tunnel import Tunnel
 
 STAND_IN = Path(__file__).resolve().parents[1] / "tui" / "demo" / "bin" / "jupyter"
 REAL_JUPYTER = Path(sys.executable).parent / "jupyter"
@@ -359,7 +359,7 @@ async def test_the_start_failing_is_a_sentence_with_the_log(instance: Instance) 
 
 
 async def test_the_registry_tracks_and_stops_tunnels(instance: Instance) -> None:
-    from tui.services.tunnel_registry import TunnelRegistry, short_state
+    from tui.services.remote.tunnel_registry import TunnelRegistry, short_state
 
     instance.give_jupyter(STAND_IN)
     registry = TunnelRegistry(SecretStore())
@@ -423,7 +423,7 @@ async def test_unreachable_after_a_drop_is_waited_out_but_not_at_the_start(insta
     first connection failing that way ends the tunnel with the sentence (the link waited already)."""
     import botocore.exceptions as bex
 
-    from tui.services.ssh import SshUnreachable
+    from tui.services.remote.ssh import SshUnreachable
 
     instance.give_jupyter(STAND_IN)
     failures: list[BaseException] = []

@@ -233,7 +233,7 @@ class D2lApp(App[None]):
     def _report_quota_requests(self) -> None:
         """As one notification. Only news: a failure is logged and start-up goes on as if there
         were none."""
-        from tui.services.request_news import notice, requests_to_report
+        from tui.services.cloud.request_news import notice, requests_to_report
 
         try:
             if self.ctx is None:

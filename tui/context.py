@@ -18,11 +18,11 @@ from tui import paths
 if TYPE_CHECKING:
     from tui.demo.cloud import SimulatedCloud
     from tui.models import Instance
-    from tui.services.aws import Aws
-    from tui.services.catalog import PriceBook
-    from tui.services.ebs_prices import EbsPrices
-    from tui.services.instance_link import InstanceLink
-    from tui.services.tunnel_registry import TunnelRegistry
+    from tui.services.cloud.aws import Aws
+    from tui.services.cloud.catalog import PriceBook
+    from tui.services.cloud.ebs_prices import EbsPrices
+    from tui.services.remote.instance_link import InstanceLink
+    from tui.services.remote.tunnel_registry import TunnelRegistry
 
 LatencyProbe = Callable[[Iterable[str]], Awaitable[dict[str, float | None]]]
 
@@ -32,7 +32,7 @@ def utc_now() -> datetime:
 
 
 def _tunnel_registry() -> TunnelRegistry:
-    from tui.services.tunnel_registry import TunnelRegistry
+    from tui.services.remote.tunnel_registry import TunnelRegistry
 
     return TunnelRegistry()
 
@@ -61,7 +61,7 @@ class AppContext:
     def pricebook(self) -> PriceBook:
         # Built on first use: importing the catalog (and boto3) waits until after the first paint.
         if self._pricebook is None:
-            from tui.services.catalog import PriceBook
+            from tui.services.cloud.catalog import PriceBook
 
             self._pricebook = PriceBook(self.aws, self.cache_dir, offline=self.simulated)
         return self._pricebook
@@ -77,21 +77,21 @@ class AppContext:
     async def latencies(self, regions: Iterable[str]) -> dict[str, float | None]:
         if self.probe_latencies is not None:
             return await self.probe_latencies(regions)
-        from tui.services.regions import probe_latencies
+        from tui.services.cloud.regions import probe_latencies
 
         return await probe_latencies(regions)
 
     def instance_link(self, instance: Instance, key_path: Path | None) -> InstanceLink:
         """How the screens reach an instance over SSH: the app's known_hosts, and --demo's loopback
         endpoint when there is one."""
-        from tui.services.instance_link import InstanceLink, known_hosts
+        from tui.services.remote.instance_link import InstanceLink, known_hosts
 
         return InstanceLink(self.aws, instance, key_path, known_hosts(), endpoint_for=self.ssh_endpoint)
 
     def public_ip(self) -> str | None:
         if self.detect_public_ip is not None:
             return self.detect_public_ip()
-        from tui.services.network import detect_public_ip
+        from tui.services.cloud.network import detect_public_ip
 
         return detect_public_ip()
 
@@ -117,6 +117,6 @@ def make_context(profile: str | None, region: str | None, demo: bool) -> AppCont
         from tui.demo.context import simulated_parts
 
         return AppContext(**simulated_parts())
-    from tui.services.aws import Aws
+    from tui.services.cloud.aws import Aws
 
     return AppContext(aws=Aws(profile, region))

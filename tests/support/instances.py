@@ -15,8 +15,8 @@ import pytest
 from tests.support.sshd import SSHD, OpenSshServer
 from tui.demo.hosts import DEMO_BIN
 from tui.models import TAG_MANAGED, TAG_NAME, Instance
-from tui.services.aws import Aws
-from tui.services.lifecycle import describe_one
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.lifecycle import describe_one
 
 FAKE_NVIDIA_SMI = DEMO_BIN / "nvidia-smi"
 CONTROL = ".d2l-fake-nvidia-smi"  # in the host's HOME: read by the replay every sample

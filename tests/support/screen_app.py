@@ -14,7 +14,7 @@ from textual.screen import Screen
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import console_hook
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
 

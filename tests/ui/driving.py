@@ -9,7 +9,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from tui.context import AppContext
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 # Fixed "measured" latencies: the region step sorts by them, so tests know which row is first.
 LATENCIES = {"us-east-1": 11.0, "us-west-2": 64.0, "eu-west-1": 80.0}

@@ -17,7 +17,7 @@ from tui.models import GpuType, ImageChoice, ImageKind, KeyChoice, Region
 from tui.screens.review import ReviewStep
 from tui.screens.storage import StorageStep
 from tui.screens.wizard_state import WizardState
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 SIZE = (120, 40)
 IMAGE = ImageChoice(

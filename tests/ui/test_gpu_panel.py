@@ -32,10 +32,10 @@ from tests.ui.driving import wait_until
 from tui.demo.hosts import DemoHosts
 from tui.models import GpuStatus
 from tui.screens.gpu_panel import GpuPanelScreen
-from tui.services.aws import Aws
-from tui.services.gpu import GpuSampler
-from tui.services.hostkeys import KnownHosts
-from tui.services.instance_link import InstanceLink
+from tui.services.cloud.aws import Aws
+from tui.services.remote.gpu import GpuSampler
+from tui.services.remote.hostkeys import KnownHosts
+from tui.services.remote.instance_link import InstanceLink
 from tui.widgets.gpu_lines import GpuProcessTable, GpuStateLine, GpuSummaryLine
 
 SIZE = (120, 40)

@@ -17,7 +17,7 @@ from tests.ui.driving import wait_until
 from tests.ui.test_gpu_panel import SIZE, PanelApp, row_text, state_text, summary_text
 from tui.models import GpuStatus
 from tui.screens.gpu_panel import GpuPanelScreen
-from tui.services.gpu import GpuSampler
+from tui.services.remote.gpu import GpuSampler
 from tui.widgets.gpu_lines import GpuProcessTable
 
 HELP = (

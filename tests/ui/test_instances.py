@@ -14,8 +14,8 @@ from tests.ui.driving import build_context, wait_for_screen, wait_until
 from tui.app import make_app
 from tui.screens.instance_actions import InstanceActions
 from tui.screens.instances import InstancesScreen
-from tui.services import images
-from tui.services.aws import Aws
+from tui.services.cloud import images
+from tui.services.cloud.aws import Aws
 
 REGIONS = ["us-east-1", "us-west-2"]
 

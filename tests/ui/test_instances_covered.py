@@ -16,7 +16,7 @@ from tests.ui.test_instances_remembered import on_every_call
 from tui.app import make_app
 from tui.screens.instance_actions import InstanceActions
 from tui.screens.instances import InstancesScreen
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 PERIOD_S = 0.2  # the screen's own poll period, shortened: a few periods fit in a second
 

@@ -16,9 +16,9 @@ from tests.test_leftovers import launch
 from tests.ui.driving import build_context, loaded, wait_for_screen, wait_until
 from tui.app import make_app
 from tui.screens.instances import InstancesScreen
-from tui.services import lifecycle
-from tui.services.aws import Aws
-from tui.services.leftovers import IMAGE
+from tui.services.cloud import lifecycle
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.leftovers import IMAGE
 
 REGIONS = ["us-east-1", "us-west-2"]
 

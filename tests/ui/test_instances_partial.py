@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-import tui.services.aws
+import tui.services.cloud.aws
 from tests.support.fault_proxy import FaultProxy
 from tests.test_lifecycle import run
 from tests.ui.driving import build_context, wait_for_screen, wait_until
@@ -21,7 +21,7 @@ from tests.ui.test_instances_remembered import idle, scope
 from tui.app import make_app
 from tui.screens.instances import InstancesScreen
 from tui.services import instance_memory
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 DOWN = frozenset({"eu-west-1", "ap-south-1"})
 GAP = "ap-south-1, eu-west-1 did not answer (connection dropped): the list may be incomplete."
@@ -31,7 +31,7 @@ GAP = "ap-south-1, eu-west-1 did not answer (connection dropped): the list may b
 def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     with FaultProxy(moto_endpoint) as faulty:
         monkeypatch.setenv("AWS_ENDPOINT_URL", faulty.url)
-        monkeypatch.setitem(tui.services.aws._ATTEMPTS, "ec2", 1)
+        monkeypatch.setitem(tui.services.cloud.aws._ATTEMPTS, "ec2", 1)
         yield faulty
 
 

@@ -19,9 +19,9 @@ from tests.ui.driving import build_context, wait_for_screen, wait_until
 from tui.app import make_app
 from tui.screens.instances import InstancesScreen, cells
 from tui.services import instance_memory
-from tui.services.aws import Aws
-from tui.services.costs import InstanceRow, rows_without_costs
-from tui.services.lifecycle import describe_one
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.costs import InstanceRow, rows_without_costs
+from tui.services.cloud.lifecycle import describe_one
 
 
 def idle(screen: InstancesScreen) -> bool:

@@ -30,9 +30,9 @@ from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import LoopbackHost, console_hook
 from tui.models import Instance
 from tui.screens.instances import InstancesScreen
-from tui.services.aws import Aws
-from tui.services.hostkeys import KnownHosts
-from tui.services.sshconfig import known_hosts_path
+from tui.services.cloud.aws import Aws
+from tui.services.remote.hostkeys import KnownHosts
+from tui.services.remote.sshconfig import known_hosts_path
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
 

@@ -32,9 +32,9 @@ from tests.ui.test_snapshots import SIZE, TIMEOUT, settle
 from tui.app import make_app
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.screens.instances import InstancesScreen
-from tui.services import costs
-from tui.services.aws import Aws
-from tui.services.leftovers import KEY_PAIR, SECURITY_GROUP
+from tui.services.cloud import costs
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.leftovers import KEY_PAIR, SECURITY_GROUP
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 EVERY_REGION_INIT = InstancesScreen.__init__  # before the fixture below narrows it

@@ -22,7 +22,7 @@ from tui.demo.cloud import simulated_answers
 from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import console_hook
 from tui.screens.instances import InstancesScreen
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 
 @pytest.fixture

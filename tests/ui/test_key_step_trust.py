@@ -11,7 +11,7 @@ from textual.widgets import OptionList
 from tests.ui.driving import build_context, screen_name
 from tests.ui.test_wizard_inputs import drive_to, error_text
 from tui.app import make_app
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 
 def _fix_offered(app: object) -> bool:

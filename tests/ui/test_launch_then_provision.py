@@ -19,9 +19,9 @@ from tui.demo.cloud import simulated_answers
 from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import console_hook
 from tui.screens.provision import ProvisionScreen
-from tui.services.aws import Aws
-from tui.services.hostkeys import KnownHosts
-from tui.services.sshconfig import known_hosts_path
+from tui.services.cloud.aws import Aws
+from tui.services.remote.hostkeys import KnownHosts
+from tui.services.remote.sshconfig import known_hosts_path
 from tui.widgets.log_view import LogView
 
 

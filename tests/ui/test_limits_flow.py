@@ -19,7 +19,7 @@ from tests.ui.test_wizard_inputs import drive_to
 from tui.app import D2lApp, make_app
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.screens.limits import LimitsStep
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 REQUEST = "service-quotas.RequestServiceQuotaIncrease"
 HISTORY = "service-quotas.ListRequestedServiceQuotaChangeHistoryByQuota"

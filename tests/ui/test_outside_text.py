@@ -34,9 +34,9 @@ from tui.models import TAG_MANAGED, TAG_NAME, Recipe, RecipeStep
 from tui.screens.instances import InstancesScreen
 from tui.screens.provision import ProvisionScreen
 from tui.services import instance_memory
-from tui.services.aws import Aws
-from tui.services.hostkeys import KnownHosts
-from tui.services.instance_link import InstanceLink
+from tui.services.cloud.aws import Aws
+from tui.services.remote.hostkeys import KnownHosts
+from tui.services.remote.instance_link import InstanceLink
 from tui.widgets.log_view import LogView
 
 NAMES = ["[/]", "[bold]x", "[link=http://x]y[/link]", "[red", "\\[x]"]

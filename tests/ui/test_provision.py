@@ -22,10 +22,10 @@ from tests.ui.driving import wait_until
 from tui.demo.hosts import DemoHosts
 from tui.models import TAG_MANAGED, TAG_NAME, Instance, Recipe, RecipeStep
 from tui.screens.provision import ProvisionScreen
-from tui.services.aws import Aws
-from tui.services.hostkeys import KnownHosts
-from tui.services.instance_link import InstanceLink
-from tui.services.lifecycle import describe_one
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.lifecycle import describe_one
+from tui.services.remote.hostkeys import KnownHosts
+from tui.services.remote.instance_link import InstanceLink
 from tui.widgets.log_view import LogView
 
 SIZE = (120, 40)

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.ui.driving import wait_until
 from tests.ui.test_provision import SIZE, ProvisionApp, cloud, finished, key, quick_recipe, screen_for
 from tui.demo.hosts import DemoHosts
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 __all__ = ["cloud", "key"]  # fixtures used by name below
 

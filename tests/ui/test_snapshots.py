@@ -22,7 +22,7 @@ from tests.ui.driving import build_context, loaded, screen_name, wait_until
 from tui.app import D2lApp, make_app
 from tui.context import AppContext
 from tui.demo.cloud import simulated_answers
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 SIZE = (120, 40)
 # Generous: on a loaded 2-core machine the region step alone (moto, every region) can take seconds.

@@ -28,9 +28,9 @@ from tui.context import AppContext
 from tui.demo.hosts import DemoHosts
 from tui.models import Instance, TunnelStatus
 from tui.screens.tunnel import TunnelScreen, confirm_stop_jupyter
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
+from tui.services.remote.tunnel_registry import TunnelRegistry
 from tui.services.secrets import SecretStore
-from tui.services.tunnel_registry import TunnelRegistry
 
 SIZE = (120, 36)
 TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"

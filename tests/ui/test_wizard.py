@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.ui.driving import build_context, loaded, wait_for_screen, wait_until
 from tui.app import make_app
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 
 async def test_wizard_keys_only_launches_ubuntu_g4dn_with_secure_defaults(aws: Aws, tmp_path: Path) -> None:

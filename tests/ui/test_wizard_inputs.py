@@ -17,7 +17,7 @@ from tests.ui.driving import build_context, loaded, screen_name, wait_for_screen
 from tui.app import D2lApp, make_app
 from tui.context import AppContext
 from tui.demo.cloud import add_realistic_image_sizes
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 STEPS = ["RegionStep", "LimitsStep", "GpuTypeStep", "ImageStep", "StorageStep", "KeyPairStep", "ReviewStep"]
 TABLES = {

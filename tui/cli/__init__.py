@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     except Exception as exc:
         log_exception(log, exc, f"{PROG} {args.command} failed")
-        from tui.services.aws import as_d2l_error
+        from tui.services.cloud.aws import as_d2l_error
 
         err = as_d2l_error(exc, getattr(args, "profile", None))
         next_step = err.next_step

@@ -22,8 +22,8 @@ from tui.cli.output import say
 if TYPE_CHECKING:
     from tui.context import AppContext
     from tui.models import GpuSample
-    from tui.services.gpu import Update
-    from tui.services.instance_link import InstanceLink
+    from tui.services.remote.gpu import Update
+    from tui.services.remote.instance_link import InstanceLink
 
 
 def add_parser(
@@ -78,9 +78,9 @@ async def watch(
     from dataclasses import replace
 
     from tui.models import GpuState, GpuTick
-    from tui.services.gpu import GpuSampler
-    from tui.services.gpu_parse import describe
-    from tui.services.ssh import HostKeyUnknown
+    from tui.services.remote.gpu import GpuSampler
+    from tui.services.remote.gpu_parse import describe
+    from tui.services.remote.ssh import HostKeyUnknown
 
     done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     last_said = ""

@@ -11,8 +11,8 @@ from tui.cli.output import PROG, say
 
 if TYPE_CHECKING:
     from tui.context import AppContext
-    from tui.services.instance_link import InstanceLink
-    from tui.services.ssh import HostKeyUnknown
+    from tui.services.remote.instance_link import InstanceLink
+    from tui.services.remote.ssh import HostKeyUnknown
 
 FRAMEWORKS = ("pytorch", "tensorflow", "jax", "mxnet")
 
@@ -52,8 +52,8 @@ def add_instance_arguments(parser: argparse.ArgumentParser) -> None:
 
 def link_for(args: argparse.Namespace, ctx: AppContext) -> InstanceLink:
     """An InstanceLink to the instance named on the command line, with its key pair's private key."""
-    from tui.services import lifecycle
-    from tui.services.keys import check_key, find_private_key
+    from tui.services.cloud import lifecycle
+    from tui.services.cloud.keys import check_key, find_private_key
 
     instance = lifecycle.find_instance(ctx.aws, args.name, args.region)
     key = find_private_key(instance.key_name, ctx.key_dir) if instance.key_name else None

@@ -13,7 +13,7 @@ from tui.models import KeyChoice, LaunchProgress, LaunchSpec
 
 if TYPE_CHECKING:
     from tui.context import AppContext
-    from tui.services.aws import Aws
+    from tui.services.cloud.aws import Aws
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def add_parser(
 
 def check(args: argparse.Namespace) -> None:
     """Everything that can be refused before the context (and AWS) is touched."""
-    from tui.services import keys, network
+    from tui.services.cloud import keys, network
     from tui.services.errors import InputError
 
     if not args.yes:
@@ -124,10 +124,11 @@ def _instance_arch(aws: Aws, region: str, instance_type: str) -> str:
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
     from tui.logs import log_exception
-    from tui.services import images, keys, sshconfig
+    from tui.services.cloud import images, keys
+    from tui.services.cloud.launch import launch
     from tui.services.errors import D2lError, InputError
-    from tui.services.instance_link import known_hosts
-    from tui.services.launch import launch
+    from tui.services.remote import sshconfig
+    from tui.services.remote.instance_link import known_hosts
 
     aws = ctx.aws
     aws.identity()  # no credentials: say so before anything else is asked

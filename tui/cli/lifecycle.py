@@ -53,7 +53,8 @@ def _check_image(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    from tui.services import lifecycle, sshconfig
+    from tui.services.cloud import lifecycle
+    from tui.services.remote import sshconfig
 
     aws = ctx.aws
     include = sshconfig.include_path(ctx.key_dir)
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
 
 def drop_alias(include: Path, instance_id: str) -> None:
     """The instance's `ssh d2l-NAME` entry goes (stopped or terminated: its address is released)."""
-    from tui.services import sshconfig
+    from tui.services.remote import sshconfig
 
     try:
         sshconfig.remove(include, instance_id, on_notice=warn)

@@ -12,7 +12,7 @@ from tui.models import Instance, InstanceListing
 
 if TYPE_CHECKING:
     from tui.context import AppContext
-    from tui.services.leftovers import Leftover
+    from tui.services.cloud.leftovers import Leftover
 
 _AGAIN = f"Run `{PROG} ls` again, or pass --region for the others."
 
@@ -91,8 +91,8 @@ def _instances_table(instances: list[Instance]) -> str:
 
 def leftovers_table(items: list[Leftover]) -> str:
     """The leftovers as `ls` prints its instances: aligned columns, a header, the monthly total."""
-    from tui.services.costs import money
-    from tui.services.leftovers import LABELS, monthly
+    from tui.services.cloud.costs import money
+    from tui.services.cloud.leftovers import LABELS, monthly
 
     header = ("KIND", "NAME", "REGION", "ID", "$/MONTH", "DETAIL")
     rows = [header] + [
@@ -104,7 +104,7 @@ def leftovers_table(items: list[Leftover]) -> str:
 
 def run_ls(args: argparse.Namespace, ctx: AppContext) -> int:
     from tui.models import unanswered_words
-    from tui.services.lifecycle import list_managed
+    from tui.services.cloud.lifecycle import list_managed
 
     aws = ctx.aws
     where = args.region or "every enabled region"
@@ -122,7 +122,7 @@ def run_ls(args: argparse.Namespace, ctx: AppContext) -> int:
     if not listing.complete:
         say(f"{PROG}: {unanswered_words(listing.failed)}: the list may be incomplete. {_AGAIN}")
     if args.leftovers and not args.json:
-        from tui.services.leftovers import find_leftovers
+        from tui.services.cloud.leftovers import find_leftovers
 
         with waiting_notice(f"looking for leftovers in {where}"):
             # EBS prices as the app reads them (Pricing API, cached beside the app's GPU prices);
@@ -138,8 +138,8 @@ def run_ls(args: argparse.Namespace, ctx: AppContext) -> int:
 
 def run_cleanup(args: argparse.Namespace, ctx: AppContext) -> int:
     from tui.models import unanswered_words
-    from tui.services.costs import money
-    from tui.services.leftovers import bulk, clean_up, find_leftovers, monthly
+    from tui.services.cloud.costs import money
+    from tui.services.cloud.leftovers import bulk, clean_up, find_leftovers, monthly
 
     aws = ctx.aws
     listing = find_leftovers(aws, [args.region] if args.region else None, ctx.pricebook.ebs)

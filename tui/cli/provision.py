@@ -20,8 +20,8 @@ from tui.cli.output import PROG, say
 if TYPE_CHECKING:
     from tui.context import AppContext
     from tui.models import Recipe
-    from tui.services.instance_link import InstanceLink
-    from tui.services.provision import Update
+    from tui.services.remote.instance_link import InstanceLink
+    from tui.services.remote.provision import Update
 
 
 def add_parser(
@@ -43,7 +43,7 @@ def add_parser(
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    from tui.services.provision import recipe_for
+    from tui.services.remote.provision import recipe_for
 
     link = link_for(args, ctx)
     recipe = None
@@ -59,8 +59,8 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
 
 
 async def _follow(link: InstanceLink, recipe: Recipe | None, *, attach: bool, trust: bool) -> int:
-    from tui.services.provision import follow_run
-    from tui.services.ssh import HostKeyUnknown
+    from tui.services.remote.provision import follow_run
+    from tui.services.remote.ssh import HostKeyUnknown
 
     printer = _Printer()
     while True:
@@ -99,7 +99,7 @@ class _Printer:
 
     def update(self, update: Update) -> None:
         from tui.models import StepEvent, StepState
-        from tui.services.provision import LinkState, RunPlan
+        from tui.services.remote.provision import LinkState, RunPlan
 
         if isinstance(update, RunPlan):
             self.titles.update({s.name: s.title for s in update.steps})

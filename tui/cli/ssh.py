@@ -14,7 +14,7 @@ from tui.cli.output import PROG, say, warn
 if TYPE_CHECKING:
     from tui.context import AppContext
     from tui.models import Instance
-    from tui.services.aws import Aws
+    from tui.services.cloud.aws import Aws
 
 
 def add_parsers(
@@ -42,9 +42,10 @@ def add_config_parser(
 
 
 def run_ssh(args: argparse.Namespace, ctx: AppContext) -> int:
-    from tui.services import lifecycle, sshconfig
+    from tui.services.cloud import lifecycle
+    from tui.services.cloud.keys import check_key, find_private_key
     from tui.services.errors import InputError
-    from tui.services.keys import check_key, find_private_key
+    from tui.services.remote import sshconfig
 
     instance = lifecycle.find_instance(ctx.aws, args.name, args.region)
     if not lifecycle.can("ssh", instance):
@@ -75,8 +76,8 @@ def run_ssh(args: argparse.Namespace, ctx: AppContext) -> int:
 def _pin_from_console(aws: Aws, instance: Instance) -> None:
     """Pin the host keys from the console output before the first login (ssh then checks them
     strictly); when the console has none, ssh asks the person, showing the fingerprint."""
-    from tui.services.instance_link import console_wait_s, known_hosts
-    from tui.services.ssh import ensure_pinned
+    from tui.services.remote.instance_link import console_wait_s, known_hosts
+    from tui.services.remote.ssh import ensure_pinned
 
     check = ensure_pinned(aws, instance, known_hosts(), timeout_s=console_wait_s(instance), on_wait=say)
     if not check.pinned:
@@ -84,9 +85,9 @@ def _pin_from_console(aws: Aws, instance: Instance) -> None:
 
 
 def run_ssh_config(args: argparse.Namespace, ctx: AppContext) -> int:
-    from tui.services import sshconfig
-    from tui.services.keys import find_private_key
-    from tui.services.lifecycle import list_managed
+    from tui.services.cloud.keys import find_private_key
+    from tui.services.cloud.lifecycle import list_managed
+    from tui.services.remote import sshconfig
 
     listing = list_managed(ctx.aws, [args.region] if args.region else None)
     instances = listing.instances

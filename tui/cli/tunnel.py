@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from tui.context import AppContext
     from tui.models import TunnelStatus
-    from tui.services.instance_link import InstanceLink, OnWait
+    from tui.services.remote.instance_link import InstanceLink, OnWait
 
 
 def add_parser(
@@ -61,7 +61,7 @@ def _port(text: str) -> int:
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    from tui.services.ssh import HostKeyUnknown
+    from tui.services.remote.ssh import HostKeyUnknown
 
     link = link_for(args, ctx)
 
@@ -116,7 +116,7 @@ class _Holder:
 
 async def _connect_trusting(link: InstanceLink, trust: bool) -> tuple[asyncssh.SSHClientConnection, bool]:
     """A connection; with `trust`, an unknown host key is pinned once (as `provision` does)."""
-    from tui.services.ssh import HostKeyUnknown
+    from tui.services.remote.ssh import HostKeyUnknown
 
     try:
         return await link.connect(say), trust
@@ -129,7 +129,7 @@ async def _connect_trusting(link: InstanceLink, trust: bool) -> tuple[asyncssh.S
 
 
 async def _hold(link: InstanceLink, args: argparse.Namespace, holder: _Holder) -> int:
-    from tui.services.tunnel import Tunnel
+    from tui.services.remote.tunnel import Tunnel
 
     # The first connection settles the host key question; later ones (reconnects) go through link.
     conn, _ = await _connect_trusting(link, args.trust_host_key)
@@ -158,7 +158,7 @@ async def _hold(link: InstanceLink, args: argparse.Namespace, holder: _Holder) -
 
 
 async def _stop(link: InstanceLink, *, trust: bool) -> int:
-    from tui.services.jupyter_remote import stop_jupyter
+    from tui.services.remote.jupyter_remote import stop_jupyter
 
     conn, _ = await _connect_trusting(link, trust)
     try:

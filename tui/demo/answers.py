@@ -22,7 +22,7 @@ SIMULATED_QUOTAS: dict[str, float] = {
 
 def service_quota(code: str, value: float, region: str) -> dict[str, Any]:
     """GetServiceQuota's parsed answer for an EC2 vCPU quota, as Service Quotas sends it."""
-    from tui.services.quota_codes import GPU_QUOTAS, USAGE_CLASS
+    from tui.services.cloud.quota_codes import GPU_QUOTAS, USAGE_CLASS
 
     _code, name, bucket, purchase = next(q for q in GPU_QUOTAS if q[0] == code)
     return {
@@ -88,7 +88,7 @@ class SimulatedRequests:
         self.filed: list[dict[str, Any]] = []
 
     def _record(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        from tui.services.quota_codes import GPU_QUOTAS
+        from tui.services.cloud.quota_codes import GPU_QUOTAS
 
         code = str(params.get("QuotaCode", ""))
         name = next((q[1] for q in GPU_QUOTAS if q[0] == code), code)

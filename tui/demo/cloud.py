@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 DEMO_REGION = "us-east-1"
 # The documentation range (RFC 5737): the simulated user's "public IP".

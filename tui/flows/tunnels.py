@@ -10,9 +10,9 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tui.services.instance_link import Link
-    from tui.services.tunnel import Tunnel
-    from tui.services.tunnel_registry import TunnelRegistry
+    from tui.services.remote.instance_link import Link
+    from tui.services.remote.tunnel import Tunnel
+    from tui.services.remote.tunnel_registry import TunnelRegistry
 
 # Runs the tunnel's coroutine somewhere that outlives screens; returns what cancels it.
 Spawn = Callable[[Coroutine[Any, Any, Any]], Callable[[], None]]
@@ -28,9 +28,9 @@ def start_tunnel(
     local_port: int | None = None,
 ) -> Tunnel:
     """Start the instance's tunnel (the running one is kept: one tunnel per instance)."""
-    from tui.services.jupyter_remote import DEFAULT_JUPYTER, DEMO_JUPYTER
-    from tui.services.local_forward import DEFAULT_LOCAL_PORT
-    from tui.services.tunnel import Tunnel
+    from tui.services.remote.jupyter_remote import DEFAULT_JUPYTER, DEMO_JUPYTER
+    from tui.services.remote.local_forward import DEFAULT_LOCAL_PORT
+    from tui.services.remote.tunnel import Tunnel
 
     tunnel = Tunnel(
         link.connect,
@@ -46,8 +46,8 @@ def start_tunnel(
 async def stop_jupyter(registry: TunnelRegistry, link: Link, instance_id: str) -> int:
     """Close the instance's tunnel (if any), then stop Jupyter there: the one the tunnel used, else
     all. Returns how many servers were stopped."""
-    from tui.services.jupyter_remote import DEFAULT_JUPYTER, DEMO_JUPYTER
-    from tui.services.jupyter_remote import stop_jupyter as stop_servers
+    from tui.services.remote.jupyter_remote import DEFAULT_JUPYTER, DEMO_JUPYTER
+    from tui.services.remote.jupyter_remote import stop_jupyter as stop_servers
 
     status = registry.status(instance_id)
     port = status.remote_port if status is not None and status.active else None

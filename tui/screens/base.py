@@ -109,7 +109,7 @@ class StepScreen(Screen[str]):
         """The sentence for a failure while ``doing`` (logged, with the traceback when unexpected)."""
         if not isinstance(exc, D2lError):
             # botocore's own (a timeout, a refused call) get the sentence the start-up check gives.
-            from tui.services.aws import as_d2l_error
+            from tui.services.cloud.aws import as_d2l_error
 
             unknown = D2lError("", "")
             classified = as_d2l_error(exc, self.ctx.aws.profile, fallback=unknown)

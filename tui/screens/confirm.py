@@ -157,7 +157,7 @@ class ImageNameModal(ModalScreen[tuple[str, bool] | None]):
         self._create()
 
     def _create(self) -> None:
-        from tui.services.lifecycle import validate_image_name
+        from tui.services.cloud.lifecycle import validate_image_name
 
         name = self.query_one("#image-name", Input).value.strip()
         problem = validate_image_name(name)

@@ -1,6 +1,6 @@
 """The live GPU panel: every GPU's utilization, memory, temperature, power and clock, with history.
 
-A ``GpuSampler`` (tui.services.gpu) runs in an async worker on the app's loop and streams one
+A ``GpuSampler`` (tui.services.remote.gpu) runs in an async worker on the app's loop and streams one
 long-lived nvidia-smi over SSH. It keeps the history; what it reports reaches this screen as
 messages, samples and process lists as replaceable ones (a burst collapses to the newest, whose
 rows read the full history). When nvidia-smi can't give numbers the panel says why and what to do,
@@ -24,7 +24,7 @@ from textual.widgets import Footer, Static
 
 from tui.models import GpuProcesses, GpuState, GpuStatus, GpuTick
 from tui.services.errors import D2lError
-from tui.services.gpu import (
+from tui.services.remote.gpu import (
     DEFAULT_INTERVAL_MS,
     GpuSampler,
     host_words,
@@ -32,7 +32,7 @@ from tui.services.gpu import (
     interval_text,
     summarize,
 )
-from tui.services.gpu_parse import describe
+from tui.services.remote.gpu_parse import describe
 from tui.widgets.gpu_lines import GpuProcessTable, GpuRowList, GpuStateLine, GpuSummaryLine
 from tui.widgets.gpu_row import GpuRow
 from tui.widgets.plain import plain, then_markup
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from tui.context import AppContext
     from tui.models import Instance
-    from tui.services.instance_link import Link
+    from tui.services.remote.instance_link import Link
 
 log = logging.getLogger(__name__)
 TALL_UP_TO = 2  # GPUs that get four-line sparklines; more get the compact two-line rows

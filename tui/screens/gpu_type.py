@@ -17,7 +17,7 @@ from tui.widgets.live_table import LiveTable
 from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
-    from tui.services.quota_requests import Filed, QuotaRequest
+    from tui.services.cloud.quota_requests import Filed, QuotaRequest
 
 
 def money(value: float | None) -> str:
@@ -104,7 +104,7 @@ class GpuTypeStep(StepScreen):
 
     @work(exclusive=True, group="gpu-types", exit_on_error=False)
     async def load_types(self) -> None:
-        from tui.services.catalog import gpu_types
+        from tui.services.cloud.catalog import gpu_types
 
         table = self.query_one("#gpu-types", DataTable)
         assert self.state.region is not None
@@ -121,7 +121,7 @@ class GpuTypeStep(StepScreen):
         table.focus()
 
     def refresh_table(self) -> None:
-        from tui.services.quotas import fit
+        from tui.services.cloud.quotas import fit
 
         if self.catalog is None:
             return

@@ -59,7 +59,7 @@ class ImageStep(StepScreen):
 
     @work(exclusive=True, group="images", exit_on_error=False)
     async def load_images(self) -> None:
-        from tui.services.images import image_options
+        from tui.services.cloud.images import image_options
 
         options = self.query_one("#images", OptionList)
         assert self.state.region and self.state.gpu_type

@@ -23,10 +23,11 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from tui.screens.confirm import IMAGE_FIRST, TERMINATE, ConfirmationModal, ImageNameModal, TypeNameModal
-from tui.services import lifecycle, sshconfig
-from tui.services.costs import InstanceRow, money
+from tui.services.cloud import lifecycle
+from tui.services.cloud.costs import InstanceRow, money
+from tui.services.cloud.lifecycle import TRANSITIONAL_STATES
 from tui.services.errors import D2lError
-from tui.services.lifecycle import TRANSITIONAL_STATES
+from tui.services.remote import sshconfig
 from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ class InstanceActions(Screen[None]):
         return True if row is not None and lifecycle.can(needs, row.instance) else None
 
     def key_path(self, instance: Instance) -> Path | None:
-        from tui.services.keys import find_private_key
+        from tui.services.cloud.keys import find_private_key
 
         return find_private_key(instance.key_name, self.ctx.key_dir) if instance.key_name else None
 

@@ -16,9 +16,9 @@ from textual.containers import Vertical
 from textual.widgets import Footer, Static
 
 from tui.screens.instance_actions import ACTION_BINDINGS, INSTANCES_CSS, InstanceActions
-from tui.services import sshconfig
-from tui.services.costs import InstanceRow, money, uptime
+from tui.services.cloud.costs import InstanceRow, money, uptime
 from tui.services.errors import D2lError
+from tui.services.remote import sshconfig
 from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class InstanceDetailScreen(InstanceActions):
 
     @work(thread=True, exclusive=True, group="instance-refresh", exit_on_error=False)
     def load(self) -> None:
-        from tui.services.costs import row_for
+        from tui.services.cloud.costs import row_for
 
         try:
             row = row_for(

@@ -30,9 +30,9 @@ from tui.screens.leftovers_section import (
     LEFTOVERS_CSS,
     LeftoversSection,
 )
-from tui.services.costs import InstanceRow, money, uptime
+from tui.services.cloud.costs import InstanceRow, money, uptime
+from tui.services.cloud.leftovers import Leftover
 from tui.services.errors import D2lError
-from tui.services.leftovers import Leftover
 from tui.widgets.live_table import LiveTable
 from tui.widgets.patience import no_answer_words, while_silent
 from tui.widgets.plain import by_text, plain
@@ -130,7 +130,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         yield Footer()
 
     def tunnel_cell(self, instance_id: str) -> str:
-        from tui.services.tunnel_registry import short_state
+        from tui.services.remote.tunnel_registry import short_state
 
         return short_state(self.ctx.tunnels.status(instance_id))
 
@@ -198,8 +198,9 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     @work(thread=True, exclusive=True, group="instances-refresh", exit_on_error=False)
     def load(self) -> None:
-        from tui.services import instance_memory, lifecycle
-        from tui.services.costs import rows_with_costs, rows_without_costs
+        from tui.services import instance_memory
+        from tui.services.cloud import lifecycle
+        from tui.services.cloud.costs import rows_with_costs, rows_without_costs
 
         try:
             known = self._memory.regions if self._memory is not None and not self.loaded else []
@@ -234,7 +235,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     def _region_answered(self, region: str, found: list[Instance], answered: int, asked: int) -> None:
         """From the sweep's thread: that region's rows join the table as soon as it answers."""
-        from tui.services.costs import rows_without_costs
+        from tui.services.cloud.costs import rows_without_costs
 
         if answered < asked:  # the last answer is the complete list, painted next with its costs
             self.app.call_from_thread(self._show_sweep, rows_without_costs(found), answered, asked)
@@ -258,8 +259,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             table.move_cursor(row=table.get_row_index(current.key), scroll=False)
 
     def _sync_ssh_config(self, rows: list[InstanceRow], complete: bool) -> None:
-        from tui.services import sshconfig
-        from tui.services.keys import find_private_key
+        from tui.services.cloud.keys import find_private_key
+        from tui.services.remote import sshconfig
 
         try:
             # Keep `ssh d2l-NAME` pointing at the current addresses (the app's own include file).
@@ -282,7 +283,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     @work(thread=True, exclusive=True, group="leftovers-refresh", exit_on_error=False)
     def load_leftovers(self) -> None:
         """After the instances, in its own worker: the table of instances never waits for it."""
-        from tui.services.leftovers import find_leftovers
+        from tui.services.cloud.leftovers import find_leftovers
 
         try:
             listing = find_leftovers(self.ctx.aws, self.regions, ebs=self.ctx.ebs_prices)

@@ -15,8 +15,8 @@ from textual.widgets.option_list import Option
 
 from tui.models import KeyChoice
 from tui.screens.base import StepScreen
+from tui.services.cloud.keys import KeyFileProblem
 from tui.services.errors import D2lError
-from tui.services.keys import KeyFileProblem
 
 NEW_KEY = "__new__"
 DEFAULT_KEY_NAME = "d2l-tui"
@@ -57,7 +57,7 @@ class KeyPairStep(StepScreen):
 
     @work(exclusive=True, group="keys", exit_on_error=False)
     async def load_pairs(self) -> None:
-        from tui.services.keys import list_key_pairs
+        from tui.services.cloud.keys import list_key_pairs
 
         options = self.query_one("#keys", OptionList)
         assert self.state.region is not None
@@ -117,7 +117,7 @@ class KeyPairStep(StepScreen):
 
     def key_problem(self) -> KeyFileProblem | None:
         """What is wrong with the highlighted choice's key file or the key folder, if anything."""
-        from tui.services.keys import key_dir_problem, key_problem
+        from tui.services.cloud.keys import key_dir_problem, key_problem
 
         index = self.query_one("#keys", OptionList).highlighted
         if index is None:
@@ -164,7 +164,7 @@ class KeyPairStep(StepScreen):
         self.action_next()
 
     def action_fix_permissions(self) -> None:
-        from tui.services.keys import fix
+        from tui.services.cloud.keys import fix
 
         problem = self.key_problem()
         if problem is None or not problem.app_can_fix or problem.target is None:
@@ -185,7 +185,7 @@ class KeyPairStep(StepScreen):
         return Path(text).expanduser() if text else None
 
     def accept(self) -> str | None:
-        from tui.services.keys import find_private_key, key_dir_problem, key_problem, validate_key_name
+        from tui.services.cloud.keys import find_private_key, key_dir_problem, key_problem, validate_key_name
 
         index = self.query_one("#keys", OptionList).highlighted
         if index is None:

@@ -93,7 +93,7 @@ class LaunchScreen(Screen[str]):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def run_launch(self) -> None:
-        from tui.services.launch import launch
+        from tui.services.cloud.launch import launch
 
         worker_cancelled = self._cancelled
         try:
@@ -168,7 +168,7 @@ class LaunchScreen(Screen[str]):
             )
 
     def key_path(self) -> str | None:
-        from tui.services.keys import find_private_key
+        from tui.services.cloud.keys import find_private_key
 
         found = find_private_key(self.spec.key.name, self.ctx.key_dir)
         return str(found) if found else None
@@ -176,7 +176,7 @@ class LaunchScreen(Screen[str]):
     def _ssh_command(self, instance: Instance) -> str:
         """The same command as the instances screen's: the app's key and known_hosts, checked
         against the keys pinned for this instance (ssh asks, showing the fingerprint, until then)."""
-        from tui.services.sshconfig import ssh_command
+        from tui.services.remote.sshconfig import ssh_command
 
         key = self.spec.key.private_key_path or self.key_path()
         return ssh_command(instance, Path(key) if key else None, user=self.spec.image.username)

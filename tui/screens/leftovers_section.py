@@ -20,9 +20,9 @@ from tui.messages import LaunchFromImageChosen
 from tui.models import ImageChoice, ImageKind, RegionFailure, unanswered_words
 from tui.screens.base import StepScreen
 from tui.screens.confirm import ConfirmationModal
-from tui.services.costs import money
+from tui.services.cloud.costs import money
+from tui.services.cloud.leftovers import IMAGE, LABELS, CleanupResult, Leftover, bulk, monthly
 from tui.services.errors import D2lError
-from tui.services.leftovers import IMAGE, LABELS, CleanupResult, Leftover, bulk, monthly
 from tui.widgets.live_table import LiveTable
 from tui.widgets.plain import plain
 
@@ -180,7 +180,7 @@ class LeftoversSection(Screen[None]):
 
     @work(thread=True, exclusive=True, group="launch-from-image", exit_on_error=False)
     def launch_from_image(self, item: Leftover) -> None:
-        from tui.services.images import describe_image
+        from tui.services.cloud.images import describe_image
 
         try:
             image = describe_image(self.ctx.aws, item.region, item.resource_id, ImageKind.MY_AMI)
@@ -208,7 +208,7 @@ class LeftoversSection(Screen[None]):
 
     @work(thread=True, group="leftovers-cleanup", exit_on_error=False)
     def delete_leftovers(self, items: list[Leftover]) -> None:
-        from tui.services.leftovers import clean_up
+        from tui.services.cloud.leftovers import clean_up
 
         self.app.call_from_thread(self.say, f"Deleting {len(items)} leftover(s)…")
         results = clean_up(

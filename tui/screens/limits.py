@@ -18,7 +18,7 @@ from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
     from tui.context import AppContext
-    from tui.services.quota_requests import Filed, QuotaRequest
+    from tui.services.cloud.quota_requests import Filed, QuotaRequest
 
 
 def number(value: float | None) -> str:
@@ -85,8 +85,8 @@ class LimitsStep(StepScreen):
 
     @work(exclusive=True, group="quotas", exit_on_error=False)
     async def load_quotas(self) -> None:
-        from tui.services.quota_requests import latest_requests
-        from tui.services.quotas import read_quotas
+        from tui.services.cloud.quota_requests import latest_requests
+        from tui.services.cloud.quotas import read_quotas
 
         table = self.query_one("#quotas", DataTable)
         assert self.state.region is not None
@@ -165,7 +165,7 @@ class LimitsStep(StepScreen):
 
     def open_modal(self, quota: Quota) -> None:
         from tui.screens.quota_request import QuotaRequestScreen
-        from tui.services.quota_requests import DEFAULT_VCPUS
+        from tui.services.cloud.quota_requests import DEFAULT_VCPUS
 
         assert self.state.region is not None
         chosen = self.state.gpu_type

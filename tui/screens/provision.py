@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
     from tui.context import AppContext
     from tui.models import Instance
-    from tui.services.instance_link import Link
-    from tui.services.provision import LinkState, LogItem, Mode, RunOutcome, RunPlan
+    from tui.services.remote.instance_link import Link
+    from tui.services.remote.provision import LinkState, LogItem, Mode, RunOutcome, RunPlan
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class ProvisionScreen(Screen[None]):
 
     @work(exclusive=True, group="provision", exit_on_error=False)
     async def follow(self) -> None:
-        from tui.services.provision import DEFAULT_REMOTE_DIR, follow_run
+        from tui.services.remote.provision import DEFAULT_REMOTE_DIR, follow_run
 
         self.outcome = None
         self._hide_error()
@@ -176,7 +176,7 @@ class ProvisionScreen(Screen[None]):
         self._finished(outcome)
 
     def _waiting(self, line: str) -> None:
-        from tui.services.hostkeys import PinNote
+        from tui.services.remote.hostkeys import PinNote
 
         if isinstance(line, PinNote):  # how the host keys were pinned: kept in the log, not a passing line
             self.query_one("#provision-log", LogView).add_lines([line])
@@ -185,7 +185,7 @@ class ProvisionScreen(Screen[None]):
         self.query_one("#provision-link", Static).update(plain(line))
 
     def _update(self, update: list[LogItem] | LinkState | RunPlan) -> None:
-        from tui.services.provision import LinkState, RunPlan
+        from tui.services.remote.provision import LinkState, RunPlan
 
         if isinstance(update, LinkState):
             self.link_state = update.state
@@ -363,7 +363,7 @@ class ProvisionScreen(Screen[None]):
     async def save_log(self) -> None:
         from tui.logs import private_dir, write_private
         from tui.services.errors import local_file_error
-        from tui.services.provision import DEFAULT_REMOTE_DIR, Provisioner
+        from tui.services.remote.provision import DEFAULT_REMOTE_DIR, Provisioner
 
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         target = paths.state_dir() / "logs" / f"provision-{_safe(self.link.label)}-{stamp}.log"
@@ -419,7 +419,7 @@ def open_provisioning(
     recipe = None
     if mode == "fresh":
         try:
-            from tui.services.provision import recipe_for
+            from tui.services.remote.provision import recipe_for
 
             recipe = recipe_for(instance.instance_type, framework, simulated=ctx.simulated)
         except D2lError as exc:

@@ -14,8 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from tui.models import Purchase, Quota
+from tui.services.cloud.quota_requests import Filed
 from tui.services.errors import D2lError
-from tui.services.quota_requests import Filed
 from tui.widgets.plain import assemble, plain
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class QuotaRequestScreen(ModalScreen[Filed | None]):
         vcpus: int,
         for_type: str = "",
     ) -> None:
-        from tui.services.quota_requests import desired_default, quota_code
+        from tui.services.cloud.quota_requests import desired_default, quota_code
 
         super().__init__()
         self.ctx = ctx
@@ -115,7 +115,7 @@ class QuotaRequestScreen(ModalScreen[Filed | None]):
         self.dismiss(None)
 
     def action_send(self) -> None:
-        from tui.services.quota_requests import validate_desired
+        from tui.services.cloud.quota_requests import validate_desired
 
         current = self.quota.value if self.quota is not None else None
         try:
@@ -129,7 +129,7 @@ class QuotaRequestScreen(ModalScreen[Filed | None]):
 
     @work(exclusive=True, group="quota-request", exit_on_error=False)
     async def send(self, desired: float) -> None:
-        from tui.services.quota_requests import request_increase
+        from tui.services.cloud.quota_requests import request_increase
 
         try:
             filed = await asyncio.to_thread(

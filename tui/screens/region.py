@@ -61,7 +61,7 @@ class RegionStep(StepScreen):
 
     @work(exclusive=True, group="regions", exit_on_error=False)
     async def load_regions(self) -> None:
-        from tui.services import regions as svc
+        from tui.services.cloud import regions as svc
 
         table = self.query_one("#regions", DataTable)
         try:

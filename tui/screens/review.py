@@ -14,7 +14,7 @@ from textual.widgets import Checkbox, Input, Select, Static
 from tui.flows.launch_plan import default_name
 from tui.models import Purchase
 from tui.screens.base import StepScreen
-from tui.services.ebs_prices import LIST_PRICES, EbsPrices, region_prices
+from tui.services.cloud.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 from tui.widgets.plain import plain
 
 # The provisioning run after the launch installs one framework (the book has a notebook set per framework).
@@ -66,7 +66,7 @@ class ReviewStep(StepScreen):
     @work(exclusive=True, group="placement", exit_on_error=False)
     async def lookup_placement_score(self) -> None:
         # How likely a spot request is to be fulfilled now: worth knowing before launching spot.
-        from tui.services.placement import placement_score
+        from tui.services.cloud.placement import placement_score
 
         assert self.state.region and self.state.gpu_type
         line = self.query_one("#review-placement", Static)
@@ -149,7 +149,7 @@ class ReviewStep(StepScreen):
 
     def quota_warning(self) -> str:
         """A sentence when the chosen type is known not to fit its vCPU quota ("" when it fits or is unknown)."""
-        from tui.services.quotas import fit
+        from tui.services.cloud.quotas import fit
 
         t = self.state.gpu_type
         assert t is not None
@@ -171,8 +171,8 @@ class ReviewStep(StepScreen):
     def _wide_source(self, text: str) -> bool:
         """Whether `text` opens SSH wider than a /24 (or /48), however it is written; names what the
         tick then agrees to."""
+        from tui.services.cloud.network import WHOLE_INTERNET_WARNING, validate_cidr
         from tui.services.errors import InputError
-        from tui.services.network import WHOLE_INTERNET_WARNING, validate_cidr
 
         try:
             cidr, warning = validate_cidr(text)
@@ -190,9 +190,9 @@ class ReviewStep(StepScreen):
             self.action_next()
 
     def accept(self) -> str | None:
+        from tui.services.cloud.keys import validate_key_name
+        from tui.services.cloud.network import validate_cidr
         from tui.services.errors import InputError
-        from tui.services.keys import validate_key_name
-        from tui.services.network import validate_cidr
 
         name = self.query_one("#name", Input).value.strip()
         # Instance names become file names (ssh config, known_hosts entries): same rules as key names.

@@ -10,7 +10,7 @@ from textual.widgets import Input, Static
 
 from tui.flows.launch_plan import MAX_DISK_GIB
 from tui.screens.base import StepScreen
-from tui.services.ebs_prices import LIST_PRICES, EbsPrices, region_prices
+from tui.services.cloud.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 from tui.widgets.plain import plain
 
 

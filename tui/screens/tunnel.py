@@ -1,7 +1,7 @@
 """One instance's Jupyter tunnel: its state, the URL, and the keys to use it.
 
 The tunnel itself is not this screen's: it runs as an app-level worker held in the app's
-``TunnelRegistry`` (tui.services.tunnel_registry), so it keeps forwarding while the person goes
+``TunnelRegistry`` (tui.services.remote.tunnel_registry), so it keeps forwarding while the person goes
 back to the instances (whose table shows its state) and comes back here. The screen reads the
 registry and listens to it; ``t`` starts or stops the tunnel, ``J`` stops Jupyter on the instance.
 """
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
     from tui.context import AppContext
     from tui.models import Instance
-    from tui.services.instance_link import Link
-    from tui.services.tunnel_registry import TunnelRegistry
+    from tui.services.remote.instance_link import Link
+    from tui.services.remote.tunnel_registry import TunnelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class TunnelScreen(Screen[None]):
         self.refresh_bindings()
 
     def _error_hint(self, status: TunnelStatus) -> str:
-        from tui.services.ssh import HostKeyUnknown
+        from tui.services.remote.ssh import HostKeyUnknown
 
         tunnel = self.registry.tunnel(self.instance_id)
         if status.state == "down" and tunnel is not None and isinstance(tunnel.error, HostKeyUnknown):

@@ -26,7 +26,7 @@ from typing import Any
 
 from tui.models import Instance
 from tui.services import local_files
-from tui.services.costs import InstanceRow, cost_so_far
+from tui.services.cloud.costs import InstanceRow, cost_so_far
 
 log = logging.getLogger(__name__)
 

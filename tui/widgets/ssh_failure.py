@@ -49,7 +49,7 @@ class SshFailure(Static):
     ) -> None:
         """Show why the link failed: the host-key choice (when ``offer_trust``), a D2lError's
         sentence followed by ``retry``, or ``unexpected`` (logged with its traceback) + ``again``."""
-        from tui.services.ssh import HostKeyUnknown
+        from tui.services.remote.ssh import HostKeyUnknown
 
         if offer_trust and isinstance(exc, HostKeyUnknown):
             self.untrusted_key = exc.presented or self.untrusted_key

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from tui.services.aws import Aws
-from tui.services.regions import failure_reason
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.regions import failure_reason
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from tui.aws_response import error_code
 from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME, Instance, LaunchProgress, LaunchSpec
-from tui.services import failover, keys, network
-from tui.services.aws import Aws
+from tui.services.cloud import failover, keys, network
+from tui.services.cloud.aws import Aws
 from tui.services.errors import CapacityError, D2lError, from_client_error
 from tui.services.polling import cancellable_sleep
 

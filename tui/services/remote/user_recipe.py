@@ -21,7 +21,7 @@ from typing import Any
 from tui import paths
 from tui.models import RecipeStep
 from tui.services.errors import InputError
-from tui.services.recipe import BOOK_STEP_NAMES
+from tui.services.remote.recipe import BOOK_STEP_NAMES
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from tui.services.aws import Aws
-from tui.services.quota_codes import GPU_QUOTAS
-from tui.services.quota_requests import QuotaRequest, latest_requests
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.quota_codes import GPU_QUOTAS
+from tui.services.cloud.quota_requests import QuotaRequest, latest_requests
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tui.models import GpuCatalog, GpuType, PriceSource
-from tui.services.aws import Aws
-from tui.services.bundled_catalog import BundledRow, bundled_prices, bundled_specs
-from tui.services.ebs_prices import EbsPrices, fetch_ebs_prices, list_prices
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.bundled_catalog import BundledRow, bundled_prices, bundled_specs
+from tui.services.cloud.ebs_prices import EbsPrices, fetch_ebs_prices, list_prices
+from tui.services.cloud.pricing_api import PRICING_PERMISSION, PRICING_REGION, price_list
+from tui.services.cloud.regions import describe_error, failure_reason, gpu_offerings
 from tui.services.errors import D2lError
-from tui.services.pricing_api import PRICING_PERMISSION, PRICING_REGION, price_list
-from tui.services.regions import describe_error, failure_reason, gpu_offerings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -177,7 +177,7 @@ class PriceBook:
 
     def _spot(self, region: str, names: list[str], bundled_as_of: str) -> tuple[dict[str, float] | None, str]:
         """(live lowest spot $/h per type, or None for the bundled ones; the note saying which)."""
-        from tui.services.spot_prices import SPOT_PERMISSION, lowest_spot_prices
+        from tui.services.cloud.spot_prices import SPOT_PERMISSION, lowest_spot_prices
 
         bundled_note = f"spot prices: bundled catalog dated {bundled_as_of}"
         if not names:

@@ -124,8 +124,8 @@ def recipe_for(
 ) -> Recipe:
     """The book's steps for this GPU and framework, then the user's own (recipe.toml in the config
     dir); with `only`, just the steps of that file (`--recipe FILE`)."""
-    from tui.services.recipe import book_recipe, compose
-    from tui.services.user_recipe import load_recipe_file, user_recipe_path
+    from tui.services.remote.recipe import book_recipe, compose
+    from tui.services.remote.user_recipe import load_recipe_file, user_recipe_path
 
     if only is not None:
         return compose(None, load_recipe_file(only), framework)

@@ -18,10 +18,10 @@ from typing import Any
 
 from tui.aws_response import error_code
 from tui.models import Region
-from tui.services.aws import Aws
-from tui.services.bundled_catalog import bundled_type_names
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.bundled_catalog import bundled_type_names
+from tui.services.cloud.fanout import fanout
 from tui.services.errors import CredentialsError, D2lError, from_client_error
-from tui.services.fanout import fanout
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ last GPU arrives).
 When nvidia-smi can't give numbers, ``classify`` says why (``GpuState``: not installed yet, driver
 not loaded, driver/library mismatch, no devices, anything else it printed). The processes on the
 GPUs come from ``PROCESSES_SCRIPT`` (``--query-compute-apps`` joined with ``ps`` for the user),
-read by ``parse_processes``. What runs all this over SSH is tui.services.gpu.
+read by ``parse_processes``. What runs all this over SSH is tui.services.remote.gpu.
 """
 
 from __future__ import annotations

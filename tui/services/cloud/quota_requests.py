@@ -16,9 +16,9 @@ from typing import Any
 
 from tui.aws_response import error_code
 from tui.models import Purchase, Quota
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.quota_codes import QUOTA_CODES
 from tui.services.errors import D2lError, InputError, from_client_error
-from tui.services.quota_codes import QUOTA_CODES
 
 log = logging.getLogger(__name__)
 

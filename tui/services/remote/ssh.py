@@ -21,10 +21,10 @@ from typing import Any
 import asyncssh
 
 from tui.models import HostKeyCheck, Instance
-from tui.services import hostkeys
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 from tui.services.errors import D2lError
-from tui.services.hostkeys import KnownHosts
+from tui.services.remote import hostkeys
+from tui.services.remote.hostkeys import KnownHosts
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _unreachable(target: SshTarget, exc: BaseException) -> SshUnreachable:
 
 
 def _changed(target: SshTarget, pinned: list[str], presented: str = "") -> HostKeyChanged:
-    from tui.services.sshconfig import known_hosts_path
+    from tui.services.remote.sshconfig import known_hosts_path
 
     expected = ", ".join(hostkeys.fingerprint(k) for k in pinned)
     got = f" It presented {hostkeys.fingerprint(presented)}; pinned: {expected}." if presented else ""

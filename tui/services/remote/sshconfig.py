@@ -275,7 +275,7 @@ def _strictness(instance_id: str) -> str:
     """ "yes" once keys are pinned, "ask" before. A known_hosts that can't be read says neither:
     "yes" then, so ssh accepts only a key it finds there and never one the person was not shown
     (whoever reads the file, the CLI or a screen, says what is wrong with it)."""
-    from tui.services.hostkeys import KnownHosts, KnownHostsUnreadable
+    from tui.services.remote.hostkeys import KnownHosts, KnownHostsUnreadable
 
     try:
         return "yes" if KnownHosts(known_hosts_path()).keys_for(instance_id) else "ask"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui.logs import log_exception
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.pricing_api import price_list
 from tui.services.errors import D2lError
-from tui.services.pricing_api import price_list
 
 log = logging.getLogger(__name__)
 

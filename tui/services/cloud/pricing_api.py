@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 # The Pricing API's endpoints exist only in us-east-1, eu-central-1 and ap-south-1; all list every region.
 PRICING_REGION = "us-east-1"

@@ -16,8 +16,8 @@ from typing import Any
 
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, Instance
-from tui.services.aws import Aws
-from tui.services.ebs_prices import (
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.ebs_prices import (
     SNAPSHOT_USD_PER_GB_MONTH,
     EbsLookup,
     EbsPrices,
@@ -25,9 +25,9 @@ from tui.services.ebs_prices import (
     list_prices_for,
     region_prices,
 )
+from tui.services.cloud.fanout import fanout
+from tui.services.cloud.lifecycle import MAX_WORKERS, list_managed
 from tui.services.errors import from_client_error
-from tui.services.fanout import fanout
-from tui.services.lifecycle import MAX_WORKERS, list_managed
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class SavedImage:
 
 
 def gpu_label(instance_type: str) -> str:
-    from tui.services.bundled_catalog import bundled_specs
+    from tui.services.cloud.bundled_catalog import bundled_specs
 
     row = bundled_specs().get(instance_type)
     if row is None:
@@ -247,7 +247,7 @@ def row_for(
     ebs: EbsLookup = list_prices_for,
 ) -> InstanceRow | None:
     """One instance's row, fresh from AWS; None when it no longer exists."""
-    from tui.services.lifecycle import describe_one
+    from tui.services.cloud.lifecycle import describe_one
 
     instance = describe_one(aws, region, instance_id)
     if instance is None or instance.state == "terminated":

@@ -14,7 +14,7 @@ from typing import Any
 
 from tui.aws_response import error_code
 from tui.models import TAG_MANAGED, TAG_NAME
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 from tui.services.errors import D2lError, InputError, from_client_error
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,18 @@ from typing import Any
 from tui.aws_response import error_code
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, RegionFailure
-from tui.services.aws import Aws
-from tui.services.ebs_prices import GP3_USD_PER_GB_MONTH, EbsLookup, EbsPrices, list_prices_for, region_prices
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.ebs_prices import (
+    GP3_USD_PER_GB_MONTH,
+    EbsLookup,
+    EbsPrices,
+    list_prices_for,
+    region_prices,
+)
+from tui.services.cloud.fanout import fanout
+from tui.services.cloud.lifecycle import MAX_WORKERS, _as_d2l_error
+from tui.services.cloud.unanswered import region_failure
 from tui.services.errors import D2lError, from_client_error
-from tui.services.fanout import fanout
-from tui.services.lifecycle import MAX_WORKERS, _as_d2l_error
-from tui.services.unanswered import region_failure
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +249,7 @@ def find_leftovers(
     its error is raised.
     """
     if regions is None:
-        from tui.services.regions import list_region_names
+        from tui.services.cloud.regions import list_region_names
 
         regions = list_region_names(aws)
     if not regions:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tui.models import TAG_CLIENT_TOKEN, Instance, LaunchProgress, LaunchSpec
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 from tui.services.errors import CapacityError, D2lError, QuotaError, from_client_error
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def zone_named(exc: BaseException) -> str:
 
 def siblings(instance_type: str) -> list[str]:
     """Other sizes of the same family the bundled catalog knows, nearest first."""
-    from tui.services.bundled_catalog import bundled_specs
+    from tui.services.cloud.bundled_catalog import bundled_specs
 
     specs = bundled_specs()
     family = instance_type.split(".", 1)[0]

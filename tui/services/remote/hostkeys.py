@@ -27,7 +27,7 @@ import asyncssh
 
 from tui.models import HostKeyCheck
 from tui.services import local_files
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 from tui.services.errors import D2lError, from_client_error
 
 log = logging.getLogger(__name__)

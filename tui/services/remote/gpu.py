@@ -1,7 +1,7 @@
 """The GPU panel's data: nvidia-smi streamed over one SSH channel, parsed line by line.
 
 One long-lived ``nvidia-smi --query-gpu=… --format=csv,noheader,nounits -lms N`` per connection
-(never a process per tick), read with tui.services.gpu_parse: a line that doesn't fit the query is
+(never a process per tick), read with tui.services.remote.gpu_parse: a line that doesn't fit the query is
 skipped and counted, and lines are grouped into one ``GpuTick`` per interval, kept in a bounded
 ``GpuHistory``.
 
@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from tui.models import GpuProcesses, GpuSample, GpuState, GpuStatus, GpuTick
-from tui.services.gpu_parse import (
+from tui.services.polling import wait_event
+from tui.services.remote.gpu_parse import (
     MIN_INTERVAL_MS,
     PROCESSES_SCRIPT,
     GpuQuery,
@@ -38,7 +39,6 @@ from tui.services.gpu_parse import (
     parse_help,
     parse_processes,
 )
-from tui.services.polling import wait_event
 
 if TYPE_CHECKING:
     import asyncssh

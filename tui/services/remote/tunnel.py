@@ -1,15 +1,15 @@
 """The Jupyter tunnel: Jupyter running on the instance, reachable at http://localhost:PORT/?token=….
 
 ``Tunnel.run`` is the loop: connect, find or start Jupyter (``JupyterRemote``, in
-tui.services.jupyter_remote), forward the local port to it (``LocalForward``, in
-tui.services.local_forward), and when the connection drops (a keepalive timeout, a reset, the
+tui.services.remote.jupyter_remote), forward the local port to it (``LocalForward``, in
+tui.services.remote.local_forward), and when the connection drops (a keepalive timeout, a reset, the
 instance rebooting) reconnect with backoff and forward again, starting Jupyter again with the same
 token if it is gone. It reports ``TunnelStatus`` (starting, up, reconnecting, down) through a
 callback; cancelling it closes the port in ``finally``. Jupyter itself keeps running on the instance
 until ``stop_jupyter``.
 
 The token is kept per instance in the ``SecretStore`` (the keyring, else memory), so Jupyter started
-again later gets the same one. The app's tunnels are held by tui.services.tunnel_registry.
+again later gets the same one. The app's tunnels are held by tui.services.remote.tunnel_registry.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from tui.logs import remember_secret
 from tui.models import JupyterServer, TunnelState, TunnelStatus
 from tui.services.errors import D2lError
-from tui.services.jupyter_remote import DEFAULT_JUPYTER, START_TIMEOUT_S, JupyterRemote, pick
-from tui.services.local_forward import DEFAULT_LOCAL_PORT, LocalForward
+from tui.services.remote.jupyter_remote import DEFAULT_JUPYTER, START_TIMEOUT_S, JupyterRemote, pick
+from tui.services.remote.local_forward import DEFAULT_LOCAL_PORT, LocalForward
 from tui.services.secrets import SecretStore, token_name
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def _transient(exc: BaseException) -> bool:
     """An error that a working network would not have raised: retry it."""
     import asyncssh
 
-    from tui.services.ssh import SshUnreachable
+    from tui.services.remote.ssh import SshUnreachable
 
     if isinstance(exc, SshUnreachable):
         return True

@@ -15,11 +15,11 @@ from typing import Any
 
 from tui.aws_response import error_code
 from tui.models import GpuType, Purchase, Quota, quota_bucket
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
+from tui.services.cloud.fanout import fanout
+from tui.services.cloud.quota_codes import GPU_QUOTAS, USAGE_CLASS
+from tui.services.cloud.regions import describe_error, failure_reason
 from tui.services.errors import D2lError
-from tui.services.fanout import fanout
-from tui.services.quota_codes import GPU_QUOTAS, USAGE_CLASS
-from tui.services.regions import describe_error, failure_reason
 
 log = logging.getLogger(__name__)
 

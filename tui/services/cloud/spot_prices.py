@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tui.services.aws import Aws
+from tui.services.cloud.aws import Aws
 
 log = logging.getLogger(__name__)
 

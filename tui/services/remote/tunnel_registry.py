@@ -10,8 +10,8 @@ from typing import Any
 
 from tui.models import TunnelStatus
 from tui.services.polling import wait_event
+from tui.services.remote.tunnel import Tunnel
 from tui.services.secrets import SecretStore
-from tui.services.tunnel import Tunnel
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ connection's worth of commands).
 - the token the app uses is the one the server's runtime file holds: read from the server itself.
 
 Jupyter keeps running on the instance until ``stop_jupyter``, whatever happens to the tunnel to it
-(tui.services.tunnel).
+(tui.services.remote.tunnel).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from tui.services.errors import D2lError
 if TYPE_CHECKING:
     import asyncssh
 
-    from tui.services.aws import Aws
-    from tui.services.hostkeys import KnownHosts
+    from tui.services.cloud.aws import Aws
+    from tui.services.remote.hostkeys import KnownHosts
 
 # --demo: where the simulated instance's SSH server listens, given the instance and its key.
 EndpointFor = Callable[[Instance, "Path | None"], Awaitable[tuple[str, int]]]
@@ -79,7 +79,7 @@ class InstanceLink:
 
     async def current(self, on_wait: OnWait | None = None) -> Instance:
         """The instance as AWS sees it now, once it is running (waits while it is pending)."""
-        from tui.services.lifecycle import describe_one
+        from tui.services.cloud.lifecycle import describe_one
 
         while True:
             now = await asyncio.to_thread(
@@ -114,7 +114,7 @@ class InstanceLink:
         return instance, host, port
 
     async def connect(self, on_wait: OnWait | None = None) -> asyncssh.SSHClientConnection:
-        from tui.services.ssh import SshTarget, wait_for_ssh
+        from tui.services.remote.ssh import SshTarget, wait_for_ssh
 
         instance, host, port = await self.prepare(on_wait)
         target = SshTarget(
@@ -130,7 +130,7 @@ class InstanceLink:
     async def _pin_from_console(self, instance: Instance, on_wait: OnWait | None) -> None:
         """Read the host keys from the console output (polled in a thread) and pin them. Leaving the
         screen cancels the wait: the thread's sleep wakes up and gives up."""
-        from tui.services.hostkeys import fetch_console_keys
+        from tui.services.remote.hostkeys import fetch_console_keys
 
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
@@ -176,7 +176,7 @@ class _GaveUp(Exception):
 
 
 def known_hosts() -> KnownHosts:
-    from tui.services.hostkeys import KnownHosts
-    from tui.services.sshconfig import known_hosts_path
+    from tui.services.remote.hostkeys import KnownHosts
+    from tui.services.remote.sshconfig import known_hosts_path
 
     return KnownHosts(known_hosts_path())

@@ -19,12 +19,12 @@ from typing import Any
 from tui.aws_response import error_code
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, Instance, InstanceListing, unanswered_words
-from tui.services.aws import Aws, as_d2l_error
+from tui.services.cloud.aws import Aws, as_d2l_error
+from tui.services.cloud.fanout import fanout
+from tui.services.cloud.launch import instance_from_api
+from tui.services.cloud.unanswered import region_failure
 from tui.services.errors import CapacityError, D2lError, InputError, from_client_error
-from tui.services.fanout import fanout
-from tui.services.launch import instance_from_api
 from tui.services.polling import cancellable_sleep
-from tui.services.unanswered import region_failure
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def list_managed(
     Sorted by region, then name.
     """
     if regions is None:
-        from tui.services.regions import list_region_names
+        from tui.services.cloud.regions import list_region_names
 
         regions = list_region_names(aws)
     if not regions:
