@@ -262,7 +262,7 @@ class D2lApp(App[None]):
         self.push_screen(InstancesScreen(self.ctx))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        from tui.screens.instance_actions import PALETTE, InstanceActions
+        from tui.screens.instance_actions import InstanceActions
 
         yield from super().get_system_commands(screen)
         if self.check_action("instances", ()) and not isinstance(screen, InstanceActions):
@@ -270,10 +270,7 @@ class D2lApp(App[None]):
                 "Instances", "Every instance d2l-tui launched, with costs", self.action_instances
             )
         if isinstance(screen, InstanceActions):
-            # A screen may add its own commands (the instances screen: its leftovers).
-            for title, action, help_text in (*PALETTE, *getattr(screen, "EXTRA_PALETTE", ())):
-                if screen.check_action(action, ()):
-                    yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+            yield from screen.palette_commands()  # every key that applies now, gated like the footer
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # One place for worker failures; the default branch catches workers nobody else handles.

@@ -1,4 +1,4 @@
-"""The live GPU panel: every GPU's utilization, memory, temperature, power and clock, with history.
+"""The cockpit's GPU pane: every GPU's utilization, memory, temperature, power and clock, with history.
 
 A ``GpuSampler`` (tui.services.remote.gpu) runs in an async worker on the app's loop and streams one
 long-lived nvidia-smi over SSH. It keeps the history; what it reports reaches this screen as
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,8 +19,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.models import GpuProcesses, GpuState, GpuStatus, GpuTick
 from tui.services.errors import D2lError
@@ -39,12 +38,6 @@ from tui.widgets.plain import plain, then_markup
 from tui.widgets.ssh_failure import SshFailure
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from textual.app import App
-
-    from tui.context import AppContext
-    from tui.models import Instance
     from tui.services.remote.instance_link import Link
 
 log = logging.getLogger(__name__)
@@ -77,7 +70,9 @@ class GpuStateChanged(Message):
         self.state = state
 
 
-class GpuPanelScreen(Screen[None]):
+class GpuPane(Vertical, can_focus=True):
+    """The live nvidia-smi of one instance; its keys apply while the pane has focus."""
+
     BINDINGS = [
         Binding("space", "pause", "Pause/Resume", id="gpu.pause", tooltip="Stop sampling, or sample again"),
         Binding(
@@ -100,7 +95,6 @@ class GpuPanelScreen(Screen[None]):
         ),
         Binding("r", "retry", "Retry now", id="gpu.retry", tooltip="Try nvidia-smi (or SSH) again now"),
         Binding("t", "trust", "Trust key", id="gpu.trust", tooltip="Trust the host key shown (on first use)"),
-        Binding("escape", "back", "Back", id="gpu.back", tooltip="Leave the panel (sampling stops)"),
     ]
 
     def __init__(
@@ -126,14 +120,12 @@ class GpuPanelScreen(Screen[None]):
         self._summary_text = ""
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="step-body"):
-            yield Static(self._title(), id="step-title")
-            yield GpuStateLine("Connecting…", id="gpu-panel-state")
-            yield GpuSummaryLine("", id="gpu-panel-summary")
-            yield GpuRowList(id="gpu-panel-rows")
-            yield GpuProcessTable(id="gpu-panel-procs")
-            yield self.failure
-        yield Footer()
+        yield Static(self._title(), classes="pane-title")
+        yield GpuStateLine("Connecting…", id="gpu-panel-state")
+        yield GpuSummaryLine("", id="gpu-panel-summary")
+        yield GpuRowList(id="gpu-panel-rows")
+        yield GpuProcessTable(id="gpu-panel-procs")
+        yield self.failure
 
     def _title(self) -> Content:
         title = f"GPUs on {self.link.label}"  # the instance's name: never markup
@@ -310,12 +302,3 @@ class GpuPanelScreen(Screen[None]):
         if self.failure.trust(self.link):
             self.notify("Host key trusted and pinned for this instance.")
             self.sample()
-
-    def action_back(self) -> None:
-        self.dismiss(None)
-
-
-def open_gpu_panel(app: App[Any], ctx: AppContext, instance: Instance, key_path: Path | None) -> None:
-    """Push the GPU panel for an instance (its current address, host key pinned, as for setup)."""
-    link = ctx.instance_link(instance, key_path)
-    app.push_screen(GpuPanelScreen(link))

@@ -13,11 +13,13 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.binding import Binding
+from textual.app import SystemCommand
+from textual.binding import ActiveBinding, Binding
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
@@ -48,6 +50,21 @@ ACTION_BINDINGS = [
     Binding("g", "gpu", "GPUs", id="instances.gpu", tooltip="Live nvidia-smi for every GPU"),
     Binding("r", "reload", "Refresh", id="instances.refresh", tooltip="Ask AWS again now"),
 ]
+
+
+def lifecycle_bindings() -> list[Binding]:
+    """The action keys for one instance's cockpit: the panes' letters hide in the footer (the tabs
+    show them), so the lifecycle keys, Back and Quit fit 80 columns."""
+    panes = {"provision", "tunnel", "gpu", "reload"}
+    return [
+        Binding(b.key, b.action, b.description, show=False, id=b.id, tooltip=b.tooltip)
+        if b.action in panes
+        else b
+        for b in ACTION_BINDINGS
+    ]
+
+
+WAY_OUT = ("back", "quit")  # always first in the footer
 # action -> what lifecycle.can() calls it
 _NEEDS = {
     "stop": "stop",
@@ -73,11 +90,15 @@ PALETTE = [
     ("Stop Jupyter", "stop_jupyter", "Stop the Jupyter server on the selected instance"),
     ("GPU panel", "gpu", "Live nvidia-smi for every GPU of the selected instance"),
     ("Refresh instances", "reload", "Ask AWS for the instances now"),
+    ("Setup pane", "show_pane('setup')", "The setup run: follow, retry"),
+    ("GPU pane", "show_pane('gpu')", "Live nvidia-smi for every GPU"),
+    ("Jupyter pane", "show_pane('jupyter')", "Jupyter's state, its URL and the tunnel"),
+    ("Details", "show_pane('details')", "Where the instance is and what it costs"),
 ]
 
 # Shared by the instances table and one instance's view (both show the status line).
 INSTANCES_CSS = """
-InstancesScreen #instances-table, InstanceDetailScreen #instance-details { height: 1fr; }
+InstancesScreen #instances-table { height: 1fr; }
 #instances-status { height: auto; color: $text-muted; padding: 0 1; }
 #instances-status.error { color: $error; text-style: bold; }
 /* Rows remembered from last time, until AWS answers: visibly not live. */
@@ -174,6 +195,30 @@ class InstanceActions(Screen[None]):
             self._poll()
         else:
             self._timer = self.set_timer(left, self._poll)
+
+    # -- what the footer and the palette offer --------------------------------------------------
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """Back and Quit first: with a pane's keys and the lifecycle keys the footer is wider than
+        the terminal, and the footer cuts from the right (the way out must never be cut)."""
+        bindings = super().active_bindings
+        return dict(sorted(bindings.items(), key=lambda item: item[1].binding.action not in WAY_OUT))
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """Every key that applies now (the footer's, its hidden ones too), with the key in the title."""
+        titles = {action: (title, help_text) for title, action, help_text in PALETTE}
+        titles.update({action: (t, h) for t, action, h in getattr(self, "EXTRA_PALETTE", ())})
+        for node, binding, enabled, tooltip in self.active_bindings.values():
+            if not enabled or binding.action in WAY_OUT or binding.action.startswith("app."):
+                continue
+            title, help_text = titles.get(
+                binding.action, (binding.description, tooltip or binding.description)
+            )
+            key = self.app.get_key_display(binding)
+            yield SystemCommand(
+                f"{title} · {key}", help_text, partial(self.app.run_action, binding.action, node)
+            )
 
     def say(self, message: str, error: bool = False) -> None:
         status = self.query_one("#instances-status", Static)
@@ -304,47 +349,6 @@ class InstanceActions(Screen[None]):
             self.say("")
             self.notify(f"Back from the shell on {link.label}.", timeout=4, markup=False)
         self.refresh_soon()
-
-    def action_provision(self) -> None:
-        row = self.selected()
-        if row is None or not lifecycle.can("ssh", row.instance):
-            return
-        from tui.screens.provision import open_provisioning
-
-        open_provisioning(self.app, self.ctx, row.instance, self.key_path(row.instance), mode="reattach")
-
-    def action_tunnel(self) -> None:
-        row = self.selected()
-        if row is None or not lifecycle.can("ssh", row.instance):
-            return
-        inst = row.instance
-        if self.ctx.tunnels.is_active(inst.instance_id):
-            self.ctx.tunnels.stop(inst.instance_id)
-            self.notify(
-                f"Tunnel to {inst.name or inst.instance_id} stopped. Jupyter keeps running there.",
-                markup=False,
-            )
-            return
-        from tui.screens.tunnel import TunnelScreen
-
-        self.app.push_screen(TunnelScreen.for_instance(self.ctx, inst, self.key_path(inst)))
-
-    def action_stop_jupyter(self) -> None:
-        row = self.selected()
-        if row is None or not lifecycle.can("ssh", row.instance):
-            return
-        from tui.screens.tunnel import confirm_stop_jupyter
-
-        link = self.ctx.instance_link(row.instance, self.key_path(row.instance))
-        confirm_stop_jupyter(self.app, self.ctx.tunnels, link, row.instance.instance_id)
-
-    def action_gpu(self) -> None:
-        row = self.selected()
-        if row is None or not lifecycle.can("ssh", row.instance):
-            return
-        from tui.screens.gpu_panel import open_gpu_panel
-
-        open_gpu_panel(self.app, self.ctx, row.instance, self.key_path(row.instance))
 
     def action_reload(self) -> None:
         self.refresh_soon()

@@ -23,6 +23,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from tui.messages import InstancesListed
+from tui.screens.cockpit import Pane, open_cockpit
 from tui.screens.instance_actions import ACTION_BINDINGS, INSTANCES_CSS, InstanceActions
 from tui.screens.leftovers_section import (
     LEFTOVER_BINDINGS,
@@ -30,6 +31,7 @@ from tui.screens.leftovers_section import (
     LEFTOVERS_CSS,
     LeftoversSection,
 )
+from tui.services.cloud import lifecycle
 from tui.services.cloud.costs import InstanceRow, money, uptime
 from tui.services.cloud.leftovers import Leftover
 from tui.services.errors import D2lError
@@ -412,12 +414,51 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             return self.check_leftover_action(action)
         return super().check_action(action, parameters)
 
-    def action_details(self) -> None:
-        from tui.screens.instance_detail import InstanceDetailScreen
+    # -- the pane keys: each opens the instance's cockpit on that pane --------------------------
 
+    def action_provision(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        self.open_cockpit(row, "setup")
+
+    def action_tunnel(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        inst = row.instance
+        if self.ctx.tunnels.is_active(inst.instance_id):
+            self.ctx.tunnels.stop(inst.instance_id)
+            self.notify(
+                f"Tunnel to {inst.name or inst.instance_id} stopped. Jupyter keeps running there.",
+                markup=False,
+            )
+            return
+        self.open_cockpit(row, "jupyter", start_tunnel=True)
+
+    def action_stop_jupyter(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        from tui.screens.tunnel import confirm_stop_jupyter
+
+        link = self.ctx.instance_link(row.instance, self.key_path(row.instance))
+        confirm_stop_jupyter(self.app, self.ctx.tunnels, link, row.instance.instance_id)
+
+    def action_gpu(self) -> None:
+        row = self.selected()
+        if row is None or not lifecycle.can("ssh", row.instance):
+            return
+        self.open_cockpit(row, "gpu")
+
+    def open_cockpit(self, row: InstanceRow, pane: Pane, *, start_tunnel: bool = False) -> None:
+        screen = open_cockpit(self.ctx, row.instance, row=row, pane=pane, start_tunnel=start_tunnel)
+        self.app.push_screen(screen, lambda _: self.refresh_soon())
+
+    def action_details(self) -> None:
         row = self.selected()
         if row is not None:
-            self.app.push_screen(InstanceDetailScreen(self.ctx, row), lambda _: self.refresh_soon())
+            self.open_cockpit(row, "details")
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -155,7 +155,7 @@ class LaunchScreen(Screen[str]):
         self.refresh_bindings()
         self.notify(f"{instance.name} is ready.", title="Launched", markup=False)
         if self.ctx.provision_after_launch:
-            from tui.screens.provision import open_provisioning
+            from tui.screens.cockpit import open_provisioning
 
             key = self.spec.key.private_key_path or self.key_path()
             open_provisioning(
@@ -163,7 +163,6 @@ class LaunchScreen(Screen[str]):
                 self.ctx,
                 instance,
                 Path(key) if key else None,
-                mode="fresh",
                 framework=self.framework,
             )
 

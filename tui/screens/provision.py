@@ -1,9 +1,9 @@
-"""The provisioning screen: the recipe's checklist with states and durations, and the live log.
+"""The cockpit's Setup pane: the recipe's checklist with states and durations, and the live log.
 
 It runs ``follow_run`` in an async worker on the app's loop (asyncssh lives there); lines and
 events arrive in batches and go straight to the widgets. The run itself lives on the instance:
-leaving this screen, losing the network or quitting the app doesn't stop it, and opening the
-screen again reattaches where the log is.
+leaving the cockpit, losing the network or quitting the app doesn't stop it, and opening the
+pane again reattaches where the log is.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -20,24 +20,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from tui import paths
 from tui.models import Recipe, StepEvent, StepState
-from tui.services.errors import D2lError
 from tui.widgets.live_table import LiveTable
 from tui.widgets.log_view import LogView
 from tui.widgets.plain import plain, then_markup
 from tui.widgets.ssh_failure import SshFailure
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from textual.app import App
-
-    from tui.context import AppContext
-    from tui.models import Instance
     from tui.services.remote.instance_link import Link
     from tui.services.remote.provision import LinkState, LogItem, Mode, RunOutcome, RunPlan
 
@@ -72,7 +64,9 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class ProvisionScreen(Screen[None]):
+class SetupPane(Vertical, can_focus=True):
+    """The setup run of one instance; its keys apply while the pane (or a widget in it) has focus."""
+
     BINDINGS = [
         Binding(
             "f", "follow", "Follow on/off", id="provision.follow", tooltip="Keep the end of the log in view"
@@ -88,13 +82,6 @@ class ProvisionScreen(Screen[None]):
         ),
         Binding(
             "t", "trust", "Trust key", id="provision.trust", tooltip="Trust the host key shown (on first use)"
-        ),
-        Binding(
-            "escape",
-            "back",
-            "Back",
-            id="provision.back",
-            tooltip="Leave; the setup keeps running on the instance",
         ),
     ]
 
@@ -121,19 +108,17 @@ class ProvisionScreen(Screen[None]):
                 self.steps[step.name] = StepRow(step.name, step.title, step.hint)
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="step-body"):
-            yield Static(self._title(), id="step-title")
-            yield Static("Connecting…", id="provision-link")
-            with Horizontal(id="provision-panes"):
-                yield LiveTable(id="provision-steps", cursor_type="row", zebra_stripes=False)
-                with Vertical(id="provision-right"):
-                    yield Input(
-                        placeholder="Show only lines containing… (Enter to apply, empty to clear)",
-                        id="provision-filter",
-                    )
-                    yield LogView(max_lines=MAX_LINES, id="provision-log")
-            yield self.failure
-        yield Footer()
+        yield Static(self._title(), classes="pane-title")
+        yield Static("Connecting…", id="provision-link")
+        with Horizontal(id="provision-panes"):
+            yield LiveTable(id="provision-steps", cursor_type="row", zebra_stripes=False)
+            with Vertical(id="provision-right"):
+                yield Input(
+                    placeholder="Show only lines containing… (Enter to apply, empty to clear)",
+                    id="provision-filter",
+                )
+                yield LogView(max_lines=MAX_LINES, id="provision-log")
+        yield self.failure
 
     def _title(self) -> Content:
         title = f"Setting up {self.link.label}"  # the instance's name: never markup
@@ -399,33 +384,6 @@ class ProvisionScreen(Screen[None]):
                 severity="warning",
                 markup=False,
             )
-
-    def action_back(self) -> None:
-        self.dismiss(None)
-
-
-def open_provisioning(
-    app: App[Any],
-    ctx: AppContext,
-    instance: Instance,
-    key_path: Path | None,
-    *,
-    mode: Mode,
-    framework: str = "pytorch",
-) -> None:
-    """Push the provisioning screen for an instance: a fresh run of the book's recipe (plus the
-    user's own steps), or a reattach to whatever run the instance has."""
-    link = ctx.instance_link(instance, key_path)
-    recipe = None
-    if mode == "fresh":
-        try:
-            from tui.services.remote.provision import recipe_for
-
-            recipe = recipe_for(instance.instance_type, framework, simulated=ctx.simulated)
-        except D2lError as exc:
-            app.notify(str(exc), severity="error", timeout=10, markup=False)
-            return
-    app.push_screen(ProvisionScreen(link, recipe=recipe, mode=mode))
 
 
 def _safe(text: str) -> str:

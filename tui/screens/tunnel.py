@@ -1,9 +1,10 @@
-"""One instance's Jupyter tunnel: its state, the URL, and the keys to use it.
+"""The cockpit's Jupyter pane: the tunnel's state, the URL, and the keys to use it.
 
 The tunnel itself is not this screen's: it runs as an app-level worker held in the app's
 ``TunnelRegistry`` (tui.services.remote.tunnel_registry), so it keeps forwarding while the person goes
-back to the instances (whose table shows its state) and comes back here. The screen reads the
-registry and listens to it; ``t`` starts or stops the tunnel, ``J`` stops Jupyter on the instance.
+back to the instances (whose table shows its state) and comes back here. The pane reads the
+registry and listens to it; ``t`` starts or stops the tunnel, ``J`` stops Jupyter on the instance,
+``u`` copies the URL and ``b`` opens it (``c`` and ``o`` are the cockpit's ssh keys on every pane).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.flows.tunnels import start_tunnel, stop_jupyter, stopped_words
 from tui.models import TunnelStatus
@@ -26,12 +26,8 @@ from tui.services.errors import D2lError
 from tui.widgets.ssh_failure import SshFailure
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from textual.app import App
 
-    from tui.context import AppContext
-    from tui.models import Instance
     from tui.services.remote.instance_link import Link
     from tui.services.remote.tunnel_registry import TunnelRegistry
 
@@ -53,23 +49,22 @@ _STATE_TEXT = {
 }
 
 
-class TunnelScreen(Screen[None]):
+class JupyterPane(Vertical, can_focus=True):
+    """One instance's Jupyter tunnel; its keys apply while the pane has focus."""
+
     DEFAULT_CSS = TUNNEL_CSS
     BINDINGS = [
         Binding(
             "t", "toggle_tunnel", "Start/stop tunnel", id="tunnel.toggle", tooltip="Forward Jupyter, or stop"
         ),
-        Binding("c", "copy_url", "Copy URL", id="tunnel.copy", tooltip="Copy the URL with its token"),
-        Binding("o", "open_browser", "Open browser", id="tunnel.open", tooltip="Open the URL here"),
+        Binding("u", "copy_url", "Copy URL", id="tunnel.copy", tooltip="Copy the URL with its token"),
+        Binding("b", "open_browser", "Browser", id="tunnel.open", tooltip="Open the URL in a browser here"),
         Binding(
             "J",
             "stop_jupyter",
             "Stop Jupyter",
             id="tunnel.stop_jupyter",
             tooltip="Stop Jupyter on the instance (its kernels too)",
-        ),
-        Binding(
-            "escape", "back", "Back", id="tunnel.back", tooltip="Leave; the tunnel keeps running meanwhile"
         ),
     ]
 
@@ -98,20 +93,18 @@ class TunnelScreen(Screen[None]):
         return self.registry.status(self.instance_id)
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="step-body"):
-            yield Static(Content(f"Jupyter on {self.link.label}"), id="step-title")
-            yield Static("", id="tunnel-state")
-            yield Static("", id="tunnel-url")
-            yield Static("", id="tunnel-detail")
-            yield Static("", id="tunnel-notice")
-            yield Static(self._help(), id="tunnel-help")
-            yield SshFailure()
-        yield Footer()
+        yield Static(Content(f"Jupyter on {self.link.label}"), classes="pane-title")
+        yield Static("", id="tunnel-state")
+        yield Static("", id="tunnel-url")
+        yield Static("", id="tunnel-detail")
+        yield Static("", id="tunnel-notice")
+        yield Static(self._help(), id="tunnel-help")
+        yield SshFailure()
 
     def _help(self) -> str:
         lines = [
-            "Open the URL in a browser on this computer. The tunnel keeps running when you leave this "
-            "screen (Escape); t stops it. Jupyter itself keeps running on the instance until J stops it, "
+            "Open the URL in a browser on this computer (b, or u to copy it). The tunnel keeps running "
+            "when you leave the cockpit (Escape); t stops it. Jupyter itself keeps running on the instance until J stops it, "
             "so notebooks and kernels survive a dropped connection or closing d2l-tui."
         ]
         if self.link.simulated:
@@ -121,21 +114,13 @@ class TunnelScreen(Screen[None]):
             )
         return "\n".join(lines)
 
-    @classmethod
-    def for_instance(
-        cls, ctx: AppContext, instance: Instance, key_path: Path | None, **options: Any
-    ) -> TunnelScreen:
-        """The screen for ``instance``'s tunnel, in the context's registry; it starts the tunnel."""
-        link = ctx.instance_link(instance, key_path)
-        return cls(ctx.tunnels, link, instance.instance_id, start=True, **options)
-
     def on_mount(self) -> None:
         self._unsubscribe = self.registry.subscribe(self._changed)
         if self.start_on_mount:
-            self._start()  # kept when it is already running: one tunnel per instance
+            self.start_tunnel()  # kept when it is already running: one tunnel per instance
         self._show(self.status)
 
-    def _start(self) -> None:
+    def start_tunnel(self) -> None:
         # An app-level worker, not this screen's: the tunnel keeps forwarding after Escape.
         app = self.app
         label, group = f"tunnel {self.link.label}", f"tunnel-{self.instance_id}"
@@ -200,7 +185,7 @@ class TunnelScreen(Screen[None]):
 
         tunnel = self.registry.tunnel(self.instance_id)
         if status.state == "down" and tunnel is not None and isinstance(tunnel.error, HostKeyUnknown):
-            return " To trust it, open the setup log (l on the instances screen) and press t there."
+            return " To trust it, open the Setup pane (l) and press t there."
         return ""
 
     # --- keys ------------------------------------------------------------------------------------
@@ -218,7 +203,7 @@ class TunnelScreen(Screen[None]):
             self.registry.stop(self.instance_id)
             self.notify("Tunnel stopped. Jupyter keeps running on the instance.")
             return
-        self._start()
+        self.start_tunnel()
 
     def action_copy_url(self) -> None:
         status = self.status
@@ -253,7 +238,7 @@ class TunnelScreen(Screen[None]):
         else:
             self.app.call_from_thread(
                 self.notify,
-                "No browser could be opened from here (over SSH, or no desktop). Press c to copy the URL "
+                "No browser could be opened from here (over SSH, or no desktop). Press u to copy the URL "
                 "and open it in a browser on the computer where the tunnel runs.",
                 severity="warning",
                 timeout=10,
@@ -287,9 +272,6 @@ class TunnelScreen(Screen[None]):
 
     def _hide_error(self) -> None:
         self.query_one(SshFailure).hide()
-
-    def action_back(self) -> None:
-        self.dismiss(None)
 
 
 def _confirm_stop(label: str) -> ConfirmationModal:

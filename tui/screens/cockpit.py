@@ -1,0 +1,402 @@
+"""The cockpit: one screen per instance, where its setup, GPUs, Jupyter, shell and lifecycle keys live.
+
+Opened after a launch (on the Setup pane), with Enter (or l, g, t) from the instances list, and by
+``d2l-tui open NAME``. The header is always AWS's last answer (polled like the list: quick while the
+instance changes state, slow when it is settled). The lifecycle keys (s S x i c o) work from every
+pane; a pane's own keys apply while it has focus, so the Jupyter pane copies its URL with u and
+opens it with b (c and o stay the ssh keys).
+
+The SSH panes are made when first shown and only while the instance can be reached: a stopped
+instance has no GPU stream to show. When the instance leaves "running" (stopped here, from the
+console, or by the idle auto-stop) the GPU stream and the setup follow end with a line saying why,
+and the tunnel closes; when it runs again, what the person had open reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from tui.screens.instance_actions import INSTANCES_CSS, InstanceActions, lifecycle_bindings
+from tui.services.cloud import lifecycle
+from tui.services.cloud.costs import InstanceRow, money
+from tui.services.errors import D2lError
+from tui.services.remote import sshconfig
+from tui.widgets.instance_header import InstanceHeader
+from tui.widgets.plain import plain
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from textual.app import App
+
+    from tui.context import AppContext
+    from tui.models import Instance, Recipe
+    from tui.services.remote.instance_link import Link
+    from tui.services.remote.provision import Mode
+
+log = logging.getLogger(__name__)
+
+Pane = Literal["setup", "gpu", "jupyter", "shell", "details"]
+PANES: tuple[tuple[Pane, str], ...] = (
+    ("setup", "Setup (l)"),
+    ("gpu", "GPU (g)"),
+    ("jupyter", "Jupyter (t)"),
+    ("shell", "Shell (o)"),
+    ("details", "Details (d)"),
+)
+SSH_PANES: tuple[Pane, ...] = ("setup", "gpu", "jupyter")
+
+COCKPIT_CSS = (
+    INSTANCES_CSS
+    + """
+CockpitScreen TabbedContent { height: 1fr; }
+CockpitScreen TabPane { padding: 0 1; height: 1fr; }
+CockpitScreen TabPane > Vertical { height: 1fr; }
+CockpitScreen .pane-title { color: $text-muted; height: auto; }
+CockpitScreen .pane-waiting { color: $text-muted; padding: 1 0; height: auto; }
+CockpitScreen #cockpit-details, CockpitScreen #cockpit-shell { height: auto; }
+"""
+)
+
+
+class CockpitScreen(InstanceActions):
+    DEFAULT_CSS = COCKPIT_CSS
+    BINDINGS = [
+        *lifecycle_bindings(),
+        Binding("d", "show_pane('details')", "Details", show=False, id="cockpit.details"),
+        Binding("J", "stop_jupyter", "Stop Jupyter", show=False, id="cockpit.stop_jupyter"),
+        Binding("escape", "back", "Back", id="cockpit.back", tooltip="Back; setup and tunnel keep running"),
+    ]
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        instance: Instance,
+        *,
+        row: InstanceRow | None = None,
+        pane: Pane = "details",
+        recipe: Recipe | None = None,
+        setup_mode: Mode = "reattach",
+        start_tunnel: bool = False,
+        key: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.key = key  # the launch's own key file, when it chose one outside the key folder
+        self.ctx = ctx
+        self.instance = instance
+        self.row = row
+        self.first_pane: Pane = pane
+        self.recipe = recipe
+        self.setup_mode: Mode = setup_mode
+        self.start_tunnel = start_tunnel
+        self.instance_id = instance.instance_id
+        self.aws_region = instance.region
+        self.gone = False
+        self.opened: set[Pane] = set()  # the SSH panes the person opened: reconnected after a start
+        self._link: Link | None = None
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield InstanceHeader(id="cockpit-header")
+        with TabbedContent(initial=self.first_pane, id="cockpit-panes"):
+            for pane, title in PANES:
+                with TabPane(title, id=pane):
+                    if pane == "details":
+                        yield Static("", id="cockpit-details")
+                    elif pane == "shell":
+                        yield Static("", id="cockpit-shell")
+                    else:
+                        yield Static("", classes="pane-waiting")
+        yield Static("", id="instances-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_instance()
+        self._open(self.first_pane)
+        self.refresh_soon()  # the header's prices and the instance's state as AWS says now
+
+    def key_path(self, instance: Instance) -> Path | None:
+        return self.key or super().key_path(instance)
+
+    @property
+    def link(self) -> Link:
+        if self._link is None:
+            self._link = self.ctx.instance_link(self.instance, self.key_path(self.instance))
+        return self._link
+
+    # -- panes ----------------------------------------------------------------------------------
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id
+        if pane in dict(PANES):
+            self._open(pane)  # type: ignore[arg-type]
+
+    def action_show_pane(self, pane: Pane) -> None:
+        tabs = self.query_one(TabbedContent)
+        if tabs.active != pane:
+            tabs.active = pane  # TabActivated opens it
+        else:
+            self._open(pane)
+
+    def _open(self, pane: Pane) -> None:
+        if pane in SSH_PANES:
+            self.opened.add(pane)
+            self._mount_ssh_pane(pane)
+        self._focus_pane(pane)
+
+    def _focus_pane(self, pane: Pane) -> None:
+        body = self.query_one(f"#{pane}", TabPane)
+        live = [child for child in body.children if child.can_focus]
+        (live[0] if live else body).focus()
+
+    def _reachable(self) -> bool:
+        # Right after a launch the instance may still be pending: the setup pane waits for SSH itself.
+        if self.instance.state == "pending" and self.recipe is not None:
+            return True
+        return not self.gone and lifecycle.can("ssh", self.instance)
+
+    def _mount_ssh_pane(self, pane: Pane) -> None:
+        body = self.query_one(f"#{pane}", TabPane)
+        if self.live_pane(pane) is not None:
+            return
+        waiting = body.query_one(".pane-waiting", Static)
+        if not self._reachable():
+            waiting.update(plain(self._why_not_reachable(pane)))
+            waiting.display = True
+            return
+        waiting.display = False
+        body.mount(self._make_pane(pane))
+        if self.query_one(TabbedContent).active == pane:  # focus in a hidden pane would switch to it
+            self.call_after_refresh(self._focus_pane, pane)
+
+    def _make_pane(self, pane: Pane) -> Static:
+        if pane == "setup":
+            from tui.screens.provision import SetupPane
+
+            recipe, self.recipe = self.recipe, None  # a fresh run is started once; later: reattach
+            mode: Mode = self.setup_mode if recipe is not None else "reattach"
+            return SetupPane(self.link, recipe=recipe, mode=mode)  # type: ignore[return-value]
+        if pane == "gpu":
+            from tui.screens.gpu_panel import GpuPane
+
+            return GpuPane(self.link)  # type: ignore[return-value]
+        from tui.screens.tunnel import JupyterPane
+
+        start, self.start_tunnel = self.start_tunnel, False
+        return JupyterPane(self.ctx.tunnels, self.link, self.instance_id, start=start)  # type: ignore[return-value]
+
+    def live_pane(self, pane: Pane) -> Static | None:
+        body = self.query_one(f"#{pane}", TabPane)
+        live = [child for child in body.children if "pane-waiting" not in child.classes]
+        return live[0] if live else None  # type: ignore[return-value]
+
+    def _why_not_reachable(self, pane: Pane) -> str:
+        what = {"setup": "The setup log", "gpu": "The GPU panel", "jupyter": "Jupyter"}[pane]
+        state = "no longer exists" if self.gone else f"is {self.instance.state}"
+        then = " Press S to start it." if self.instance.state == "stopped" else ""
+        if self.instance.state in lifecycle.TRANSITIONAL_STATES:
+            then = " This pane connects by itself when it is running."
+        return f"{what} needs SSH, and {self.instance.name or self.instance_id} {state}.{then}"
+
+    def _close_ssh_panes(self, why: str) -> None:
+        """The instance left "running": its streams end, with a line that says why."""
+        if self.ctx.tunnels.is_active(self.instance_id):
+            self.ctx.tunnels.stop(self.instance_id)
+            self.opened.add("jupyter")
+            self.start_tunnel = True  # it was up: it comes back when the instance runs again
+        for pane in SSH_PANES:
+            live = self.live_pane(pane)
+            if live is not None:
+                live.remove()
+            waiting = self.query_one(f"#{pane}", TabPane).query_one(".pane-waiting", Static)
+            waiting.update(plain(f"{why} {self._why_not_reachable(pane)}"))
+            waiting.display = True
+        self._link = None  # a new address after the next start
+
+    # -- the instance ---------------------------------------------------------------------------
+
+    def selected(self) -> InstanceRow | None:
+        if self.gone:
+            return None
+        return self.row or InstanceRow(self.instance, "", None, None, 0, 0.0, costs_pending=True)
+
+    def shown_rows(self) -> Iterable[InstanceRow]:
+        row = self.selected()
+        return [row] if row is not None else []
+
+    @work(thread=True, exclusive=True, group="instance-refresh", exit_on_error=False)
+    def load(self) -> None:
+        from tui.services.cloud.costs import row_for
+
+        try:
+            row = row_for(
+                self.ctx.aws,
+                self.ctx.hourly_prices,
+                self.aws_region,
+                self.instance_id,
+                now=self.ctx.clock(),
+                ebs=self.ctx.ebs_prices,
+            )
+        except Exception as exc:
+            self.app.call_from_thread(self._load_failed, exc)
+            return
+        self.app.call_from_thread(self._loaded, row)
+
+    def _loaded(self, row: InstanceRow | None) -> None:
+        was_running = self.instance.state == "running" and not self.gone
+        if row is None:
+            self.gone, self.row = True, None
+        else:
+            self.row, self.instance = row, row.instance
+        running = self.instance.state == "running" and not self.gone
+        if was_running and not running:
+            self._close_ssh_panes(f"{self.instance.name or self.instance_id} stopped running.")
+        elif running and not was_running:
+            for pane in self.opened:  # started again: reconnect what was open (a new address)
+                self._link = None
+                self._mount_ssh_pane(pane)
+        self._show_instance()
+        self.refresh_bindings()
+        self._arm()
+
+    def _load_failed(self, exc: BaseException) -> None:
+        # Shown, then retried on the timer: refreshing at once would loop while AWS is unreachable.
+        message = str(exc) if isinstance(exc, D2lError) else "Refreshing failed; details are in the log file."
+        if not isinstance(exc, D2lError):
+            log.error("refreshing %s failed", self.instance_id, exc_info=exc)
+        self.say(f"{message} Press r to retry now.", error=True)
+        self._arm()
+
+    def _show_instance(self) -> None:
+        now = self.ctx.clock()
+        self.query_one(InstanceHeader).show(self.instance, None if self.gone else self.row, now)
+        self.query_one("#cockpit-details", Static).update(plain(self._details()))
+        self.query_one("#cockpit-shell", Static).update(plain(self._shell()))
+        for pane in SSH_PANES:
+            if self.live_pane(pane) is None and pane in self.opened:
+                waiting = self.query_one(f"#{pane}", TabPane).query_one(".pane-waiting", Static)
+                if not self._reachable():
+                    waiting.update(plain(self._why_not_reachable(pane)))
+
+    def _details(self) -> str:
+        if self.gone:
+            return "This instance no longer exists. Press Escape to go back."
+        inst, row = self.instance, self.row
+        key = self.key_path(inst)
+        lines = [
+            f"Id            {inst.instance_id}",
+            f"Region / zone {inst.region} / {inst.availability_zone or '-'}",
+            f"Type          {inst.instance_type}  GPU {(row.gpu if row else '') or '-'}"
+            + ("  (spot)" if inst.spot else ""),
+            f"Image         {inst.image_id or '-'}",
+            f"Key pair      {inst.key_name or '-'}  ({key or 'private key not found locally'})",
+            f"Public DNS    {inst.public_dns or '-'}",
+            f"Public IP     {inst.public_ip or '-'}",
+        ]
+        if row is not None and not row.costs_pending:
+            lines += [
+                "",
+                f"Compute       {money(row.usd_per_hour, '/h')}, {money(row.usd_so_far)} since launch or last start",
+                f"Disk          {row.disk_gib} GiB gp3, {money(row.disk_usd_per_month, '/month')}"
+                + (" (billed while stopped)" if inst.state == "stopped" else ""),
+            ]
+        return "\n".join(lines)
+
+    def _shell(self) -> str:
+        inst = self.instance
+        if self.gone or not sshconfig.can_alias(inst):
+            return f"A shell needs a running instance with a public address; {inst.name or self.instance_id} is {inst.state}."
+        key = self.key_path(inst)
+        return (
+            "Press o to open a shell here: the app steps aside and comes back when you exit.\n"
+            "Press c to copy the command for another terminal:\n\n"
+            f"  {sshconfig.ssh_command(inst, key)}\n\n"
+            "d2l-tui checks the instance's host key (pinned from its console) before it connects."
+        )
+
+    # -- keys: the panes' letters switch panes here --------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_pane":
+            return True
+        if action in ("provision", "gpu", "tunnel"):
+            return True  # the pane says why it can't connect
+        return super().check_action(action, parameters)
+
+    def action_provision(self) -> None:
+        self.action_show_pane("setup")
+
+    def action_gpu(self) -> None:
+        self.action_show_pane("gpu")
+
+    def action_tunnel(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == "jupyter":
+            live = self.live_pane("jupyter")
+            if live is not None:
+                live.action_toggle_tunnel()  # type: ignore[attr-defined]
+            return
+        if not self.ctx.tunnels.is_active(self.instance_id):
+            self.start_tunnel = True  # t means: Jupyter, forwarded here
+        self.action_show_pane("jupyter")
+        live = self.live_pane("jupyter")
+        if live is not None and self.start_tunnel:
+            self.start_tunnel = False
+            live.start_tunnel()  # type: ignore[attr-defined]
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+
+def open_cockpit(
+    ctx: AppContext,
+    instance: Instance,
+    *,
+    row: InstanceRow | None = None,
+    pane: Pane = "details",
+    recipe: Recipe | None = None,
+    setup_mode: Mode = "reattach",
+    start_tunnel: bool = False,
+    key: Path | None = None,
+) -> CockpitScreen:
+    """The cockpit for ``instance``, opened on ``pane`` (the caller pushes it)."""
+    return CockpitScreen(
+        ctx,
+        instance,
+        row=row,
+        pane=pane,
+        recipe=recipe,
+        setup_mode=setup_mode,
+        start_tunnel=start_tunnel,
+        key=key,
+    )
+
+
+def open_provisioning(
+    app: App[Any],
+    ctx: AppContext,
+    instance: Instance,
+    key_path: Path | None,
+    *,
+    framework: str = "pytorch",
+) -> None:
+    """Right after a launch: the instance's cockpit on its Setup pane, running the book's recipe
+    (plus the user's own steps) afresh."""
+    from tui.services.remote.provision import recipe_for
+
+    try:
+        recipe = recipe_for(instance.instance_type, framework, simulated=ctx.simulated)
+    except D2lError as exc:
+        app.notify(str(exc), severity="error", timeout=10, markup=False)
+        return
+    app.push_screen(
+        open_cockpit(ctx, instance, pane="setup", recipe=recipe, setup_mode="fresh", key=key_path)
+    )
