@@ -1,4 +1,5 @@
-"""A host app for testing one screen alone, and the --demo cloud those screens reach instances in."""
+"""A host app for testing one screen (or one cockpit pane) alone, and the --demo cloud they reach
+instances in."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from moto import mock_aws
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer
 
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.demo.hosts import DemoHosts
@@ -19,14 +22,37 @@ from tui.services.cloud.aws import Aws
 TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
 
 
+class PaneScreen(Screen[None]):
+    """One cockpit pane with a footer, focused as the cockpit focuses it; Escape leaves."""
+
+    BINDINGS = [("escape", "dismiss", "Back")]
+
+    def __init__(self, pane: Widget) -> None:
+        super().__init__()
+        self.pane = pane
+
+    def compose(self) -> ComposeResult:
+        yield self.pane
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.pane.focus()
+
+
+def shown(pilot: Any) -> Any:
+    """What the test looks at: the pane on a PaneScreen, else the screen itself."""
+    screen = pilot.app.screen
+    return screen.pane if isinstance(screen, PaneScreen) else screen
+
+
 class ScreenApp(App[None]):
-    """Just one screen, in the app's stylesheet."""
+    """Just one screen (or a cockpit pane on a screen of its own), in the app's stylesheet."""
 
     CSS_PATH = str(TCSS)
 
-    def __init__(self, screen: Screen[Any]) -> None:
+    def __init__(self, screen: Screen[Any] | Widget) -> None:
         super().__init__()
-        self.first = screen
+        self.first = screen if isinstance(screen, Screen) else PaneScreen(screen)
 
     def on_mount(self) -> None:
         self.push_screen(self.first)

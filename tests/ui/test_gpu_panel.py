@@ -31,7 +31,7 @@ from tests.support.sshd import OpenSshServer
 from tests.ui.driving import wait_until
 from tui.demo.hosts import DemoHosts
 from tui.models import GpuStatus
-from tui.screens.gpu_panel import GpuPanelScreen
+from tui.screens.gpu_panel import GpuPane
 from tui.services.cloud.aws import Aws
 from tui.services.remote.gpu import GpuSampler
 from tui.services.remote.hostkeys import KnownHosts
@@ -62,7 +62,7 @@ def panel(
     retry_delays: tuple[float, ...] = (0.1,),
     processes: bool = True,
     **settings: object,
-) -> tuple[GpuPanelScreen, Path]:
+) -> tuple[GpuPane, Path]:
     """The panel for a fresh simulated instance whose replay is told `settings`; and its HOME."""
     aws, hosts = cloud
     instance = make_instance(aws)
@@ -85,22 +85,22 @@ def panel(
         processes=processes,
         process_every_s=0.5,
     )
-    return GpuPanelScreen(link, sampler=sampler), home
+    return GpuPane(link, sampler=sampler), home
 
 
-def state_text(screen: GpuPanelScreen) -> str:
+def state_text(screen: GpuPane) -> str:
     return str(screen.query_one(GpuStateLine).render())
 
 
-def summary_text(screen: GpuPanelScreen) -> str:
+def summary_text(screen: GpuPane) -> str:
     return str(screen.query_one(GpuSummaryLine).render())
 
 
-def row_text(screen: GpuPanelScreen, index: int) -> str:
+def row_text(screen: GpuPane, index: int) -> str:
     return str(screen.rows[index].text())
 
 
-def showing(screen: GpuPanelScreen, status: GpuStatus) -> Callable[[], bool]:
+def showing(screen: GpuPane, status: GpuStatus) -> Callable[[], bool]:
     return lambda: screen.state.status is status
 
 
@@ -145,8 +145,9 @@ async def test_eight_gpus_their_processes_and_the_keys(
         await pilot.press("space")
         assert not screen.sampler.paused
 
-        await pilot.press("escape")
-        await wait_until(pilot, lambda: not isinstance(pilot.app.screen, GpuPanelScreen))
+        host = pilot.app.screen
+        await pilot.press("escape")  # leaving removes the pane: its stream ends with it
+        await wait_until(pilot, lambda: pilot.app.screen is not host)
     await cloud[1].stop()
 
 
@@ -226,7 +227,7 @@ async def test_over_real_sshd_waits_for_ssh_then_for_the_driver(
 ) -> None:
     link = GatedLink(gpu_sshd, client_key[0])
     sampler = GpuSampler(link.connect, lambda _: None, retry_delays=(0.1,))
-    screen = GpuPanelScreen(link, sampler=sampler)
+    screen = GpuPane(link, sampler=sampler)
     async with PanelApp(screen).run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "SSH not up yet" in state_text(screen), 15)
         assert state_text(screen).startswith("Waiting for SSH: ")
@@ -249,7 +250,7 @@ def snapshot(
     cloud: tuple[Aws, DemoHosts],
     key: Path,
     tmp_path: Path,
-    ready: Callable[[GpuPanelScreen], bool],
+    ready: Callable[[GpuPane], bool],
     **settings: object,
 ) -> None:
     screen, _ = panel(cloud, key, tmp_path, retry_delays=(30.0,), **settings)
@@ -264,10 +265,10 @@ def snapshot(
         asyncio.run(cloud[1].stop())
 
 
-def replayed(ticks: int, processes: int) -> Callable[[GpuPanelScreen], bool]:
+def replayed(ticks: int, processes: int) -> Callable[[GpuPane], bool]:
     """Every replayed sample is shown, and the process list has been read."""
 
-    def ready(screen: GpuPanelScreen) -> bool:
+    def ready(screen: GpuPane) -> bool:
         table = screen.query_one(GpuProcessTable)
         return (
             screen.sampler.history.ticks == ticks

@@ -16,7 +16,7 @@ from tests.support.sshd import OpenSshServer
 from tests.ui.driving import wait_until
 from tests.ui.test_gpu_panel import SIZE, PanelApp, row_text, state_text, summary_text
 from tui.models import GpuStatus
-from tui.screens.gpu_panel import GpuPanelScreen
+from tui.screens.gpu_panel import GpuPane
 from tui.services.remote.gpu import GpuSampler
 from tui.widgets.gpu_lines import GpuProcessTable
 
@@ -53,12 +53,12 @@ def fake_nvidia_smi(home: Path, query_gpu: str) -> None:
     path.chmod(0o755)
 
 
-def panel(server: OpenSshServer, key: Path) -> GpuPanelScreen:
+def panel(server: OpenSshServer, key: Path) -> GpuPane:
     link = SshdLink(server, key)
     sampler = GpuSampler(
         link.connect, lambda _: None, retry_delays=(30.0,), processes=True, process_every_s=0.5
     )
-    return GpuPanelScreen(link, sampler=sampler)
+    return GpuPane(link, sampler=sampler)
 
 
 async def test_a_gb10_says_memory_unknown_and_a_process_name_shows_as_it_is(

@@ -117,8 +117,8 @@ async def test_enter_opens_the_details_with_costs(aws: Aws, tmp_path: Path) -> N
     async with app.run_test(size=(160, 40)) as pilot:
         await open_instances(pilot)
         await pilot.press("enter")
-        await wait_for_screen(pilot, "InstanceDetailScreen")
-        text = str(app.screen.query_one("#instance-details").render())
+        await wait_for_screen(pilot, "CockpitScreen")  # on its Details pane
+        text = str(app.screen.query_one("#cockpit-details").render())
         for shown in ("us-west-2", "T4", "GiB gp3", "ubuntu@ec2-"):
             assert shown in text, text
         await pilot.press("c")

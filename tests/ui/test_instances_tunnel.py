@@ -62,7 +62,7 @@ async def test_t_starts_and_stops_the_tunnel_from_the_table(
         assert cell(screen, instance.instance_id) == "-"
 
         await pilot.press("t")
-        await wait_for_screen(pilot, "TunnelScreen")
+        await wait_for_screen(pilot, "CockpitScreen")  # on its Jupyter pane, the tunnel starting
         registry = ctx.tunnels
         assert registry is not None
         await wait_until(

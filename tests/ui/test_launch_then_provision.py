@@ -18,7 +18,7 @@ from tui.app import make_app
 from tui.demo.cloud import simulated_answers
 from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import console_hook
-from tui.screens.provision import ProvisionScreen
+from tui.screens.provision import SetupPane
 from tui.services.cloud.aws import Aws
 from tui.services.remote.hostkeys import KnownHosts
 from tui.services.remote.sshconfig import known_hosts_path
@@ -48,9 +48,10 @@ async def test_launch_opens_provisioning_for_the_chosen_framework(hosts: DemoHos
             if name == "ReviewStep":
                 app.screen.query_one("#framework", Select).value = "jax"
             await pilot.press(*keys)
-        await wait_for_screen(pilot, "ProvisionScreen")
-        screen = app.screen
-        assert isinstance(screen, ProvisionScreen) and screen.recipe is not None
+        await wait_for_screen(pilot, "CockpitScreen")  # the launch opens the cockpit on its Setup pane
+        await wait_until(pilot, lambda: bool(app.screen.query(SetupPane)))
+        screen = app.screen.query_one(SetupPane)
+        assert screen.recipe is not None
         assert screen.recipe.framework == "jax" and screen.recipe.simulated
         await wait_until(pilot, lambda: screen.outcome is not None, 60)
         assert screen.outcome is not None and screen.outcome.ok, screen.query_one("#step-error").render()
@@ -83,8 +84,9 @@ async def test_a_garbled_known_hosts_stops_the_setup_with_its_name_not_a_long_co
             await wait_for_screen(pilot, name)
             await wait_until(pilot, ready(pilot), TIMEOUT)
             await pilot.press(*keys)
-        await wait_for_screen(pilot, "ProvisionScreen")
-        screen = app.screen
+        await wait_for_screen(pilot, "CockpitScreen")
+        await wait_until(pilot, lambda: bool(app.screen.query(SetupPane)))
+        screen = app.screen.query_one(SetupPane)
         error = screen.query_one("#step-error")
         # At once (no minute of "Connecting…"): the file, why, and what to do.
         await wait_until(pilot, lambda: "known_hosts" in str(error.render()), 10)
@@ -92,6 +94,6 @@ async def test_a_garbled_known_hosts_stops_the_setup_with_its_name_not_a_long_co
         assert (
             "cannot be read (not UTF-8 at line 2)" in shown and f"fix or remove {path}, then retry" in shown
         )
-        assert isinstance(screen, ProvisionScreen) and screen.outcome is None
+        assert screen.outcome is None
     assert path.read_bytes() == garbled  # it holds trust: left for the person to fix
     await hosts.stop()

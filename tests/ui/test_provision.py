@@ -17,11 +17,11 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from tests.support.screen_app import ScreenApp, demo_cloud
+from tests.support.screen_app import ScreenApp, demo_cloud, shown
 from tests.ui.driving import wait_until
 from tui.demo.hosts import DemoHosts
 from tui.models import TAG_MANAGED, TAG_NAME, Instance, Recipe, RecipeStep
-from tui.screens.provision import ProvisionScreen
+from tui.screens.provision import SetupPane
 from tui.services.cloud.aws import Aws
 from tui.services.cloud.lifecycle import describe_one
 from tui.services.remote.hostkeys import KnownHosts
@@ -83,16 +83,16 @@ def key(client_key: tuple[Path, str]) -> Path:
 
 def screen_for(
     cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path, recipe: Recipe | None, mode: str
-) -> ProvisionScreen:
+) -> SetupPane:
     aws, hosts = cloud
     instance = make_instance(aws)
     known = KnownHosts(tmp_path / "known_hosts")
     link = InstanceLink(aws, instance, key, known, endpoint_for=hosts.endpoint, console_timeout_s=5)
-    return ProvisionScreen(link, recipe=recipe, mode=mode)  # type: ignore[arg-type]
+    return SetupPane(link, recipe=recipe, mode=mode)  # type: ignore[arg-type]
 
 
 def cells(pilot: Pilot[Any]) -> list[tuple[str, str]]:
-    table = pilot.app.screen.query_one("#provision-steps", DataTable)
+    table = shown(pilot).query_one("#provision-steps", DataTable)
     rows = []
     for key in table.rows:
         icon, title, _ = (
@@ -103,7 +103,7 @@ def cells(pilot: Pilot[Any]) -> list[tuple[str, str]]:
 
 
 def finished(pilot: Pilot[Any]) -> bool:
-    return getattr(pilot.app.screen, "outcome", None) is not None
+    return getattr(shown(pilot), "outcome", None) is not None
 
 
 async def test_a_recipes_titles_are_shown_as_written_not_as_markup(
@@ -191,7 +191,7 @@ async def test_unknown_host_key_is_trusted_only_by_choice(
     # The console never shows keys (the hook has no host for this instance until after it connects).
     hidden = DemoHosts(tmp_path / "hidden")
     link = InstanceLink(aws, instance, key, known, endpoint_for=hidden.endpoint, console_timeout_s=0)
-    screen = ProvisionScreen(link, recipe=quick_recipe(tmp_path / "m"), mode="fresh")
+    screen = SetupPane(link, recipe=quick_recipe(tmp_path / "m"), mode="fresh")
     async with ProvisionApp(screen).run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: bool(screen.untrusted_key), 30)
         error = str(screen.query_one("#step-error", Static).render())
@@ -246,9 +246,9 @@ def test_snapshot_running_step(
     )
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_until(pilot, lambda: "downloading" in pilot.app.screen.query_one(LogView).lines, 30)
-        screen = pilot.app.screen
-        assert isinstance(screen, ProvisionScreen)
+        await wait_until(pilot, lambda: "downloading" in shown(pilot).query_one(LogView).lines, 30)
+        screen = shown(pilot)
+        assert isinstance(screen, SetupPane)
         screen.query_one("#provision-steps", DataTable).cursor_type = "none"
         # The live duration ticks each second: blank it so the picture doesn't depend on timing.
         screen.steps["wait"].started_here = None

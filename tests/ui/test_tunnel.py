@@ -22,12 +22,13 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from tests.support.instances import make_instance
-from tests.support.screen_app import demo_cloud
+from tests.support.screen_app import PaneScreen, demo_cloud
 from tests.ui.driving import build_context, wait_until
 from tui.context import AppContext
 from tui.demo.hosts import DemoHosts
 from tui.models import Instance, TunnelStatus
-from tui.screens.tunnel import TunnelScreen, confirm_stop_jupyter
+from tui.screens.cockpit import CockpitScreen, open_cockpit
+from tui.screens.tunnel import JupyterPane, confirm_stop_jupyter
 from tui.services.cloud.aws import Aws
 from tui.services.remote.tunnel_registry import TunnelRegistry
 from tui.services.secrets import SecretStore
@@ -43,7 +44,8 @@ def cloud(tmp_path: Path) -> Iterator[tuple[Aws, DemoHosts]]:
 
 
 class TunnelApp(App[None]):
-    """Just what `t` on the instances screen does: the tunnel screen for one instance."""
+    """Just what `t` on the instances screen does: the instance's cockpit on its Jupyter pane, the
+    tunnel starting."""
 
     CSS_PATH = str(TCSS)
 
@@ -54,7 +56,13 @@ class TunnelApp(App[None]):
         self.key = key
 
     def on_mount(self) -> None:
-        self.push_screen(TunnelScreen.for_instance(self.ctx, self.instance, self.key))
+        self.push_screen(
+            open_cockpit(self.ctx, self.instance, pane="jupyter", start_tunnel=True, key=self.key)
+        )
+
+
+def jupyter(app: App[Any]) -> JupyterPane:
+    return app.screen.query_one(JupyterPane)
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -74,7 +82,7 @@ def refused(port: int) -> bool:
 
 
 def text(pilot: Pilot[Any], selector: str) -> str:
-    return str(pilot.app.screen.query_one(selector, Static).render())
+    return str(jupyter(pilot.app).query_one(selector, Static).render())
 
 
 async def test_the_demo_tunnel_end_to_end(
@@ -115,24 +123,24 @@ async def test_the_demo_tunnel_end_to_end(
             assert code == 200 and "Jupyter (simulated)" in page
             assert (await asyncio.to_thread(get, port, "/api/status"))[0] == 403
 
-            await pilot.press("c")
+            await pilot.press("u")
             assert app.clipboard == status.url
-            await pilot.press("o")
+            await pilot.press("b")
             await wait_until(pilot, lambda: opened == [status.url])
 
-            # Leaving the screen leaves the tunnel running; `t` on the instance opens it again.
+            # Leaving the cockpit leaves the tunnel running; `t` on the instance opens it again.
             await pilot.press("escape")
             await pilot.pause()
-            assert not isinstance(app.screen, TunnelScreen) and state() == "up"
+            assert not isinstance(app.screen, CockpitScreen) and state() == "up"
             assert (await asyncio.to_thread(get, port, f"/api/status?token={token}"))[0] == 200
-            app.push_screen(TunnelScreen.for_instance(ctx, instance, client_key[0]))
-            await wait_until(pilot, lambda: isinstance(app.screen, TunnelScreen))
+            app.push_screen(open_cockpit(ctx, instance, pane="jupyter", start_tunnel=True, key=client_key[0]))
+            await wait_until(pilot, lambda: bool(app.screen.query(JupyterPane)))
             assert registry.status(iid) == status  # the same tunnel, not a second one
 
             await pilot.press("t")  # stop the tunnel
             await wait_until(pilot, lambda: state() == "down")
             assert refused(port) and "keeps running" in text(pilot, "#tunnel-detail")
-            assert app.screen.check_action("copy_url", ()) is None  # greyed out: no URL
+            assert jupyter(app).check_action("copy_url", ()) is None  # greyed out: no URL
 
             await pilot.press("t")  # and start it again: Jupyter was still running
             await wait_until(pilot, lambda: state() == "up", 30)
@@ -142,7 +150,7 @@ async def test_the_demo_tunnel_end_to_end(
             await pilot.press("J")
             await pilot.pause()
             await pilot.press("y")
-            await wait_until(pilot, lambda: state() == "down" and not app.screen.stopping_jupyter, 30)  # type: ignore[attr-defined]
+            await wait_until(pilot, lambda: state() == "down" and not jupyter(app).stopping_jupyter, 30)
             runtime = hosts.root / iid / "ubuntu" / ".local" / "share" / "jupyter" / "runtime"
             await wait_until(pilot, lambda: not list(runtime.glob("jpserver-*.json")), 10)
             assert refused(port)
@@ -207,7 +215,7 @@ class PictureApp(App[None]):
             self.registry.update(status)
 
     def on_mount(self) -> None:
-        self.push_screen(TunnelScreen(self.registry, StubLink(), IID))
+        self.push_screen(PaneScreen(JupyterPane(self.registry, StubLink(), IID)))
 
 
 UP = TunnelStatus(
@@ -255,6 +263,6 @@ STATES = {
 @pytest.mark.parametrize("name", list(STATES))
 def test_tunnel_state(name: str, snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TunnelScreen))
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, PaneScreen))
 
     assert snap_compare(PictureApp(STATES[name]), terminal_size=SIZE, run_before=run_before)

@@ -308,6 +308,8 @@ class CockpitScreen(InstanceActions):
                 f"Disk          {row.disk_gib} GiB gp3, {money(row.disk_usd_per_month, '/month')}"
                 + (" (billed while stopped)" if inst.state == "stopped" else ""),
             ]
+        if sshconfig.can_alias(inst):
+            lines += ["", f"ssh           {sshconfig.ssh_command(inst, key)}"]
         return "\n".join(lines)
 
     def _shell(self) -> str:

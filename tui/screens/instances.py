@@ -452,7 +452,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self.open_cockpit(row, "gpu")
 
     def open_cockpit(self, row: InstanceRow, pane: Pane, *, start_tunnel: bool = False) -> None:
-        screen = open_cockpit(self.ctx, row.instance, row=row, pane=pane, start_tunnel=start_tunnel)
+        key = self.key_path(row.instance)
+        screen = open_cockpit(self.ctx, row.instance, row=row, pane=pane, start_tunnel=start_tunnel, key=key)
         self.app.push_screen(screen, lambda _: self.refresh_soon())
 
     def action_details(self) -> None:
