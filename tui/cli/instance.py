@@ -51,15 +51,11 @@ def add_instance_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def link_for(args: argparse.Namespace, ctx: AppContext) -> InstanceLink:
-    """An InstanceLink to the instance named on the command line, with its key pair's private key."""
-    from tui.services.cloud import lifecycle
-    from tui.services.cloud.keys import check_key, find_private_key
+    """An InstanceLink to the instance named on the command line, its private key checked (a loose
+    or planted key: the sentence and the chmod, not a login)."""
+    from tui.flows.reach import find_link
 
-    instance = lifecycle.find_instance(ctx.aws, args.name, args.region)
-    key = find_private_key(instance.key_name, ctx.key_dir) if instance.key_name else None
-    if key is not None:
-        check_key(key, ctx.key_dir)  # a loose or planted key: the sentence and the chmod, not a login
-    return ctx.instance_link(instance, key)
+    return find_link(ctx, args.name, args.region)
 
 
 def trust_or_refuse(link: InstanceLink, exc: HostKeyUnknown, trust: bool) -> bool:

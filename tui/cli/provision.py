@@ -43,14 +43,14 @@ def add_parser(
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    from tui.services.remote.provision import recipe_for
+    from tui.flows.provisioning import plan_setup
 
     link = link_for(args, ctx)
-    recipe = None
-    if not args.attach:
-        recipe = recipe_for(link.instance.instance_type, args.framework, only=args.recipe)
+    setup = plan_setup(
+        link, link.instance.instance_type, fresh=not args.attach, framework=args.framework, only=args.recipe
+    )
     try:
-        return asyncio.run(_follow(link, recipe, attach=args.attach, trust=args.trust_host_key))
+        return asyncio.run(_follow(link, setup.recipe, attach=args.attach, trust=args.trust_host_key))
     except KeyboardInterrupt:
         say(
             f"Stopped following. The setup goes on on the instance: `{PROG} provision {link.label} --attach`."
@@ -79,9 +79,10 @@ async def _follow(link: InstanceLink, recipe: Recipe | None, *, attach: bool, tr
     if outcome.ok or outcome.not_started:
         say(outcome.summary)
     else:
+        from tui.flows.provisioning import failed_step_words
+
         title = printer.titles.get(outcome.failed_step, outcome.failed_step)
-        hint = printer.hints.get(outcome.failed_step, "")
-        say(f"Step '{title}' failed (exit code {outcome.rc}). {hint}".rstrip())
+        say(failed_step_words(outcome, title, printer.hints.get(outcome.failed_step, "")))
         say("Fix the cause, then run the same command again: done steps are skipped.")
     if outcome.not_started:
         say(f"Start it with `{PROG} provision {link.label}`.")

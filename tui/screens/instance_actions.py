@@ -190,9 +190,9 @@ class InstanceActions(Screen[None]):
         return True if row is not None and lifecycle.can(needs, row.instance) else None
 
     def key_path(self, instance: Instance) -> Path | None:
-        from tui.services.cloud.keys import find_private_key
+        from tui.flows.reach import key_for
 
-        return find_private_key(instance.key_name, self.ctx.key_dir) if instance.key_name else None
+        return key_for(instance, self.ctx.key_dir)
 
     # -- actions --------------------------------------------------------------------------------
 

@@ -285,14 +285,15 @@ class ProvisionScreen(Screen[None]):
                 "or run `d2l-tui provision NAME`."
             )
         else:
+            from tui.flows.provisioning import failed_step_words
+
             failed = self.steps.get(outcome.failed_step)
             name = failed.title if failed else outcome.failed_step
-            hint = f" {failed.hint}" if failed and failed.hint else ""
             self.query_one("#provision-link", Static).update(
                 Text(f"Stopped at '{name}'; the steps after it did not run.")
             )
             self._show_error(
-                f"Step '{name}' failed (exit code {outcome.rc}).{hint}\n"
+                failed_step_words(outcome, name, failed.hint if failed else "") + "\n"
                 "Its output is in the log above (failures in red). Press r to retry it; done steps are skipped."
             )
         self.refresh_bindings()
@@ -414,18 +415,16 @@ def open_provisioning(
     framework: str = "pytorch",
 ) -> None:
     """Push the provisioning screen for an instance: a fresh run of the book's recipe (plus the
-    user's own steps), or a reattach to whatever run the instance has."""
-    link = ctx.instance_link(instance, key_path)
-    recipe = None
-    if mode == "fresh":
-        try:
-            from tui.services.remote.provision import recipe_for
+    user's own steps), or a reattach to whatever run the instance has (tui/flows/provisioning)."""
+    from tui.flows.provisioning import plan_setup
 
-            recipe = recipe_for(instance.instance_type, framework, simulated=ctx.simulated)
-        except D2lError as exc:
-            app.notify(str(exc), severity="error", timeout=10, markup=False)
-            return
-    app.push_screen(ProvisionScreen(link, recipe=recipe, mode=mode))
+    link = ctx.instance_link(instance, key_path)
+    try:
+        setup = plan_setup(link, instance.instance_type, fresh=mode == "fresh", framework=framework)
+    except D2lError as exc:
+        app.notify(str(exc), severity="error", timeout=10, markup=False)
+        return
+    app.push_screen(ProvisionScreen(setup.link, recipe=setup.recipe, mode=setup.mode))
 
 
 def _safe(text: str) -> str:
