@@ -15,4 +15,6 @@ def test_no_flow_or_cli_module_imports_textual() -> None:
     for package in (tui.cli, tui.flows):
         names += [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
     assert "tui.cli.launch" in names and "tui.flows.launch_plan" in names
+    for flow in ("instance_ops", "provisioning", "reach", "tunnels"):
+        assert f"tui.flows.{flow}" in names
     assert_import_without_textual(names)

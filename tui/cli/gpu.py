@@ -16,7 +16,7 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tui.cli.instance import add_instance_command, link_for, trust_or_refuse
+from tui.cli.instance import add_instance_command, link_for, trusting_once
 from tui.cli.output import say
 
 if TYPE_CHECKING:
@@ -80,7 +80,6 @@ async def watch(
     from tui.models import GpuState, GpuTick
     from tui.services.remote.gpu import GpuSampler
     from tui.services.remote.gpu_parse import describe
-    from tui.services.remote.ssh import HostKeyUnknown
 
     done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     last_said = ""
@@ -106,22 +105,23 @@ async def watch(
                 done.set_result(1)
 
     sampler = GpuSampler(link.connect, sink, interval_ms=interval_ms, processes=False)
-    while True:
+
+    async def until_done() -> int:
         task = asyncio.ensure_future(sampler.run())
         try:
             waiting: set[asyncio.Future[Any]] = {task, done}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if done.done():
                 return done.result()
-            task.result()  # run() ends only by raising
-        except HostKeyUnknown as exc:
-            if not trust_or_refuse(link, exc, trust):
-                return 1
-            trust = False  # once: a key that changes after this is refused
+            task.result()  # run() ends only by raising (a HostKeyUnknown: trusting_once decides)
+            return 1
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    code = await trusting_once(link, trust, until_done)
+    return 1 if code is None else code
 
 
 UNKNOWN = "n/a"  # as the GPU panel says it

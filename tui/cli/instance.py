@@ -5,7 +5,8 @@ instance, and the explicit trust-on-first-use rule."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from tui.cli.output import PROG, say
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from tui.services.remote.ssh import HostKeyUnknown
 
 FRAMEWORKS = ("pytorch", "tensorflow", "jax", "mxnet")
+T = TypeVar("T")
 
 
 NAME_HELP = "the instance's name (or id), as `d2l-tui ls` shows it"
@@ -50,16 +52,19 @@ def add_instance_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def link_for(args: argparse.Namespace, ctx: AppContext) -> InstanceLink:
-    """An InstanceLink to the instance named on the command line, with its key pair's private key."""
-    from tui.services.cloud import lifecycle
-    from tui.services.cloud.keys import check_key, find_private_key
+def add_framework_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """--framework (provision: what the setup installs; tunnel: whose notebooks Jupyter serves)."""
+    parser.add_argument(
+        "--framework", default="pytorch", choices=FRAMEWORKS, help=f"{what} (default: pytorch)"
+    )
 
-    instance = lifecycle.find_instance(ctx.aws, args.name, args.region)
-    key = find_private_key(instance.key_name, ctx.key_dir) if instance.key_name else None
-    if key is not None:
-        check_key(key, ctx.key_dir)  # a loose or planted key: the sentence and the chmod, not a login
-    return ctx.instance_link(instance, key)
+
+def link_for(args: argparse.Namespace, ctx: AppContext) -> InstanceLink:
+    """An InstanceLink to the instance named on the command line, its private key checked (a loose
+    or planted key: the sentence and the chmod, not a login)."""
+    from tui.flows.reach import find_link
+
+    return find_link(ctx, args.name, args.region)
 
 
 def trust_or_refuse(link: InstanceLink, exc: HostKeyUnknown, trust: bool) -> bool:
@@ -73,3 +78,17 @@ def trust_or_refuse(link: InstanceLink, exc: HostKeyUnknown, trust: bool) -> boo
     link.trust(exc.presented)
     say(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
     return True
+
+
+async def trusting_once(link: InstanceLink, trust: bool, attempt: Callable[[], Awaitable[T]]) -> T | None:
+    """``attempt()`` (something that connects through ``link``); when the host key is unknown, pin
+    it and attempt again if --trust-host-key was given, once, else refuse (say how): None."""
+    from tui.services.remote.ssh import HostKeyUnknown
+
+    while True:
+        try:
+            return await attempt()
+        except HostKeyUnknown as exc:
+            if not trust_or_refuse(link, exc, trust):
+                return None
+            trust = False  # once: a key that changes after this is refused

@@ -1,13 +1,12 @@
 """`d2l-tui stop | start | terminate | image NAME`: the instances screen's s, S, x and i, headless.
 
-Same services as the instances screen, same output rules as `launch` and `ls` (results on stdout,
-progress on stderr, a failure as one line)."""
+The same flow as the instances screen (tui/flows/instance_ops: the AWS call and what follows it),
+the same output rules as `launch` and `ls` (results on stdout, progress on stderr, a failure as one
+line, a local follow-up that failed as a warning with exit status 0)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.cli.instance import add_instance_command
@@ -15,8 +14,6 @@ from tui.cli.output import PROG, UsageError, say, warn
 
 if TYPE_CHECKING:
     from tui.context import AppContext
-
-log = logging.getLogger(__name__)
 
 
 def add_parsers(
@@ -53,46 +50,23 @@ def _check_image(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
+    from tui.flows.instance_ops import InstanceOps
     from tui.services.cloud import lifecycle
-    from tui.services.remote import sshconfig
 
-    aws = ctx.aws
-    include = sshconfig.include_path(ctx.key_dir)
-    instance = lifecycle.find_instance(aws, args.name, args.region)
-    if args.command == "stop":
-        after = lifecycle.stop(aws, instance)
-        say(
-            f"{instance.name} is {after.state}. Its disk is still billed; its public address changes on start."
-        )
-        drop_alias(include, instance.instance_id)
-    elif args.command == "start":
-        after = lifecycle.start(aws, instance)
-        say(f"{instance.name} is {after.state}; `{PROG} ssh {instance.name}` once it is running.")
-    elif args.command == "terminate":
-        after = lifecycle.terminate(aws, instance)
-        say(f"{instance.name} is {after.state}.")
-        drop_alias(include, instance.instance_id)
-    else:  # image
-        name = args.image_name or lifecycle.default_image_name(instance)
-        image_id = lifecycle.create_image(
-            aws,
-            instance,
-            name,
-            progress=say,
-            poll_interval=0.2 if ctx.simulated else 5.0,
-            terminate_after=args.terminate,
-        )
-        print(image_id, flush=True)
+    ops = InstanceOps.of(ctx, on_notice=warn)
+    instance = lifecycle.find_instance(ctx.aws, args.name, args.region)
+    if args.command == "image":
+        outcome = ops.create_image(instance, args.image_name, terminate_after=args.terminate, progress=say)
+        print(outcome.image_id, flush=True)
+    else:
+        outcome = ops.act(args.command, instance)
+        say(outcome.summary + _AFTER.get(args.command, "").format(name=instance.name, prog=PROG))
     print(instance.instance_id, flush=True)
     return 0
 
 
-def drop_alias(include: Path, instance_id: str) -> None:
-    """The instance's `ssh d2l-NAME` entry goes (stopped or terminated: its address is released)."""
-    from tui.services.remote import sshconfig
-
-    try:
-        sshconfig.remove(include, instance_id, on_notice=warn)
-    except OSError as exc:
-        log.warning("ssh config include %s not updated: %s", include, exc)
-        warn(f"the ssh config include {include} could not be updated ({exc.strerror or exc}).")
+# What a script's reader needs to know next, after the summary.
+_AFTER = {
+    "stop": " Its disk is still billed; its public address changes on start.",
+    "start": " `{prog} ssh {name}` once it is running.",
+}

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.cli.instance import FRAMEWORKS, add_instance_command, link_for, trust_or_refuse
+from tui.cli.instance import add_framework_argument, add_instance_command, link_for, trusting_once
 from tui.cli.output import PROG, say
 
 if TYPE_CHECKING:
@@ -29,12 +29,7 @@ def add_parser(
 ) -> None:
     what = "set an instance up for the book (or follow the setup running there) and stream its log"
     parser = add_instance_command(sub, common, "provision", what, over_ssh=True)
-    parser.add_argument(
-        "--framework",
-        default="pytorch",
-        choices=FRAMEWORKS,
-        help="the framework the notebooks use (default: pytorch)",
-    )
+    add_framework_argument(parser, "the framework the notebooks use")
     parser.add_argument("--recipe", type=Path, metavar="FILE", help="run only the steps of this recipe file")
     parser.add_argument(
         "--attach", action="store_true", help="only follow the run already on the instance; start nothing"
@@ -43,14 +38,14 @@ def add_parser(
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
-    from tui.services.remote.provision import recipe_for
+    from tui.flows.provisioning import plan_setup
 
     link = link_for(args, ctx)
-    recipe = None
-    if not args.attach:
-        recipe = recipe_for(link.instance.instance_type, args.framework, only=args.recipe)
+    setup = plan_setup(
+        link, link.instance.instance_type, fresh=not args.attach, framework=args.framework, only=args.recipe
+    )
     try:
-        return asyncio.run(_follow(link, recipe, attach=args.attach, trust=args.trust_host_key))
+        return asyncio.run(_follow(link, setup.recipe, attach=args.attach, trust=args.trust_host_key))
     except KeyboardInterrupt:
         say(
             f"Stopped following. The setup goes on on the instance: `{PROG} provision {link.label} --attach`."
@@ -60,28 +55,25 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
 
 async def _follow(link: InstanceLink, recipe: Recipe | None, *, attach: bool, trust: bool) -> int:
     from tui.services.remote.provision import follow_run
-    from tui.services.remote.ssh import HostKeyUnknown
 
     printer = _Printer()
-    while True:
-        try:
-            outcome, _ = await follow_run(
-                lambda: link.connect(say),
-                printer.update,
-                recipe=recipe,
-                mode="reattach" if attach else "fresh",
-            )
-            break
-        except HostKeyUnknown as exc:
-            if not trust_or_refuse(link, exc, trust):
-                return 1
-            trust = False  # once: a key that changes after this is refused
+    followed = await trusting_once(
+        link,
+        trust,
+        lambda: follow_run(
+            lambda: link.connect(say), printer.update, recipe=recipe, mode="reattach" if attach else "fresh"
+        ),
+    )
+    if followed is None:
+        return 1
+    outcome, _ = followed
     if outcome.ok or outcome.not_started:
         say(outcome.summary)
     else:
+        from tui.flows.provisioning import failed_step_words
+
         title = printer.titles.get(outcome.failed_step, outcome.failed_step)
-        hint = printer.hints.get(outcome.failed_step, "")
-        say(f"Step '{title}' failed (exit code {outcome.rc}). {hint}".rstrip())
+        say(failed_step_words(outcome, title, printer.hints.get(outcome.failed_step, "")))
         say("Fix the cause, then run the same command again: done steps are skipped.")
     if outcome.not_started:
         say(f"Start it with `{PROG} provision {link.label}`.")

@@ -42,8 +42,8 @@ def add_config_parser(
 
 
 def run_ssh(args: argparse.Namespace, ctx: AppContext) -> int:
+    from tui.flows.reach import key_for
     from tui.services.cloud import lifecycle
-    from tui.services.cloud.keys import check_key, find_private_key
     from tui.services.errors import InputError
     from tui.services.remote import sshconfig
 
@@ -55,9 +55,7 @@ def run_ssh(args: argparse.Namespace, ctx: AppContext) -> int:
             if instance.state == "stopped"
             else "Wait a moment and try again.",
         )
-    key = find_private_key(instance.key_name, ctx.key_dir) if instance.key_name else None
-    if key is not None:
-        check_key(key, ctx.key_dir)  # OpenSSH would refuse it with a wall of @s; say the one command instead
+    key = key_for(instance, ctx.key_dir, check=True)  # OpenSSH would refuse a loose one with a wall of @s
     if not args.print:
         _pin_from_console(ctx.aws, instance)
     argv = sshconfig.ssh_argv(instance, key)

@@ -14,7 +14,13 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING
 
-from tui.cli.instance import FRAMEWORKS, add_instance_command, link_for, trust_or_refuse
+from tui.cli.instance import (
+    add_framework_argument,
+    add_instance_command,
+    link_for,
+    trust_or_refuse,
+    trusting_once,
+)
 from tui.cli.output import PROG, say
 
 if TYPE_CHECKING:
@@ -36,12 +42,7 @@ def add_parser(
         default=8889,
         help="the local port (default: 8889, as in the book; the next free one when it is taken)",
     )
-    parser.add_argument(
-        "--framework",
-        default="pytorch",
-        choices=FRAMEWORKS,
-        help="whose notebooks Jupyter serves when it is started (default: pytorch)",
-    )
+    add_framework_argument(parser, "whose notebooks Jupyter serves when it is started")
     parser.add_argument(
         "--stop-jupyter",
         action="store_true",
@@ -114,25 +115,13 @@ class _Holder:
             say(status.detail)
 
 
-async def _connect_trusting(link: InstanceLink, trust: bool) -> tuple[asyncssh.SSHClientConnection, bool]:
-    """A connection; with `trust`, an unknown host key is pinned once (as `provision` does)."""
-    from tui.services.remote.ssh import HostKeyUnknown
-
-    try:
-        return await link.connect(say), trust
-    except HostKeyUnknown as exc:
-        if not trust:
-            raise
-        link.trust(exc.presented)
-        say(f"Trusted and pinned {exc.fingerprint} for {link.label}.")
-        return await link.connect(say), False
-
-
 async def _hold(link: InstanceLink, args: argparse.Namespace, holder: _Holder) -> int:
     from tui.services.remote.tunnel import Tunnel
 
     # The first connection settles the host key question; later ones (reconnects) go through link.
-    conn, _ = await _connect_trusting(link, args.trust_host_key)
+    conn = await trusting_once(link, args.trust_host_key, lambda: link.connect(say))
+    if conn is None:
+        return 1
     first: list[asyncssh.SSHClientConnection] = [conn]
 
     async def connect(on_wait: OnWait | None) -> asyncssh.SSHClientConnection:
@@ -158,12 +147,15 @@ async def _hold(link: InstanceLink, args: argparse.Namespace, holder: _Holder) -
 
 
 async def _stop(link: InstanceLink, *, trust: bool) -> int:
+    from tui.flows.tunnels import stopped_words
     from tui.services.remote.jupyter_remote import stop_jupyter
 
-    conn, _ = await _connect_trusting(link, trust)
+    conn = await trusting_once(link, trust, lambda: link.connect(say))
+    if conn is None:
+        return 1
     try:
         stopped = await stop_jupyter(conn, label=link.label)
     finally:
         conn.close()
-    say(f"Jupyter stopped on {link.label}." if stopped else f"Jupyter wasn't running on {link.label}.")
+    say(stopped_words(stopped, link.label))
     return 0

@@ -392,13 +392,15 @@ def open_provisioning(
 ) -> None:
     """Right after a launch: the instance's cockpit on its Setup pane, running the book's recipe
     (plus the user's own steps) afresh."""
-    from tui.services.remote.provision import recipe_for
+    from tui.flows.provisioning import plan_setup
 
+    link = ctx.instance_link(instance, key_path)
     try:
-        recipe = recipe_for(instance.instance_type, framework, simulated=ctx.simulated)
+        setup = plan_setup(link, instance.instance_type, fresh=True, framework=framework)
     except D2lError as exc:
         app.notify(str(exc), severity="error", timeout=10, markup=False)
         return
-    app.push_screen(
-        open_cockpit(ctx, instance, pane="setup", recipe=recipe, setup_mode="fresh", key=key_path)
+    cockpit = open_cockpit(
+        ctx, instance, pane="setup", recipe=setup.recipe, setup_mode=setup.mode, key=key_path
     )
+    app.push_screen(cockpit)

@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
 
+from tui.flows.instance_ops import Action, InstanceOps
 from tui.screens.confirm import IMAGE_FIRST, TERMINATE, ConfirmationModal, ImageNameModal, TypeNameModal
 from tui.services.cloud import lifecycle
 from tui.services.cloud.costs import InstanceRow, money
@@ -234,9 +235,9 @@ class InstanceActions(Screen[None]):
         return True if row is not None and lifecycle.can(needs, row.instance) else None
 
     def key_path(self, instance: Instance) -> Path | None:
-        from tui.services.cloud.keys import find_private_key
+        from tui.flows.reach import key_for
 
-        return find_private_key(instance.key_name, self.ctx.key_dir) if instance.key_name else None
+        return key_for(instance, self.ctx.key_dir)
 
     # -- actions --------------------------------------------------------------------------------
 
@@ -355,20 +356,27 @@ class InstanceActions(Screen[None]):
 
     # -- workers --------------------------------------------------------------------------------
 
+    def _ops(self) -> InstanceOps:
+        """The flow, from a worker thread: its notices become toasts, its tunnel stops run on the loop."""
+        app = self.app
+
+        def warn(notice: str) -> None:
+            app.call_from_thread(self.notify, notice, severity="warning", timeout=15, markup=False)
+
+        return InstanceOps.of(self.ctx, on_notice=warn, on_loop=app.call_from_thread)
+
     @work(thread=True, group="instance-action", exit_on_error=False)
-    def lifecycle_action(self, inst: Instance, action: str) -> None:
-        call: Any = {"stop": lifecycle.stop, "start": lifecycle.start, "terminate": lifecycle.terminate}[
-            action
-        ]
+    def lifecycle_action(self, inst: Instance, action: Action) -> None:
         self.app.call_from_thread(self.say, f"Asking AWS to {action} {inst.name}…")
         try:
-            after = call(self.ctx.aws, inst)
+            outcome = self._ops().act(action, inst)
         except Exception as exc:
             self.app.call_from_thread(self.failed, exc, f"{action} {inst.name}")
             return
-        if action == "terminate":
-            self._drop_alias(inst)
-        self.app.call_from_thread(self.acted, f"{inst.name} is {after.state}.")
+        self.app.call_from_thread(self.acted, outcome.summary)
+
+    # None: the flow's own interval (tests make it quick).
+    IMAGE_POLL_S: float | None = None
 
     @work(thread=True, group="instance-image", exit_on_error=False)
     def make_image(self, inst: Instance, name: str, terminate_after: bool) -> None:
@@ -376,41 +384,18 @@ class InstanceActions(Screen[None]):
 
         worker = get_current_worker()
         try:
-            image_id = lifecycle.create_image(
-                self.ctx.aws,
+            outcome = self._ops().create_image(
                 inst,
                 name,
+                terminate_after=terminate_after,
                 progress=lambda line: self.app.call_from_thread(self.say, line),
                 cancelled=lambda: worker.is_cancelled,
                 poll_interval=self.IMAGE_POLL_S,
-                terminate_after=terminate_after,
             )
         except Exception as exc:
             self.app.call_from_thread(self.failed, exc, f"create an image of {inst.name}")
             return
-        if terminate_after:
-            self._drop_alias(inst)
-        done = f"Image {image_id} ({name}) is available under My AMIs."
-        self.app.call_from_thread(
-            self.acted, done + (f" {inst.name} is being terminated." if terminate_after else "")
-        )
-
-    IMAGE_POLL_S = 5.0
-
-    def _drop_alias(self, inst: Instance) -> None:
-        """From a worker thread, after AWS did the work: the `ssh d2l-NAME` entry goes. A local file
-        that fails here is a warning, never the action's outcome (the instance is gone all the same)."""
-
-        def warn(notice: str) -> None:
-            self.app.call_from_thread(self.notify, notice, severity="warning", timeout=15, markup=False)
-
-        try:
-            sshconfig.remove(sshconfig.include_path(self.ctx.key_dir), inst.instance_id, on_notice=warn)
-        except OSError as exc:
-            log.warning("ssh config include not updated after %s: %s", inst.instance_id, exc)
-            warn(
-                f"The ssh config include could not be updated ({exc.strerror or exc}); `ssh` may still list it."
-            )
+        self.app.call_from_thread(self.acted, outcome.summary)
 
     def acted(self, message: str) -> None:
         self.say(message)

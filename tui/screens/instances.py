@@ -175,11 +175,9 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     def _memory_scope(self) -> str | None:
         """None: nothing to remember (the simulated cloud is new each start; a region subset is not
         the whole list)."""
-        from tui.services.instance_memory import scope_of
+        from tui.services.instance_memory import scope_for
 
-        if self.ctx.aws.simulated or self.regions:
-            return None
-        return scope_of(self.ctx.aws.profile, self.ctx.aws.endpoint_url)
+        return None if self.regions else scope_for(self.ctx.aws)
 
     def _recall(self) -> Remembered | None:
         from tui.services.instance_memory import recall

@@ -270,14 +270,15 @@ class SetupPane(Vertical, can_focus=True):
                 "or run `d2l-tui provision NAME`."
             )
         else:
+            from tui.flows.provisioning import failed_step_words
+
             failed = self.steps.get(outcome.failed_step)
             name = failed.title if failed else outcome.failed_step
-            hint = f" {failed.hint}" if failed and failed.hint else ""
             self.query_one("#provision-link", Static).update(
                 Text(f"Stopped at '{name}'; the steps after it did not run.")
             )
             self._show_error(
-                f"Step '{name}' failed (exit code {outcome.rc}).{hint}\n"
+                failed_step_words(outcome, name, failed.hint if failed else "") + "\n"
                 "Its output is in the log above (failures in red). Press r to retry it; done steps are skipped."
             )
         self.refresh_bindings()

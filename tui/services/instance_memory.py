@@ -19,14 +19,17 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.models import Instance
 from tui.services import local_files
 from tui.services.cloud.costs import InstanceRow, cost_so_far
+
+if TYPE_CHECKING:
+    from tui.services.cloud.aws import Aws
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,11 @@ def scope_of(profile: str | None, endpoint_url: str, access_key_id: str | None =
         access_key_id = os.environ.get("AWS_ACCESS_KEY_ID", "")
     text = "\0".join((profile or "", endpoint_url or "", access_key_id or ""))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def scope_for(aws: Aws) -> str | None:
+    """The account scope of ``aws``'s remembered list; None for the simulated cloud (new each start)."""
+    return None if aws.simulated else scope_of(aws.profile, aws.endpoint_url)
 
 
 def _path(cache_dir: Path, scope: str) -> Path:
@@ -140,6 +148,26 @@ def remember(cache_dir: Path, scope: str, rows: list[InstanceRow], now: datetime
             raise
     except (OSError, TypeError, ValueError) as exc:  # a cache: never worth failing for
         log.warning("could not remember the instances: %s", exc)
+
+
+# Gone for the user: a remembered row in one of these states is dropped, not updated.
+_GONE = frozenset({"shutting-down", "terminated"})
+
+
+def note_change(cache_dir: Path, scope: str, instance: Instance, on_notice: OnNotice | None = None) -> None:
+    """An action AWS accepted changes one remembered row (its state, its address), or drops it when
+    the instance is going: the next start then paints what is true. The file keeps its saved time
+    (the other rows are as old as it says); no file, no change."""
+    remembered = recall(cache_dir, scope, on_notice=on_notice)
+    if remembered is None:
+        return
+    rows = [
+        r if r.instance.instance_id != instance.instance_id else replace(r, instance=instance)
+        for r in remembered.rows
+        if r.instance.instance_id != instance.instance_id or instance.state not in _GONE
+    ]
+    if rows != remembered.rows:
+        remember(cache_dir, scope, rows, remembered.saved_at)
 
 
 def recall(
