@@ -318,10 +318,15 @@ def check(now):
     cap_at = booted_at + conf["max_hours"] * 60 * MINUTE if conf["max_hours"] else None
 
     stops = []  # (when, why) it would stop if nothing happens meanwhile
+    due = []  # those whose warning time has come (an idle stop's only while nothing is going on)
     if idle_s:
         stops.append((last_active + idle_s, "idle %g min" % conf["idle_minutes"]))
+        if not recent and now >= last_active + idle_s - warn_s:
+            due.append(stops[-1])
     if cap_at:
         stops.append((cap_at, "cap %g h" % conf["max_hours"]))
+        if now >= cap_at - warn_s:
+            due.append(stops[-1])
     stop_at, why = min(stops) if stops else (None, "")
 
     status = {
@@ -344,7 +349,7 @@ def check(now):
     if stop_at is None:
         status["state"] = "off"
         state.pop("warned_at", None)
-    elif now < stop_at - warn_s:
+    elif not due:
         status["state"] = "busy" if recent else ("idle" if idle_s else "capped")
         if state.pop("warned_at", None):
             wall("d2l-tui auto-stop: cancelled, this machine is in use again (%s)." % (status["reason"] or "activity"))
@@ -353,6 +358,7 @@ def check(now):
         elif cap_at:
             status.update(stop_at=cap_at, stop_why="cap %g h" % conf["max_hours"])
     else:
+        stop_at, why = min(due)
         warned_at = state.setdefault("warned_at", now)
         stop_at = max(stop_at, warned_at + warn_s)  # never without the full warning first
         status.update(state="warning", stop_at=stop_at, stop_why=why)
