@@ -43,13 +43,17 @@ async def test_idle_machine_is_warned_then_stopped(host: AutostopHost) -> None:
     first = await host.check()
     assert first.state == "idle" and first.idle_minutes == 0 and first.idle_of_minutes == 4
     assert first.stop_at is not None and first.stop_at == pytest.approx(time.time() + 4, abs=1.5)
-    assert describe(first, clock) == f"idle 0 of 4 min — stops at {clock(first.stop_at)} (a minute is 1 s here)"
+    assert (
+        describe(first, clock) == f"idle 0 of 4 min — stops at {clock(first.stop_at)} (a minute is 1 s here)"
+    )
     assert host.calls("wall") == [] and host.calls("shutdown") == []
 
     await sleep_until(first.stop_at - 2)
     warned = await host.check()
     assert warned.state == "warning" and warned.idle_minutes == 2
-    assert describe(warned, clock).startswith(f"stops at {clock(warned.stop_at or 0)} (idle 4 min), users warned")
+    assert describe(warned, clock).startswith(
+        f"stops at {clock(warned.stop_at or 0)} (idle 4 min), users warned"
+    )
     [message] = host.calls("wall")
     assert "stops at" in message and "(idle 4 min)" in message
     assert host.calls("shutdown") == []
@@ -117,7 +121,9 @@ async def test_cap_stops_a_busy_machine_after_a_warning(host: AutostopHost) -> N
     busy = await host.check()
     assert busy.state == "busy" and busy.stop_why == "cap 0.1 h"
     assert busy.stop_at == pytest.approx(host.booted_at + 6, abs=0.5)
-    assert describe(busy, clock).startswith(f"not idle: GPU 100% — cap 0.1 h stops it at {clock(busy.stop_at or 0)}")
+    assert describe(busy, clock).startswith(
+        f"not idle: GPU 100% — cap 0.1 h stops it at {clock(busy.stop_at or 0)}"
+    )
 
     await sleep_until(host.booted_at + 4)
     warned = await host.check()
@@ -247,7 +253,9 @@ def jupyter(host: AutostopHost, tmp_path: Path) -> Iterator[dict[str, str]]:
     try:
         deadline = time.monotonic() + 60
         while not list(runtime.glob("jpserver-*.json")):
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "jupyter.log").read_text()
+            assert process.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "jupyter.log"
+            ).read_text()
             time.sleep(0.1)
         info = json.loads(next(runtime.glob("jpserver-*.json")).read_text())
         yield {"url": f"http://127.0.0.1:{info['port']}", "token": token, "runtime": str(runtime)}
@@ -259,7 +267,9 @@ def jupyter(host: AutostopHost, tmp_path: Path) -> Iterator[dict[str, str]]:
 def api(jupyter: dict[str, str], method: str, path: str) -> object:
     import urllib.request
 
-    request = urllib.request.Request(jupyter["url"] + path, method=method, data=b"{}" if method == "POST" else None)
+    request = urllib.request.Request(
+        jupyter["url"] + path, method=method, data=b"{}" if method == "POST" else None
+    )
     request.add_header("Authorization", f"token {jupyter['token']}")
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.loads(answer.read() or b"null")
@@ -272,7 +282,9 @@ async def test_a_kernel_executing_keeps_it_up_and_idle_counts_from_its_last_acti
 
     kernel = api(jupyter, "POST", "/api/kernels")
     assert isinstance(kernel, dict)
-    client = BlockingKernelClient(connection_file=str(Path(jupyter["runtime"]) / f"kernel-{kernel['id']}.json"))
+    client = BlockingKernelClient(
+        connection_file=str(Path(jupyter["runtime"]) / f"kernel-{kernel['id']}.json")
+    )
     client.load_connection_file()
     client.start_channels()
     try:

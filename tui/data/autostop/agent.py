@@ -42,7 +42,9 @@ ENV = os.environ.get
 MINUTE = float(ENV("D2L_AUTOSTOP_MINUTE_S") or 60)
 CONFIG = ENV("D2L_AUTOSTOP_CONFIG") or "/etc/d2l-autostop/config.json"
 STATE_DIR = ENV("D2L_AUTOSTOP_STATE_DIR") or "/var/lib/d2l-autostop"
-JUPYTER = ENV("D2L_AUTOSTOP_JUPYTER") or "/home/*/.local/share/jupyter/runtime:/root/.local/share/jupyter/runtime"
+JUPYTER = (
+    ENV("D2L_AUTOSTOP_JUPYTER") or "/home/*/.local/share/jupyter/runtime:/root/.local/share/jupyter/runtime"
+)
 SETUP = ENV("D2L_AUTOSTOP_SETUP") or "/home/*/.d2l-tui/provision:/root/.d2l-tui/provision"
 BOOT_ID = ENV("D2L_AUTOSTOP_BOOT_ID_FILE") or "/proc/sys/kernel/random/boot_id"
 UPTIME = ENV("D2L_AUTOSTOP_UPTIME_FILE") or "/proc/uptime"
@@ -113,7 +115,9 @@ def matches(name, pattern):
     parts = pattern.split("*")
     if len(parts) == 1:
         return name == pattern
-    if not (name.startswith(parts[0]) and name.endswith(parts[-1])) or len(name) < len(parts[0]) + len(parts[-1]):
+    if not (name.startswith(parts[0]) and name.endswith(parts[-1])) or len(name) < len(parts[0]) + len(
+        parts[-1]
+    ):
         return False
     at = len(parts[0])
     for middle in parts[1:-1]:
@@ -160,7 +164,10 @@ def http_get_json(port, path, token):
     with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
         s.settimeout(3)
         s.sendall(
-            ("GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nAuthorization: token %s\r\n\r\n" % (path, port, token)).encode()
+            (
+                "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nAuthorization: token %s\r\n\r\n"
+                % (path, port, token)
+            ).encode()
         )
         chunks = []
         while True:
@@ -191,7 +198,9 @@ def jupyter_signals(conf, now):
         info = load_json(info_path)
         try:
             os.kill(int(info["pid"]), 0)
-            kernels = http_get_json(int(info["port"]), (info.get("base_url") or "/") + "api/kernels", info["token"])
+            kernels = http_get_json(
+                int(info["port"]), (info.get("base_url") or "/") + "api/kernels", info["token"]
+            )
         except (KeyError, ValueError, TypeError, ProcessLookupError):
             continue  # a runtime file left by a server that is gone
         except OSError as exc:
@@ -221,11 +230,11 @@ def login_signals(conf, now):
     """Interactive SSH logins: session leaders on a pseudo-terminal whose parent is sshd."""
     found = []
     stats = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            st = proc_stat(pid)
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(name)
             if st:
-                stats[int(pid)] = st
+                stats[int(name)] = st
     for pid, (_comm, ppid, session, tty) in stats.items():
         major = (tty >> 8) & 0xFFF
         if pid != session or not 136 <= major <= 143 or not stats.get(ppid, ("",))[0].startswith("sshd"):
@@ -352,7 +361,10 @@ def check(now):
     elif not due:
         status["state"] = "busy" if recent else ("idle" if idle_s else "capped")
         if state.pop("warned_at", None):
-            wall("d2l-tui auto-stop: cancelled, this machine is in use again (%s)." % (status["reason"] or "activity"))
+            wall(
+                "d2l-tui auto-stop: cancelled, this machine is in use again (%s)."
+                % (status["reason"] or "activity")
+            )
         if not recent:
             status.update(stop_at=stop_at, stop_why=why)
         elif cap_at:

@@ -80,7 +80,11 @@ def packed_agent() -> str:
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
             if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
-    return "#!/usr/bin/env python3\n# d2l-tui idle auto-stop agent (commented source: d2l-tui, tui/data/autostop/agent.py)\n" + ast.unparse(tree) + "\n"
+    return (
+        "#!/usr/bin/env python3\n# d2l-tui idle auto-stop agent (commented source: d2l-tui, tui/data/autostop/agent.py)\n"
+        + ast.unparse(tree)
+        + "\n"
+    )
 
 
 def _uncommented(text: str) -> str:
@@ -123,7 +127,7 @@ def parse_status(text: str, instance_now: float) -> AutostopStatus | None:
         return None
     if not isinstance(raw, dict) or raw.get("state") not in _STATES or _number(raw.get("checked_at")) is None:
         return None
-    last = raw.get("last_stop") if isinstance(raw.get("last_stop"), dict) else {}
+    last: dict[str, Any] = raw["last_stop"] if isinstance(raw.get("last_stop"), dict) else {}
     idle = _number(raw.get("idle_minutes"))
     return AutostopStatus(
         state=raw["state"],
@@ -170,7 +174,9 @@ def describe(status: AutostopStatus | None, clock: Callable[[float], str] = _loc
     else:
         text = f"idle {status.idle_minutes} of {status.idle_of_minutes} min"
         if at:
-            text += f" — {verb} at {at}" + (f" ({status.stop_why})" if status.stop_why.startswith("cap") else "")
+            text += f" — {verb} at {at}" + (
+                f" ({status.stop_why})" if status.stop_why.startswith("cap") else ""
+            )
     if status.minute_s != 60:
         text += f" (a minute is {status.minute_s:g} s here)"
     return text
@@ -188,7 +194,9 @@ def _split_now(out: str) -> tuple[str, float]:
         return text, time.time()
 
 
-async def read_status(conn: asyncssh.SSHClientConnection, *, status_path: str = STATUS_PATH) -> AutostopStatus | None:
+async def read_status(
+    conn: asyncssh.SSHClientConnection, *, status_path: str = STATUS_PATH
+) -> AutostopStatus | None:
     """The agent's status (None: not installed, or it has not checked yet)."""
     result = await conn.run(_status_command(status_path), check=False)
     text, now = _split_now(str(result.stdout or ""))
@@ -223,8 +231,7 @@ async def write_config(
     script = (
         f"test -e {quoted} || {{ echo '::not-installed::'; exit 3; }}\n"
         f"{sudo} tee {quoted}.new >/dev/null && {sudo} mv {quoted}.new {quoted} || exit 4\n"
-        f"{agent_command} >/dev/null 2>&1\n"
-        + _status_command(status_path)
+        f"{agent_command} >/dev/null 2>&1\n" + _status_command(status_path)
     )
     result = await conn.run("bash -c " + shlex.quote(script), input=config_json(config) + "\n", check=False)
     out = str(result.stdout or "") + str(result.stderr or "")
