@@ -90,7 +90,10 @@ def test_the_fragment_installs_the_agent_and_starts_its_timer(tmp_path: Path) ->
     config = json.loads((root / "etc" / "d2l-autostop" / "config.json").read_text())
     assert config["idle_minutes"] == 45 and config["max_hours"] == 8 and config["warn_minutes"] == 5
     service = (root / "etc" / "systemd" / "system" / "d2l-autostop.service").read_text()
-    assert "ExecStart=/usr/bin/python3 -I -S /opt/d2l-tui/autostop/agent.py" in service
+    assert (
+        "ExecStart=/usr/bin/python3 -I -S -c \"import sys; sys.path.insert(0, '/opt/d2l-tui/autostop'); import agent;"
+        in service
+    )
     timer = (root / "etc" / "systemd" / "system" / "d2l-autostop.timer").read_text()
     assert "OnUnitActiveSec=1min" in timer and "WantedBy=timers.target" in timer
     assert (tmp_path / "systemctl.log").read_text().splitlines() == [
@@ -99,8 +102,10 @@ def test_the_fragment_installs_the_agent_and_starts_its_timer(tmp_path: Path) ->
     ]
 
     state = tmp_path / "state"
+    start = service.split("ExecStart=", 1)[1].split("\n", 1)[0].replace("/usr/bin/python3", sys.executable)
     run = subprocess.run(
-        [sys.executable, "-I", "-S", str(agent)],
+        start.replace("/opt/d2l-tui/autostop", str(agent.parent)),
+        shell=True,
         env={
             "PATH": f"{bin_dir}:/usr/bin:/bin",
             "D2L_AUTOSTOP_CONFIG": str(root / "etc" / "d2l-autostop" / "config.json"),

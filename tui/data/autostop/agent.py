@@ -34,7 +34,6 @@ Files (each overridable through the environment, so tests run this as an ordinar
 import fcntl
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -110,6 +109,42 @@ def config():
     return conf
 
 
+def run(argv, timeout=20):
+    """argv's output (stderr dropped); None when it can't start, fails or takes longer than timeout.
+    fork/exec by hand: the subprocess module's imports alone cost more CPU than a whole check."""
+    import select
+
+    try:
+        r, w = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:  # the child: stdout to the pipe, nothing else open
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(w, 1)
+            os.dup2(null, 2)
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    os.close(w)
+    out, deadline = [], time.time() + timeout
+    while True:
+        left = deadline - time.time()
+        if left <= 0 or not select.select([r], [], [], left)[0]:
+            os.kill(pid, 9)
+            out = None
+            break
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        out.append(chunk)
+    os.close(r)
+    status = os.waitpid(pid, 0)[1]
+    return b"".join(out).decode("utf-8", "replace") if out is not None and status == 0 else None
+
+
 def matches(name, pattern):
     """Shell-style match with '*' only (glob and fnmatch cost ~10 ms of imports a minute)."""
     parts = pattern.split("*")
@@ -147,13 +182,9 @@ def paths(spec, pattern):
 
 
 def gpu_signals(conf, now):
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=20, universal_newlines=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return []  # no GPU driver (yet): nothing to measure
+    out = run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"])
+    if out is None:
+        return []  # no GPU driver (yet), or it failed: nothing to measure
     busiest = max((int(v) for v in out.split() if v.isdigit()), default=-1)
     return [(now, "GPU %d%%" % busiest)] if busiest > conf["gpu_percent"] else []
 
@@ -394,15 +425,14 @@ def check(now):
     write_json(os.path.join(STATE_DIR, "status.json"), status)
     if status["state"] == "stopping":
         log("shutting down: %s" % why)
-        subprocess.call(["shutdown", "-h", "now", "d2l-tui auto-stop: " + why])
+        if run(["shutdown", "-h", "now", "d2l-tui auto-stop: " + why], timeout=60) is None:
+            log("shutdown failed: the next check tries again")
     return status
 
 
 def wall(message):
-    try:
-        subprocess.call(["wall", message], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
-    except (OSError, subprocess.SubprocessError) as exc:
-        log("wall failed: %s" % exc)
+    if run(["wall", message], timeout=10) is None:
+        log("wall failed: " + message)
 
 
 def main():
