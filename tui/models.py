@@ -406,3 +406,47 @@ class TunnelStatus:
     @property
     def active(self) -> bool:
         return self.state != "down"
+
+
+AutostopState = Literal["idle", "busy", "capped", "warning", "stopping", "off"]
+
+
+@dataclass(frozen=True)
+class AutostopConfig:
+    """The instance's auto-stop setting, as its agent reads it (/etc/d2l-autostop/config.json);
+    tui/data/autostop/agent.py explains the defaults."""
+
+    idle_minutes: int = 30  # stop after this long idle; 0: no idle stop
+    max_hours: float = 0  # stop this long after a boot, busy or not; 0: no cap
+    warn_minutes: int = 5
+    gpu_percent: int = 10  # a GPU busier than this is not idle
+    cpu_cores: float = 0.5  # more cores than this busy is not idle
+    on_shutdown: Literal["stop", "terminate"] = "stop"  # terminate: a one-time spot instance
+
+    @property
+    def off(self) -> bool:
+        return not self.idle_minutes and not self.max_hours
+
+
+@dataclass(frozen=True)
+class AutostopStatus:
+    """What the instance's auto-stop agent last wrote (its status.json), read with the instance's clock."""
+
+    state: AutostopState
+    idle_minutes: int | None  # idle so far (None with the idle stop off)
+    idle_of_minutes: int
+    reason: str  # why it is not idle ("kernel busy, GPU 87%"), "" when idle
+    stop_at: float | None  # epoch seconds: when it stops if nothing changes (None: no stop ahead)
+    stop_why: str  # "idle 30 min" | "cap 8 h"
+    checked_at: float  # the agent's last check (epoch, the instance's clock)
+    instance_now: float  # the instance's clock when this was read
+    minute_s: float = 60  # seconds in the agent's "minute" (the demo makes minutes seconds)
+    max_hours: float = 0
+    on_shutdown: str = "stop"
+    last_stop_at: float | None = None  # when the agent last stopped this instance
+    last_stop_why: str = ""
+
+    @property
+    def stale(self) -> bool:
+        """The agent has not checked for three of its minutes: its timer is not running."""
+        return self.instance_now - self.checked_at > 3 * self.minute_s
