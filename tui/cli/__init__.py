@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from tui.cli import gpu, launch, lifecycle, listing, provision, ssh, tunnel
+from tui.cli import autostop, gpu, launch, lifecycle, listing, provision, ssh, tunnel
 from tui.cli.output import EXIT_CODES, PROG, UsageError, say
 from tui.flows import launch_plan
 
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     tunnel.add_parser(sub, common)
     gpu.add_parser(sub, common)
     lifecycle.add_parsers(sub, common)
+    autostop.add_parser(sub, common)
     ssh.add_parsers(sub, common)
     listing.add_cleanup_parser(sub, common)
     ssh.add_config_parser(sub, common)
