@@ -39,10 +39,10 @@ def alarms() -> list[dict[str, Any]]:
     ],
 )
 def test_bad_auto_stop_is_refused_before_anything_is_sent(
-    endpoint: str,
+    endpoint: str,  # noqa: F811  (the fixture imported above)
     tmp_path: Path,
     args: list[str],
-    sentence: str,  # noqa: F811
+    sentence: str,
 ) -> None:
     home = tmp_path / "home"
     result = d2l(subprocess_env(endpoint, home), *LAUNCH, *args, "--yes")
