@@ -100,7 +100,10 @@ def test_launch_then_ls(endpoint: str, tmp_path: Path) -> None:
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o400
     assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
     progress = result.stderr.splitlines()
-    assert progress[0] == "Importing key pair d2l-tui into us-east-1 …" and progress[-1] == "Ready"
+    assert progress[0].startswith(
+        "Auto-stop: The instance stops (its disk stays, and is billed) after 30 min idle"
+    )  # on by default
+    assert progress[1] == "Importing key pair d2l-tui into us-east-1 …" and progress[-1] == "Ready"
 
     assert data["InstanceType"] == "g4dn.xlarge" and data["KeyName"] == "d2l-tui"
     assert data["MetadataOptions"]["HttpTokens"] == "required"
@@ -147,7 +150,7 @@ def test_launch_then_ls(endpoint: str, tmp_path: Path) -> None:
 
 def test_default_name_and_disk_with_ubuntu(endpoint: str, tmp_path: Path) -> None:
     env = subprocess_env(endpoint, tmp_path / "home")
-    result = d2l(env, *LAUNCH, "--image", "ubuntu", "--spot", "--yes")
+    result = d2l(env, *LAUNCH, "--image", "ubuntu", "--spot", "--autostop", "off", "--yes")
     assert result.returncode == 0, result.stderr
     [data] = instances()
     tags = {t["Key"]: t["Value"] for t in data["Tags"]}

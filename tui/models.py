@@ -18,6 +18,9 @@ TAG_NAME = "d2l-tui:name"
 # instance for a repeated token), so the launch also tags the instance with it: before a retry
 # the app looks for that tag and never launches twice.
 TAG_CLIENT_TOKEN = "d2l-tui:client-token"
+# What auto-stop the instance was launched with ("30m", "off", "30m max 8h"): `d2l-tui autostop NAME
+# status` and the lists can say it without reaching the instance.
+TAG_AUTOSTOP = "d2l-tui:autostop"
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,25 @@ class KeyChoice:
 
 
 @dataclass(frozen=True)
+class AutostopSetting:
+    """When the instance stops itself: after ``idle_minutes`` with nothing going on (None: never for
+    idleness) and/or ``max_hours`` after its start whatever it is doing (None: no cap)."""
+
+    idle_minutes: int | None = None
+    max_hours: float | None = None
+
+    @property
+    def on(self) -> bool:
+        return self.idle_minutes is not None or self.max_hours is not None
+
+    @property
+    def tag_value(self) -> str:
+        """ "30m", "off", "30m max 8h", "off max 8h": short, and what `--autostop` accepts."""
+        idle = f"{self.idle_minutes}m" if self.idle_minutes is not None else "off"
+        return idle if self.max_hours is None else f"{idle} max {self.max_hours:g}h"
+
+
+@dataclass(frozen=True)
 class LaunchSpec:
     """Everything RunInstances will be sent, as the review step shows it."""
 
@@ -163,6 +185,10 @@ class LaunchSpec:
     name: str
     spot: bool = False
     volume_type: str = "gp3"
+    autostop: AutostopSetting = AutostopSetting()  # off unless the launch plan turns it on
+    # What RunInstances sends as UserData (the auto-stop agent's installer): built from ``autostop``
+    # by tui/flows/autostop.py; out of repr (it is long, and ``autostop`` already says what it does).
+    user_data: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

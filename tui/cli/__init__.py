@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from tui.cli import gpu, launch, lifecycle, listing, provision, ssh, tunnel
+from tui.cli import autostop, gpu, launch, lifecycle, listing, provision, ssh, tunnel
 from tui.cli.output import EXIT_CODES, PROG, UsageError, say
 from tui.flows import launch_plan
 
@@ -59,16 +59,38 @@ def build_parser() -> argparse.ArgumentParser:
     tunnel.add_parser(sub, common)
     gpu.add_parser(sub, common)
     lifecycle.add_parsers(sub, common)
+    autostop.add_parser(sub, common)
     ssh.add_parsers(sub, common)
     listing.add_cleanup_parser(sub, common)
     ssh.add_config_parser(sub, common)
     return parser
 
 
+# Options whose values may start with "-" ("-5m"): argparse would read such a value as an option
+# and answer "expected one argument"; joined to their option, the value's own check answers with its
+# sentence instead.
+_VALUE_OPTIONS = ("--autostop", "--max-hours")
+
+
+def _join_dash_values(argv: list[str]) -> list[str]:
+    joined: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word in _VALUE_OPTIONS:
+            value = next(words, None)
+            if value is not None and value.startswith("-") and not value.startswith("--"):
+                joined.append(f"{word}={value}")
+                continue
+            joined.extend([word] if value is None else [word, value])
+            continue
+        joined.append(word)
+    return joined
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line as a Namespace with every global option present (demo, profile, region,
     command), wherever it was given."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
     # Not set_defaults: the parents share their Action objects, so a default set on the top parser
     # would also reset, in the subcommand, a value given before it.
     for name, default in (("demo", False), ("profile", None), ("region", None), ("command", None)):

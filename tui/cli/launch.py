@@ -8,8 +8,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from tui.cli.output import PROG, UsageError, say
-from tui.flows import launch_plan
-from tui.models import KeyChoice, LaunchProgress, LaunchSpec
+from tui.flows import autostop, launch_plan
+from tui.models import AutostopSetting, KeyChoice, LaunchProgress, LaunchSpec
 
 if TYPE_CHECKING:
     from tui.context import AppContext
@@ -37,6 +37,20 @@ def _disk_arg(text: str) -> int:
 def _image_arg(text: str) -> str:
     try:
         return launch_plan.parse_image(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def idle_arg(text: str) -> int | None:
+    try:
+        return autostop.parse_idle(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def max_hours_arg(text: str) -> float:
+    try:
+        return autostop.parse_max_hours(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -71,6 +85,25 @@ def add_parser(
     )
     launch.add_argument("--spot", action="store_true", help="a one-time spot instance")
     launch.add_argument("--name", help="instance name (default: d2l-<type>-<random>)")
+    launch.add_argument(
+        "--autostop",
+        dest="idle_minutes",
+        type=idle_arg,
+        default=autostop.DEFAULT_IDLE_MINUTES,
+        metavar="IDLE",
+        help=f"stop the instance after this long idle, e.g. 30m, 2h, or off (default: {autostop.DEFAULT_IDLE_MINUTES}m)",
+    )
+    launch.add_argument(
+        "--max-hours",
+        type=max_hours_arg,
+        metavar="N",
+        help="also stop it N hours after each start, busy or not",
+    )
+    launch.add_argument(
+        "--terminate-when-idle",
+        action="store_true",
+        help="with --spot: agree that auto-stop terminates it (a one-time spot instance can't stop)",
+    )
     launch.add_argument("--yes", action="store_true", help="go ahead: the instance is billed by the hour")
     launch.set_defaults(check=check, handler=run)
 
@@ -95,6 +128,10 @@ def check(args: argparse.Namespace) -> None:
     args.ssh_cidr, args.wide_ssh_warning = (
         network.validate_cidr(args.ssh_cidr) if args.ssh_cidr else ("", None)
     )
+    args.autostop = AutostopSetting(args.idle_minutes, args.max_hours)
+    problem = autostop.spot_problem(args.spot, args.autostop, args.terminate_when_idle)
+    if problem:
+        raise UsageError(f"{problem} Add --terminate-when-idle to agree, or --autostop off.")
     if args.wide_ssh_warning and not args.allow_wide_ssh:
         # Like the wizard's tick: a source this wide is never a typo's consequence.
         raise UsageError(
@@ -161,17 +198,21 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
     if args.wide_ssh_warning:
         say(f"{PROG}: warning: {args.wide_ssh_warning}")
 
-    spec = LaunchSpec(
-        region=region,
-        instance_type=args.instance_type,
-        image=image,
-        disk_gib=disk,
-        key=KeyChoice(name=args.key, private_key_path=None, create=True),
-        ssh_cidr=cidr,
-        name=args.name,
-        spot=args.spot,
+    spec = autostop.with_autostop(
+        LaunchSpec(
+            region=region,
+            instance_type=args.instance_type,
+            image=image,
+            disk_gib=disk,
+            key=KeyChoice(name=args.key, private_key_path=None, create=True),
+            ssh_cidr=cidr,
+            name=args.name,
+            spot=args.spot,
+        ),
+        args.autostop,
     )
     log.info("CLI launch: %s", spec)
+    say(f"Auto-stop: {autostop.describe(spec.autostop, spec.spot)}")
 
     def progress(event: LaunchProgress) -> None:
         log.info("launch progress: %s", event.message)

@@ -11,8 +11,9 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Select, Static
 
+from tui.flows import autostop
 from tui.flows.launch_plan import default_name
-from tui.models import Purchase
+from tui.models import AutostopSetting, Purchase
 from tui.screens.base import StepScreen
 from tui.services.cloud.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 from tui.widgets.plain import plain
@@ -30,7 +31,16 @@ class ReviewStep(StepScreen):
     STEP = 6
     TITLE_TEXT = "Review and launch"
     NEXT_LABEL = "Launch"
-    BINDINGS = [Binding("ctrl+n", "next", "Launch", id="wizard.launch", tooltip="Launch with these settings")]
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Launch", id="wizard.launch", tooltip="Launch with these settings"),
+        Binding(
+            "ctrl+o",
+            "toggle_autostop",
+            "Auto-stop",
+            id="review.autostop",
+            tooltip="Auto-stop off, or back on",
+        ),
+    ]
     # The disk's cost is painted with the list price at once; the region's own follows (load_prices).
     prices: EbsPrices = LIST_PRICES
 
@@ -44,6 +54,12 @@ class ReviewStep(StepScreen):
             yield Checkbox("I understand: SSH will be open to the whole internet", id="open-world")
             yield Static("Then set it up for the book with:", id="framework-label")
             yield Select(FRAMEWORK_OPTIONS, value=self.state.framework, allow_blank=False, id="framework")
+            yield Static("Stop it by itself when idle for (e.g. 30m, 2h, or off; Ctrl+O toggles):")
+            yield Input(self.state.autostop.tag_value.split()[0], id="autostop")
+            yield Static("", id="autostop-note")
+            yield Checkbox(
+                "I understand: idle, this spot instance is terminated and its disk deleted", id="spot-idle"
+            )
             yield Static("", id="review-cost")
             yield Static("", id="review-placement")
 
@@ -53,6 +69,7 @@ class ReviewStep(StepScreen):
             self.state.gpu_type.instance_type
         )
         self.query_one("#open-world", Checkbox).display = False
+        self.render_autostop()
         self.render_review()
         self.load_prices()
         if self.state.ssh_cidr:
@@ -161,7 +178,32 @@ class ReviewStep(StepScreen):
             "AWS will refuse the launch. Go back to Limits (Escape) and press i to request an increase."
         )
 
+    def _autostop_typed(self) -> AutostopSetting:
+        """What the auto-stop field says, keeping the cap chosen elsewhere; ValueError: its sentence."""
+        idle = autostop.parse_idle(self.query_one("#autostop", Input).value)
+        return AutostopSetting(idle, self.state.autostop.max_hours)
+
+    def render_autostop(self) -> None:
+        spot = self.state.purchase == Purchase.SPOT
+        try:
+            setting = self._autostop_typed()
+        except ValueError as exc:
+            note, setting = str(exc), AutostopSetting()
+        else:
+            note = autostop.describe(setting, spot)
+        self.query_one("#autostop-note", Static).update(plain(note))
+        self.query_one("#spot-idle", Checkbox).display = spot and setting.on
+
+    def action_toggle_autostop(self) -> None:
+        field = self.query_one("#autostop", Input)
+        on = field.value.strip().lower() != "off"
+        field.value = "off" if on else f"{autostop.DEFAULT_IDLE_MINUTES}m"
+        field.focus()
+
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "autostop":
+            self.clear_error()
+            self.render_autostop()
         if event.input.id == "cidr":
             self.clear_error()
             tick = self.query_one("#open-world", Checkbox)
@@ -206,6 +248,16 @@ class ReviewStep(StepScreen):
         if warning and not self.query_one("#open-world", Checkbox).value:
             self.query_one("#open-world", Checkbox).display = self._wide_source(cidr)
             return f"{warning} Tick the box to confirm, or type your own address."
+        try:
+            setting = self._autostop_typed()
+        except ValueError as exc:
+            return str(exc)
+        problem = autostop.spot_problem(
+            self.state.purchase == Purchase.SPOT, setting, self.query_one("#spot-idle", Checkbox).value
+        )
+        if problem:
+            return f"{problem} Tick the box to agree, or type off."
+        self.state.autostop = setting
         self.state.name = name
         self.state.ssh_cidr = cidr
         framework = self.query_one("#framework", Select).value

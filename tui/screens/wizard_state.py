@@ -6,9 +6,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 
-from tui.flows import launch_plan
+from tui.flows import autostop, launch_plan
 from tui.flows.launch_plan import default_name
-from tui.models import GpuType, ImageChoice, KeyChoice, LaunchSpec, Purchase, Quota, Region
+from tui.models import AutostopSetting, GpuType, ImageChoice, KeyChoice, LaunchSpec, Purchase, Quota, Region
 
 
 @dataclass
@@ -23,6 +23,7 @@ class WizardState:
     ssh_cidr: str = ""
     name: str = ""
     framework: str = "pytorch"  # what the setup after the launch installs (not part of the launch)
+    autostop: AutostopSetting = autostop.DEFAULT_AUTOSTOP  # on by default for a new launch
     # Launching the same choices again (Back after a failure, then Launch) reuses the ClientToken,
     # so an instance whose RunInstances answer was lost is adopted, never launched twice; changed
     # choices get a new token (AWS refuses a token reused with other parameters).
@@ -36,7 +37,7 @@ class WizardState:
 
     def spec(self) -> LaunchSpec:
         assert self.region and self.gpu_type and self.image and self.key, "wizard incomplete"
-        return LaunchSpec(
+        plain = LaunchSpec(
             region=self.region.name,
             instance_type=self.gpu_type.instance_type,
             image=self.image,
@@ -46,3 +47,4 @@ class WizardState:
             name=self.name or default_name(self.gpu_type.instance_type),
             spot=self.purchase == Purchase.SPOT,
         )
+        return autostop.with_autostop(plain, self.autostop)

@@ -23,8 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from tui.aws_response import error_code
-from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME, Instance, LaunchProgress, LaunchSpec
-from tui.services.cloud import failover, keys, network
+from tui.models import (
+    TAG_AUTOSTOP,
+    TAG_CLIENT_TOKEN,
+    TAG_MANAGED,
+    TAG_NAME,
+    Instance,
+    LaunchProgress,
+    LaunchSpec,
+)
+from tui.services.cloud import alarms, failover, keys, network
 from tui.services.cloud.aws import Aws
 from tui.services.errors import CapacityError, D2lError, from_client_error
 from tui.services.polling import cancellable_sleep
@@ -36,10 +44,19 @@ RETRY_BACKOFF_S = (1.0, 3.0)  # waits before the 2nd and 3rd attempt
 # How long to follow an instance before giving up on it (it keeps running; the message says so).
 RUNNING_TIMEOUT_S, STATUS_TIMEOUT_S = 15 * 60, 20 * 60
 _GONE_STATES = ("shutting-down", "terminated", "stopping", "stopped")
+# RunInstances refuses user data over 16 KB, counted before its base64 encoding.
+USER_DATA_LIMIT_BYTES = 16 * 1024
 
 
 class LaunchCancelled(D2lError):
     """The user cancelled before RunInstances was sent: nothing is running."""
+
+
+def user_data_problem(user_data: str) -> str | None:
+    size = len(user_data.encode("utf-8"))
+    if size > USER_DATA_LIMIT_BYTES:
+        return f"The auto-stop installer is {size:,} bytes; EC2 takes at most {USER_DATA_LIMIT_BYTES:,} bytes of user data."
+    return None
 
 
 def _tags(spec: LaunchSpec, client_token: str | None = None) -> list[dict[str, str]]:
@@ -84,7 +101,17 @@ def run_instances_params(spec: LaunchSpec, security_group_id: str, client_token:
             {"ResourceType": "instance", "Tags": _tags(spec, client_token)},
             {"ResourceType": "volume", "Tags": _tags(spec)},
         ],
+        # A `shutdown` on the machine (the auto-stop agent's, or a person's) stops it and keeps its
+        # disk. A one-time spot instance can't be stopped: there it terminates, as the plan says.
+        "InstanceInitiatedShutdownBehavior": "terminate" if spec.spot else "stop",
     }
+    if spec.autostop.on:
+        params["TagSpecifications"][0]["Tags"].append({"Key": TAG_AUTOSTOP, "Value": spec.autostop.tag_value})
+    if spec.user_data:
+        problem = user_data_problem(spec.user_data)
+        if problem:
+            raise D2lError(problem, "Launch with auto-stop off, and report this as a bug.")
+        params["UserData"] = spec.user_data  # boto3 base64-encodes it
     if spec.spot:
         # One-time and terminate: a spot interruption never leaves a stopped instance billing for EBS
         # behind a request the user didn't know about.
@@ -374,7 +401,33 @@ def run_and_follow(
     except CapacityError as exc:  # InsufficientInstanceCapacity or Unsupported: per zone
         instance = failover.across_zones(aws, spec, params, exc, progress, run, cancelled)
     log.info("launched %s in %s (client token %s)", instance.instance_id, spec.region, token)
+    if spec.autostop.idle_minutes is not None:
+        _put_backstop(aws, dataclasses.replace(instance, spot=spec.spot, name=spec.name), spec, progress)
     return follow(aws, instance, progress, poll_interval=poll_interval, cancelled=cancelled)
+
+
+def _put_backstop(
+    aws: Aws, instance: Instance, spec: LaunchSpec, progress: Callable[[LaunchProgress], None]
+) -> None:
+    """The CloudWatch alarm that stops the instance if the agent never does. Set before following the
+    instance, so it holds even when the user stops waiting; a refusal is said, never fatal (the
+    instance runs, and the agent is the one that normally stops it)."""
+    try:
+        params = alarms.put_for_instance(aws, instance, spec.autostop)
+    except D2lError as exc:
+        log.warning("no backstop alarm for %s: %s", instance.instance_id, exc)
+        progress(LaunchProgress(alarms.problem_sentence(exc), instance))
+        return
+    if params is not None:
+        minutes = params["Period"] * params["EvaluationPeriods"] // 60
+        verb = "terminates" if spec.spot else "stops"
+        progress(
+            LaunchProgress(
+                f"Backstop: CloudWatch alarm {params['AlarmName']} {verb} it if its CPU stays below "
+                f"{params['Threshold']:g}% for {minutes} min",
+                instance,
+            )
+        )
 
 
 def _key_pair_exists(aws: Aws, region: str, name: str) -> bool:

@@ -2,7 +2,8 @@
 
 Leftovers are resources tagged ``d2l-tui:managed=true``: security groups no live instance uses, key
 pairs no live instance was launched with, volumes that are ``available`` (attached to nothing),
-snapshots no image of the app refers to, and the app's saved images. Saved images are kept on
+snapshots no image of the app refers to, auto-stop alarms whose instance is gone, and the app's
+saved images. Saved images are kept on
 purpose: they are listed (their snapshots cost money) but never part of a bulk clean-up; the user
 deletes one at a time. Volumes and snapshots are priced at their region's EBS prices.
 
@@ -21,6 +22,7 @@ from typing import Any
 from tui.aws_response import error_code
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, RegionFailure
+from tui.services.cloud import alarms
 from tui.services.cloud.aws import Aws
 from tui.services.cloud.ebs_prices import (
     GP3_USD_PER_GB_MONTH,
@@ -41,9 +43,11 @@ KEY_PAIR = "key-pair"
 VOLUME = "volume"
 SNAPSHOT = "snapshot"
 IMAGE = "image"
+ALARM = "alarm"
 # Deletion order within a region: an image first frees its snapshots.
-ORDER = (IMAGE, SNAPSHOT, VOLUME, KEY_PAIR, SECURITY_GROUP)
+ORDER = (IMAGE, SNAPSHOT, VOLUME, KEY_PAIR, SECURITY_GROUP, ALARM)
 LABELS = {
+    ALARM: "idle alarm",
     IMAGE: "saved image",
     SNAPSHOT: "snapshot",
     VOLUME: "volume",
@@ -223,7 +227,28 @@ def _region_leftovers(aws: Aws, region: str, ebs: EbsLookup) -> list[Leftover]:
                 )
     except bex.ClientError as exc:
         raise from_client_error(exc, operation) from exc
-    return found
+    return found + _orphan_alarms(aws, region)
+
+
+def _orphan_alarms(aws: Aws, region: str) -> list[Leftover]:
+    """Auto-stop alarms whose instance is gone. CloudWatch refusing (an identity without
+    cloudwatch:DescribeAlarms) costs these only, logged, not the region's other leftovers."""
+    try:
+        orphans = alarms.orphans(aws, region)
+    except D2lError as exc:
+        log.warning("idle alarms in %s not checked: %s", region, exc)
+        return []
+    return [
+        Leftover(
+            ALARM,
+            alarm.name,
+            alarm.instance_name,
+            region,
+            alarms.USD_PER_ALARM_MONTH,
+            f"auto-stop alarm of {alarm.instance_id}, which is gone",
+        )
+        for alarm in orphans
+    ]
 
 
 @dataclass(frozen=True)
@@ -313,7 +338,12 @@ def deregister_image(aws: Aws, leftover: Leftover) -> None:
         ec2.delete_snapshot(SnapshotId=snapshot_id)
 
 
+def delete_alarm(aws: Aws, leftover: Leftover) -> None:
+    alarms.delete_alarm(aws, leftover.region, leftover.resource_id)
+
+
 _DELETE: dict[str, tuple[Callable[[Aws, Leftover], None], str]] = {
+    ALARM: (delete_alarm, "DeleteAlarms"),
     SECURITY_GROUP: (delete_security_group, "DeleteSecurityGroup"),
     KEY_PAIR: (delete_key_pair, "DeleteKeyPair"),
     VOLUME: (delete_volume, "DeleteVolume"),

@@ -19,6 +19,7 @@ from typing import Any
 from tui.aws_response import error_code
 from tui.logs import log_exception
 from tui.models import TAG_MANAGED, TAG_NAME, Instance, InstanceListing, unanswered_words
+from tui.services.cloud import alarms
 from tui.services.cloud.aws import Aws, as_d2l_error
 from tui.services.cloud.fanout import fanout
 from tui.services.cloud.launch import instance_from_api
@@ -241,7 +242,9 @@ def start(aws: Aws, instance: Instance) -> Instance:
 
 
 def terminate(aws: Aws, instance: Instance) -> Instance:
-    return _state_call(aws, instance, "TerminateInstances", "TerminatingInstances")
+    after = _state_call(aws, instance, "TerminateInstances", "TerminatingInstances")
+    alarms.delete_for_instance(aws, instance)  # its auto-stop backstop; never raises
+    return after
 
 
 def find_instance(aws: Aws, name: str, region: str | None = None) -> Instance:

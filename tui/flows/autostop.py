@@ -1,0 +1,169 @@
+"""Auto-stop, decided once for the wizard, `d2l-tui launch --autostop` and `d2l-tui autostop`: what a
+person may type, the default, the sentence that says what will happen, and the joints to the
+on-instance agent (its user data and its setter over SSH).
+
+Why these numbers:
+- On by default, 30 minutes idle: long enough to read a section of the book between cells, short
+  enough that a forgotten p4d.24xlarge (about $22/h) costs a coffee, not a month's rent.
+- At least 10 minutes: the agent warns 5 minutes before it stops the machine; a shorter window
+  would mostly be warnings.
+- At most 12 hours: the CloudWatch backstop waits twice the window (services/cloud/alarms.py), and
+  CloudWatch evaluates an alarm over one day at most.
+- A cap of at most 168 hours (a week): longer runs are better started without a cap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import TYPE_CHECKING
+
+from tui.models import AutostopSetting, Instance, LaunchSpec
+from tui.services.errors import D2lError
+
+if TYPE_CHECKING:
+    from tui.services.cloud.aws import Aws
+    from tui.services.remote.instance_link import Link
+
+DEFAULT_IDLE_MINUTES = 30
+DEFAULT_AUTOSTOP = AutostopSetting(idle_minutes=DEFAULT_IDLE_MINUTES)
+MIN_IDLE_MINUTES = 10
+MAX_IDLE_MINUTES = 12 * 60
+MAX_CAP_HOURS = 168
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hr|hrs|hours?)?$")
+_HOURS = re.compile(r"^(\d+(?:\.\d+)?)\s*(h|hr|hrs|hours?)?$")
+_EXAMPLES = "like 30m, 2h or 90 (minutes), or off"
+
+
+class AgentNotAvailable(D2lError):
+    """The on-instance agent's part (its setter and status over SSH) has not landed yet."""
+
+
+def parse_idle(text: str) -> int | None:
+    """Minutes of idleness before the instance stops (None: off) from `30m`, `1h`, `90` or `off`;
+    ValueError with the sentence to show (what is wrong and what to type instead)."""
+    typed = text.strip().lower()
+    if typed in ("off", "no", "never", "none"):
+        return None
+    match = _DURATION.match(typed)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: type one {_EXAMPLES}.")
+    number, unit = float(match.group(1)), match.group(2) or "m"
+    minutes = number * 60 if unit.startswith("h") else number
+    if minutes < MIN_IDLE_MINUTES:
+        raise ValueError(
+            f"{text!r} is too short: the agent warns 5 minutes before it stops the instance, so give "
+            f"{MIN_IDLE_MINUTES}m or more, or off."
+        )
+    if minutes > MAX_IDLE_MINUTES:
+        raise ValueError(
+            f"{text!r} is too long: auto-stop waits at most {MAX_IDLE_MINUTES // 60}h; give less, "
+            "or off and stop the instance yourself."
+        )
+    if minutes != int(minutes):
+        raise ValueError(f"{text!r} is not a whole number of minutes: type one {_EXAMPLES}.")
+    return int(minutes)
+
+
+def parse_max_hours(text: str) -> float:
+    """The cap in hours from `8` or `8h`; ValueError with the sentence to show."""
+    match = _HOURS.match(text.strip().lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a number of hours: type one like 8 or 1.5.")
+    hours = float(match.group(1))
+    if not 0 < hours <= MAX_CAP_HOURS:
+        raise ValueError(
+            f"the cap must be more than 0 and at most {MAX_CAP_HOURS} hours (a week), not {text!r}."
+        )
+    return hours
+
+
+def describe(setting: AutostopSetting, spot: bool) -> str:
+    """One sentence saying what will happen, as the review step and the CLI plan show it."""
+    if not setting.on:
+        return "Off: the instance runs, and is billed, until you stop it."
+    verb = "terminates (its disk is deleted)" if spot else "stops (its disk stays, and is billed)"
+    parts = []
+    if setting.idle_minutes is not None:
+        parts.append(
+            f"after {setting.idle_minutes} min idle (no busy GPU, Jupyter kernel, SSH login or setup run)"
+        )
+    if setting.max_hours is not None:
+        parts.append(f"{setting.max_hours:g} h after each start, busy or not")
+    sentence = f"The instance {verb} " + " or ".join(parts) + ", without your laptop."
+    if spot:
+        sentence += " A one-time spot instance can't be stopped, so idle means terminate."
+    return sentence
+
+
+def spot_problem(spot: bool, setting: AutostopSetting, agreed: bool) -> str | None:
+    """A one-time spot instance can't stop: its auto-stop terminates it. Said, and agreed to, first."""
+    if spot and setting.on and not agreed:
+        return (
+            "A one-time spot instance can't be stopped, so auto-stop would terminate it and delete its "
+            "disk when it is idle."
+        )
+    return None
+
+
+def user_data_for(setting: AutostopSetting) -> str:
+    """The user data that installs the agent at launch ("" when auto-stop is off).
+
+    Placeholder until the agent lands (tui/services/remote/autostop.py `autostop_user_data`): it
+    only writes the setting where the agent will read it. Joining the two means replacing this body.
+    """
+    if not setting.on:
+        return ""
+    idle = "" if setting.idle_minutes is None else str(setting.idle_minutes)
+    cap = "" if setting.max_hours is None else f"{setting.max_hours:g}"
+    return (
+        "#!/bin/sh\n"
+        "# d2l-tui auto-stop: the setting the on-instance agent reads.\n"
+        "mkdir -p /etc/d2l-tui\n"
+        "cat > /etc/d2l-tui/autostop.conf <<'CONF'\n"
+        f"IDLE_MINUTES={idle}\n"
+        f"MAX_HOURS={cap}\n"
+        "CONF\n"
+    )
+
+
+def with_autostop(spec: LaunchSpec, setting: AutostopSetting) -> LaunchSpec:
+    """The spec with its auto-stop and the user data that installs it; a sentence when the user data
+    does not fit RunInstances' 16 KB."""
+    from tui.services.cloud.launch import user_data_problem
+
+    user_data = user_data_for(setting)
+    problem = user_data_problem(user_data)
+    if problem:
+        raise D2lError(problem, "Launch with --autostop off, and report this as a bug.")
+    return dataclasses.replace(spec, autostop=setting, user_data=user_data)
+
+
+async def set_on_instance(link: Link, setting: AutostopSetting) -> None:
+    """Change the running agent's setting over SSH. The joint to the agent's setter."""
+    raise AgentNotAvailable(
+        f"Changing auto-stop on a running instance ({link.label}) is not available yet: the "
+        "on-instance agent's setter has not landed.",
+        "Choose auto-stop when you launch (`--autostop`), or stop the instance yourself.",
+    )
+
+
+async def agent_status(link: Link) -> str:
+    """The agent's own words ("idle 12 of 30 min — stops at 15:42"). The joint to its status reader."""
+    raise AgentNotAvailable(
+        f"The auto-stop agent's own status on {link.label} is not available yet: its reader has not landed.",
+        "The launch setting and the CloudWatch backstop above are what AWS knows.",
+    )
+
+
+async def change(aws: Aws, link: Link, instance: Instance, setting: AutostopSetting) -> str:
+    """A running instance's auto-stop changed: the agent first (when it can't be reached nothing
+    changes), then the backstop alarm to match. Returns the sentence saying what now holds."""
+    import asyncio
+
+    from tui.services.cloud import alarms
+
+    await set_on_instance(link, setting)
+    await asyncio.to_thread(alarms.put_for_instance, aws, instance, setting)
+    return describe(setting, instance.spot)
