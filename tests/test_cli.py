@@ -303,6 +303,18 @@ def test_demo_launch_runs_on_the_simulated_cloud(tmp_path: Path) -> None:
     key = Path(env["XDG_STATE_HOME"]) / "d2l-tui" / "simulated-ssh" / "d2l-tui.pem"
     assert ssh.startswith(f"ssh -i {key} ") and " ubuntu@ec2-" in ssh and key.is_file()
     assert not (tmp_path / "home" / ".ssh").exists()
+    # What it launched is gone when the command ends: the next `--demo ls` would find nothing.
+    assert "new, empty simulated cloud for every command" in result.stderr
+
+
+def test_demo_ls_says_each_command_has_its_own_simulated_cloud(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    env["HOME"] = str(tmp_path / "home")
+    result = d2l(env, "--demo", "ls")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("No instances")
+    [line] = [line for line in result.stderr.splitlines() if "simulated cloud" in line]
+    assert "new, empty simulated cloud for every command" in line and "`d2l-tui --demo`" in line
 
 
 def test_demo_commands_on_an_instance_say_the_simulated_cloud_starts_empty(tmp_path: Path) -> None:
