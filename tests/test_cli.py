@@ -166,6 +166,13 @@ def test_disk_smaller_than_the_image_is_refused_before_anything_is_sent(
     assert_nothing_created(home)
 
 
+def test_plain_ubuntu_refuses_a_disk_the_books_setup_does_not_fit_on(endpoint: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = d2l(subprocess_env(endpoint, home), *LAUNCH, "--image", "ubuntu", "--disk", "10", "--yes")
+    assert_one_line_failure(result, 1, "10 GiB", "at least 30 GiB", "PyTorch", "--disk 30")
+    assert_nothing_created(home)
+
+
 def test_without_yes_nothing_happens(endpoint: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     result = d2l(subprocess_env(endpoint, home), *LAUNCH)

@@ -58,7 +58,7 @@ async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:
     [
         ("64GB", "Type a whole number of GiB"),
         ("", "Type a whole number of GiB"),
-        ("40", "The image needs at least 75 GiB"),
+        ("40", "needs at least 75 GiB, its snapshot size"),
         ("20000", "at most 16384 GiB"),
     ],
 )

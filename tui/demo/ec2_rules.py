@@ -33,7 +33,7 @@ ONE_TIME_SPOT_STOP_MESSAGE = (
 _COUNTED_STATES = ("pending", "running")
 
 
-def _backend(region: str) -> Any:
+def backend(region: str) -> Any:
     from moto.ec2.models import ec2_backends
 
     return ec2_backends[ACCOUNT_ID][region]
@@ -71,7 +71,7 @@ def vcpus_in_use(region: str, bucket: str, spot: bool) -> int:
 
     return sum(
         vcpus(i.instance_type)
-        for i in _backend(region).all_instances()
+        for i in backend(region).all_instances()
         if i._state.name in _COUNTED_STATES
         and quota_bucket(i.instance_type) == bucket
         and _is_spot(i) == spot
@@ -100,7 +100,7 @@ def _refuse_over_quota(context: dict[str, Any], **_: Any) -> Any:
 
 
 def _refuse_one_time_spot_stop(context: dict[str, Any], **_: Any) -> Any:
-    backend = _backend(_region(context))
+    backend = backend(_region(context))
     for instance_id in context.get("simulated_params", {}).get("InstanceIds", []):
         try:
             instance = backend.get_instance(instance_id)
@@ -117,7 +117,7 @@ def _refuse_one_time_spot_stop(context: dict[str, Any], **_: Any) -> Any:
 def _reset_launch_time(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     from moto.core.utils import utcnow
 
-    backend = _backend(_region(context))
+    backend = backend(_region(context))
     for change in parsed.get("StartingInstances", []):
         try:
             backend.get_instance(change.get("InstanceId", "")).launch_time = utcnow()
@@ -133,7 +133,7 @@ def _root_volume_gib(moto_instance: Any) -> int | None:
 
 
 def _size_image_snapshot(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    backend = _backend(_region(context))
+    backend = backend(_region(context))
     image = backend.amis.get(parsed.get("ImageId", ""))
     instance_id = context.get("simulated_params", {}).get("InstanceId", "")
     if image is None or not instance_id:
@@ -146,7 +146,7 @@ def _size_image_snapshot(parsed: dict[str, Any], context: dict[str, Any], **_: A
 def image_snapshot_gib(region: str, image_id: str) -> int | None:
     """The root snapshot size of an image made from a simulated instance (None for the bundled ones,
     whose moto snapshots are placeholders)."""
-    image = _backend(region).amis.get(image_id)
+    image = backend(region).amis.get(image_id)
     if image is None or not getattr(image, "instance_id", None):
         return None
     return int(image.ebs_snapshot.volume.size)
