@@ -100,10 +100,10 @@ def _refuse_over_quota(context: dict[str, Any], **_: Any) -> Any:
 
 
 def _refuse_one_time_spot_stop(context: dict[str, Any], **_: Any) -> Any:
-    backend = backend(_region(context))
+    ec2 = backend(_region(context))
     for instance_id in context.get("simulated_params", {}).get("InstanceIds", []):
         try:
-            instance = backend.get_instance(instance_id)
+            instance = ec2.get_instance(instance_id)
         except Exception:  # an unknown id: moto answers InvalidInstanceID.NotFound itself
             continue
         # The app launches spot only as one-time requests (services/cloud/launch.py).
@@ -117,10 +117,10 @@ def _refuse_one_time_spot_stop(context: dict[str, Any], **_: Any) -> Any:
 def _reset_launch_time(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     from moto.core.utils import utcnow
 
-    backend = backend(_region(context))
+    ec2 = backend(_region(context))
     for change in parsed.get("StartingInstances", []):
         try:
-            backend.get_instance(change.get("InstanceId", "")).launch_time = utcnow()
+            ec2.get_instance(change.get("InstanceId", "")).launch_time = utcnow()
         except Exception:
             continue
 
@@ -133,12 +133,12 @@ def _root_volume_gib(moto_instance: Any) -> int | None:
 
 
 def _size_image_snapshot(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    backend = backend(_region(context))
-    image = backend.amis.get(parsed.get("ImageId", ""))
+    ec2 = backend(_region(context))
+    image = ec2.amis.get(parsed.get("ImageId", ""))
     instance_id = context.get("simulated_params", {}).get("InstanceId", "")
     if image is None or not instance_id:
         return
-    size = _root_volume_gib(backend.get_instance(instance_id))
+    size = _root_volume_gib(ec2.get_instance(instance_id))
     if size:
         image.ebs_snapshot.volume.size = size  # DescribeSnapshots' VolumeSize
 
