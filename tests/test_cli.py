@@ -169,6 +169,13 @@ def test_disk_smaller_than_the_image_is_refused_before_anything_is_sent(
     assert_nothing_created(home)
 
 
+def test_plain_ubuntu_refuses_a_disk_the_books_setup_does_not_fit_on(endpoint: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = d2l(subprocess_env(endpoint, home), *LAUNCH, "--image", "ubuntu", "--disk", "10", "--yes")
+    assert_one_line_failure(result, 1, "10 GiB", "at least 30 GiB", "PyTorch", "--disk 30")
+    assert_nothing_created(home)
+
+
 def test_without_yes_nothing_happens(endpoint: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     result = d2l(subprocess_env(endpoint, home), *LAUNCH)
@@ -306,6 +313,18 @@ def test_demo_launch_runs_on_the_simulated_cloud(tmp_path: Path) -> None:
     key = Path(env["XDG_STATE_HOME"]) / "d2l-tui" / "simulated-ssh" / "d2l-tui.pem"
     assert ssh.startswith(f"ssh -i {key} ") and " ubuntu@ec2-" in ssh and key.is_file()
     assert not (tmp_path / "home" / ".ssh").exists()
+    # What it launched is gone when the command ends: the next `--demo ls` would find nothing.
+    assert "new, empty simulated cloud for every command" in result.stderr
+
+
+def test_demo_ls_says_each_command_has_its_own_simulated_cloud(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    env["HOME"] = str(tmp_path / "home")
+    result = d2l(env, "--demo", "ls")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("No instances")
+    [line] = [line for line in result.stderr.splitlines() if "simulated cloud" in line]
+    assert "new, empty simulated cloud for every command" in line and "`d2l-tui --demo`" in line
 
 
 def test_demo_commands_on_an_instance_say_the_simulated_cloud_starts_empty(tmp_path: Path) -> None:

@@ -100,3 +100,13 @@ def test_ssh_config_only_installs_when_asked(moto_endpoint: str, tmp_path: Path)
 
     assert d2l(env, "ssh-config", "--install").returncode == 0
     assert f"Include {include}" in (home / ".ssh" / "config").read_text().splitlines()
+
+
+def test_stop_refuses_a_one_time_spot_instance_with_a_sentence(moto_endpoint: str, tmp_path: Path) -> None:
+    env = subprocess_env(moto_endpoint, tmp_path / "home")
+    iid = run(Aws(region="us-east-1"), "us-east-1", "spot-box", spot=True)
+
+    refused = d2l(env, "stop", "spot-box", "--region", "us-east-1")
+    line = assert_one_line_failure(refused, 1, "one-time spot instance", "terminate")
+    assert "spot-box" in line
+    assert state(iid) == "running"

@@ -47,3 +47,21 @@ def test_names() -> None:
     assert launch_plan.name_problem("book") is None
     for bad in ("", "  ", "x" * 129, "tab\there"):
         assert launch_plan.name_problem(bad) == "The name must be 1 to 128 printable characters."
+
+
+def test_a_disk_on_plain_ubuntu_must_fit_the_books_setup() -> None:
+    from tui.models import ImageKind
+
+    for kind in (ImageKind.UBUNTU_2404, ImageKind.UBUNTU_2204, ImageKind.CUSTOM):
+        minimum, why = launch_plan.minimum_disk(kind, 8)
+        assert minimum == launch_plan.BOOK_SETUP_DISK_GIB == 30
+        assert "PyTorch" in why and "2 GB" in why
+        problem = launch_plan.disk_problem(10, kind, 8)
+        assert problem is not None and "at least 30 GiB" in problem and "driver" in problem
+        assert launch_plan.disk_problem(30, kind, 8) is None
+    # The Deep Learning AMI's snapshot is above the floor; an image of a set-up instance has the book.
+    assert launch_plan.minimum_disk(ImageKind.DLAMI, 75) == (75, "its snapshot size")
+    assert launch_plan.minimum_disk(ImageKind.MY_AMI, 12)[0] == 12
+    assert launch_plan.disk_problem(60, ImageKind.DLAMI, 75) == (
+        "A disk on this image needs at least 75 GiB, its snapshot size."
+    )

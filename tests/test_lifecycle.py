@@ -16,7 +16,9 @@ from tui.services.errors import D2lError
 UBUNTU = "ami-0286d0aea4d6c7a34"  # in every region: moto loads MOTO_AMIS_PATH into each
 
 
-def run(aws: Aws, region: str, name: str | None, managed: bool = True, itype: str = "t3.micro") -> str:
+def run(
+    aws: Aws, region: str, name: str | None, managed: bool = True, itype: str = "t3.micro", spot: bool = False
+) -> str:
     tags = [{"Key": "Name", "Value": name or "unnamed"}]
     if managed:
         tags += [{"Key": TAG_MANAGED, "Value": "true"}, {"Key": TAG_NAME, "Value": name or ""}]
@@ -26,6 +28,12 @@ def run(aws: Aws, region: str, name: str | None, managed: bool = True, itype: st
         MinCount=1,
         MaxCount=1,
         TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        # As d2l-tui launches spot: a one-time request.
+        **(
+            {"InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"SpotInstanceType": "one-time"}}}
+            if spot
+            else {}
+        ),
     )
     return str(response["Instances"][0]["InstanceId"])
 

@@ -813,3 +813,56 @@ def test_fuzzed_recipe_files_load_or_are_refused_with_a_sentence(tmp_path: Path)
             assert steps and all(isinstance(s, RecipeStep) for s in steps)
             loaded += 1
     assert loaded and refused  # the mutations are neither all harmless nor all fatal
+
+
+def test_simulated_plain_ubuntu_installs_the_driver_and_reboots_through_the_real_runner(
+    tmp_path: Path,
+) -> None:
+    """As on a real Ubuntu image: the driver step runs, the machine reboots (the demo's simulated reboot:
+    a new boot id), and the run resumed after it goes on past the reboot step to the end."""
+    from tui.demo.hosts import DEMO_BIN, machine_environment
+    from tui.services.remote.provision import remote_files
+
+    remote = tmp_path / "run"
+    for rel, text in remote_files(rc.book_recipe("pytorch", simulated=True)).items():
+        (remote / rel).parent.mkdir(parents=True, exist_ok=True)
+        (remote / rel).write_text(text)
+    home = tmp_path / "home"
+    machine = machine_environment(home, driver=False)
+    path = f"{DEMO_BIN}{os.pathsep}{os.environ['PATH']}"  # the demo host's PATH: its crontab, not ours
+    env = {**os.environ, "HOME": str(home), "PATH": path, "D2L_SIM_DELAY": "0", **machine}
+    boot_before = Path(machine["D2L_BOOT_ID_FILE"]).read_text().strip()
+
+    first = subprocess.run(
+        ["bash", str(remote / "runner.sh")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert first.returncode == 0, first.stderr
+    log = (remote / "log").read_text()
+    assert "nvidia-smi: command not found" in log and "step-end nvidia-driver 0" in log
+    assert "couldn't communicate with the NVIDIA driver" in log and "step-end reboot 0" in log
+    assert "reboot reboot" in log and "driver present" not in log
+    assert (remote / "status").read_text().strip() == f"rebooting {boot_before}"
+    assert Path(machine["D2L_BOOT_ID_FILE"]).read_text().strip() != boot_before
+    assert "@reboot" in (Path(machine["D2L_SIM_STATE"]) / "crontab").read_text()
+
+    resumed = subprocess.run(
+        ["bash", str(remote / "runner.sh")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert (remote / "status").read_text().strip() == "done"
+    log = (remote / "log").read_text()
+    assert "step-end gpu-smoke-test 0" in log and "step-end python-env 0" in log
+    assert "@reboot" not in (Path(machine["D2L_SIM_STATE"]) / "crontab").read_text()
+
+
+def test_simulated_reboot_step_never_reboots_a_host_that_did_not_say_how(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "D2L_SIM_DELAY": "0",
+        "D2L_REBOOT_FLAG": str(tmp_path / "flag"),
+    }
+    env.pop("D2L_REBOOT_COMMAND", None)
+    result = bash(step(rc.book_recipe(simulated=True), "reboot").script, env=env)
+    assert result.returncode == 0 and "cannot reboot" in result.stdout
+    assert not (tmp_path / "flag").exists()

@@ -38,7 +38,7 @@ async def test_storage_step_prices_the_disk_in_the_chosen_region(aws: Aws, tmp_p
     async with ScreenApp(screen).run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "$0.088" in text(pilot, "#disk-cost"))
         line = text(pilot, "#disk-cost")
-        assert "About $6.60/month while it exists (image minimum 75 GiB)." in line  # 75 GiB × $0.088
+        assert "About $6.60/month while it exists (at least 75 GiB on this image)." in line  # 75 GiB × $0.088
         assert f"gp3 at $0.088 per GB-month: Pricing API, {today()}." in line
         field = pilot.app.screen.query_one("#disk", Input)
         field.value = ""

@@ -97,3 +97,63 @@ async def test_a_garbled_known_hosts_stops_the_setup_with_its_name_not_a_long_co
         assert screen.outcome is None
     assert path.read_bytes() == garbled  # it holds trust: left for the person to fix
     await hosts.stop()
+
+
+async def test_plain_ubuntu_needs_a_bigger_disk_and_its_setup_installs_the_driver_and_reboots(
+    hosts: DemoHosts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's plain Ubuntu behaves as the real one: the storage step refuses a disk the book's
+    setup doesn't fit on, and the setup installs the driver and reboots (simulated, quickly) before
+    going on; nothing claims a driver is there already."""
+    from textual.widgets import Input
+
+    from tui.services.remote import provision
+
+    monkeypatch.setattr(provision, "REBOOT_SETTLE_S", 0.2)
+
+    def customize(session: Any) -> None:
+        simulated_answers(session)
+        console_hook(hosts.host_for_instance)(session)
+
+    ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
+    ctx.provision_after_launch = True
+    ctx.ssh_endpoint = hosts.endpoint
+    app = make_app(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name, ready, keys in WIZARD:
+            await wait_for_screen(pilot, name)
+            await wait_until(pilot, ready(pilot), TIMEOUT)
+            if name == "ImageStep":
+                keys = ("down", "enter")  # Ubuntu 24.04
+            if name == "StorageStep":
+                disk = app.screen.query_one("#disk", Input)
+                disk.value = "10"
+                await pilot.press("enter")
+                await pilot.pause()
+                assert app.screen.__class__.__name__ == "StorageStep"
+                refused = str(app.screen.query_one("#step-error").render())
+                assert "at least 30 GiB" in refused and "PyTorch" in refused
+                disk.value = "30"
+            await pilot.press(*keys)
+        await wait_for_screen(pilot, "ProvisionScreen")
+        screen = app.screen
+        assert isinstance(screen, ProvisionScreen)
+        await wait_until(pilot, lambda: screen.outcome is not None, 90)
+        assert screen.outcome is not None and screen.outcome.ok, screen.query_one("#step-error").render()
+        text = "\n".join(screen.query_one(LogView).lines)
+        assert "driver present" not in text
+        assert "nvidia-smi: command not found" in text and "apt-get" in text
+        assert "couldn't communicate with the NVIDIA driver" in text and "device='cuda:0')" in text
+        instance_id = screen.link.instance.instance_id  # type: ignore[attr-defined]
+    volume = (
+        Aws(region="us-east-1")
+        .client("ec2", "us-east-1")
+        .describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])["Volumes"]
+    )
+    assert [v["Size"] for v in volume] == [30]
+    # The runner rebooted the machine (a new boot id) and the app resumed the run after it.
+    machine = hosts.root / instance_id / "ubuntu"
+    remote_log = (machine / ".d2l-tui" / "provision" / "log").read_text()
+    assert " reboot reboot" in remote_log and remote_log.count(" run-start") == 2
+    assert (machine / ".d2l-simulated" / "boot_id").read_text().strip() != "simulated-boot-1"
+    await hosts.stop()

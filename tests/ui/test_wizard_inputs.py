@@ -58,7 +58,7 @@ async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:
     [
         ("64GB", "Type a whole number of GiB"),
         ("", "Type a whole number of GiB"),
-        ("40", "The image needs at least 75 GiB"),
+        ("40", "needs at least 75 GiB, its snapshot size"),
         ("20000", "at most 16384 GiB"),
     ],
 )
@@ -219,3 +219,18 @@ async def test_aws_not_answering_at_start_says_so_and_retry_goes_on(tmp_path: Pa
             down["yes"] = False  # the network is back
             await pilot.press("r")
             await wait_for_screen(pilot, "RegionStep")
+
+
+async def test_escape_in_the_gpu_filter_leaves_the_filter_not_the_step(aws: Aws, tmp_path: Path) -> None:
+    app = make_app(build_context(aws, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive_to(pilot, "GpuTypeStep")
+        await pilot.press("slash", "g", "6", "e")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen_name(pilot) == "GpuTypeStep"
+        assert app.screen.query_one("#gpu-filter", Input).value == "g6e"  # kept
+        assert app.screen.query_one("#gpu-types").has_focus
+        await pilot.press("escape")  # now the step
+        await wait_for_screen(pilot, "LimitsStep")

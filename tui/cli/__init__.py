@@ -99,6 +99,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+DEMO_IS_NEW_EACH_TIME = (
+    f"{PROG}: --demo starts a new, empty simulated cloud for every command, gone when it ends; "
+    f"in the app (`{PROG} --demo`) one lasts while it runs."
+)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run a headless command; the exit status: 0 done, 1 failed, 2 refused, 4 incomplete (ls,
     cleanup: some regions did not answer), 130 interrupted."""
@@ -114,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
         if check is not None:
             check(args)  # refused before anything is sent (or the simulated cloud started)
         ctx = make_context(args.profile, args.region, args.demo)
+        if args.demo:
+            # Said first, not only on failure: `--demo launch` then `--demo ls` finds nothing otherwise.
+            say(DEMO_IS_NEW_EACH_TIME)
         return int(args.handler(args, ctx))
     except UsageError as exc:
         say(f"{PROG}: {exc}")
@@ -136,12 +145,8 @@ def run(args: argparse.Namespace) -> int:
         if not next_step or next_step == "See the log file for details.":
             next_step = see_log
         say(f"{PROG}: {err.what} {next_step}".rstrip())
-        if getattr(args, "demo", False) and args.command not in ("launch", "ls"):
-            # Each headless --demo command starts its own, empty simulated cloud.
-            say(
-                f"{PROG}: --demo starts a new, empty simulated cloud for every command: "
-                f"its instances live as long as the app (`{PROG} --demo`), where l, t and g do this."
-            )
+        if getattr(args, "demo", False) and ctx is None:
+            say(DEMO_IS_NEW_EACH_TIME)  # it failed before the simulated cloud started
         return 1
     finally:
         if ctx is not None:

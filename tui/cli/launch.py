@@ -181,10 +181,12 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
                 "Choose an image for that architecture, or another instance type.",
             )
     disk = args.disk if args.disk is not None else launch_plan.default_disk(image.root_gib)
-    if disk < image.root_gib:
+    disk_refused = launch_plan.disk_problem(disk, image.kind, image.root_gib)
+    if disk_refused:
+        minimum, _ = launch_plan.minimum_disk(image.kind, image.root_gib)
         raise InputError(
-            f"The disk ({disk} GiB) is smaller than the image's root snapshot ({image.root_gib} GiB).",
-            f"Pass --disk {image.root_gib} or more, or leave --disk out.",
+            f"--disk {disk} GiB is too small. {disk_refused}",
+            f"Pass --disk {minimum} or more, or leave --disk out.",
         )
     cidr = args.ssh_cidr
     if not cidr:

@@ -53,7 +53,7 @@ def service_quota(code: str, value: float, region: str) -> dict[str, Any]:
     }
 
 
-def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+def remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
     # before-call sees the serialized request; keep the API parameters for it.
     context["simulated_params"] = dict(params)
 
@@ -143,12 +143,12 @@ class SimulatedRequests:
 
 
 def add_simulated_quotas(session: Any) -> None:
-    session.events.register("before-parameter-build.service-quotas.GetServiceQuota", _remember_params)
+    session.events.register("before-parameter-build.service-quotas.GetServiceQuota", remember_params)
     session.events.register("before-call.service-quotas.GetServiceQuota", _answer_quota)
     requests = SimulatedRequests()
     for operation, answer in (
         ("RequestServiceQuotaIncrease", requests.request),
         ("ListRequestedServiceQuotaChangeHistoryByQuota", requests.history),
     ):
-        session.events.register(f"before-parameter-build.service-quotas.{operation}", _remember_params)
+        session.events.register(f"before-parameter-build.service-quotas.{operation}", remember_params)
         session.events.register(f"before-call.service-quotas.{operation}", answer)

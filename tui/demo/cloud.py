@@ -56,9 +56,11 @@ def add_realistic_image_sizes(session: Any) -> None:
 def simulated_answers(session: Any) -> None:
     """Every hook the simulated cloud adds on top of moto."""
     from tui.demo.answers import add_simulated_quotas
+    from tui.demo.ec2_rules import add_ec2_rules
 
     add_realistic_image_sizes(session)
     add_simulated_quotas(session)
+    add_ec2_rules(session)
 
 
 class SimulatedCloud:

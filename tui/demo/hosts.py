@@ -37,11 +37,15 @@ class DemoHosts:
         async with self._lock:
             host = self.hosts.get(instance.instance_id)
             if host is None:
+                home = self.root / instance.instance_id / "ubuntu"
                 host = LoopbackHost(
                     _public_key(key_path),
-                    home=self.root / instance.instance_id / "ubuntu",
+                    home=home,
                     extra_path=DEMO_BIN,
-                    environment=_gpu_environment(instance.instance_type),
+                    environment={
+                        **_gpu_environment(instance.instance_type),
+                        **machine_environment(home, image_has_driver(instance.region, instance.image_id)),
+                    },
                 )
                 self.hosts[instance.instance_id] = host
             if not host.running:
@@ -65,6 +69,35 @@ def _gpu_environment(instance_type: str) -> dict[str, str]:
     """The replaying nvidia-smi shows the instance type's GPUs (captures of that model, that many;
     a test's control file can still set another profile)."""
     return {"D2L_FAKE_NVIDIA_SMI_INSTANCE_TYPE": instance_type}
+
+
+def image_has_driver(region: str, image_id: str) -> bool:
+    """Plain Ubuntu (Canonical's images) has no NVIDIA driver; the Deep Learning AMIs and images made
+    from a set-up instance have it."""
+    from tui.demo.ec2_rules import backend
+
+    try:
+        image = backend(region).amis.get(image_id)
+    except KeyError:  # a region moto doesn't know
+        image = None
+    name = str(getattr(image, "name", "") or "")
+    return not name.startswith("ubuntu/images/")
+
+
+def machine_environment(home: Path, driver: bool) -> dict[str, str]:
+    """What the simulated setup reads about its machine (tui/services/remote/recipe.py): whether the
+    driver is there, where its marks go, its boot id and how it reboots (tui/demo/bin/d2l-sim-reboot)."""
+    state = home / ".d2l-simulated"
+    state.mkdir(parents=True, exist_ok=True)
+    boot_id = state / "boot_id"
+    if not boot_id.exists():
+        boot_id.write_text("simulated-boot-1\n")
+    return {
+        "D2L_SIM_DRIVER": "preinstalled" if driver else "absent",
+        "D2L_SIM_STATE": str(state),
+        "D2L_BOOT_ID_FILE": str(boot_id),
+        "D2L_REBOOT_COMMAND": str(DEMO_BIN / "d2l-sim-reboot"),
+    }
 
 
 def _stop_run(pid_file: Path) -> None:

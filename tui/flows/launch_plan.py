@@ -26,9 +26,38 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 
 
+# The smallest disk the book's setup fits on, on an image that doesn't have it (plain Ubuntu or any
+# other AMI; a Deep Learning AMI's own snapshot is larger already). What it holds, estimated from the
+# recipe's steps: Ubuntu itself ~2 GiB; the NVIDIA driver's packages ~1 GiB; PyTorch 2.0.0 with its
+# CUDA wheels, about 2 GB downloaded and several times that unpacked (uv's cache, which the
+# environment links to); Python, d2l, Jupyter and the notebooks ~1 GiB; then the data sets the
+# chapters download. About 12 GiB before the first data set: 30 GiB leaves room to work.
+BOOK_SETUP_DISK_GIB = 30
+# Images that come with the book's environment already (an image saved from a set-up instance).
+_SET_UP_KINDS = frozenset({ImageKind.MY_AMI})
+
+
 def default_disk(image_root_gib: int) -> int:
     """The chapter's 64 GiB, or the image's own root snapshot when that is larger."""
     return max(DEFAULT_DISK_GIB, image_root_gib)
+
+
+def minimum_disk(kind: ImageKind, image_root_gib: int) -> tuple[int, str]:
+    """(the smallest disk a launch on this image may ask for, why, as the end of a sentence)."""
+    if kind in _SET_UP_KINDS or image_root_gib >= BOOK_SETUP_DISK_GIB:
+        return image_root_gib, "its snapshot size"
+    return BOOK_SETUP_DISK_GIB, (
+        "what the book's setup needs on this image: the NVIDIA driver, then PyTorch's CUDA wheels "
+        "(about 2 GB to download, several times that installed) and the book's data"
+    )
+
+
+def disk_problem(size: int, kind: ImageKind, image_root_gib: int) -> str | None:
+    """The sentence refusing ``size`` GiB on this image, or None when it fits."""
+    minimum, why = minimum_disk(kind, image_root_gib)
+    if size < minimum:
+        return f"A disk on this image needs at least {minimum} GiB, {why}."
+    return None
 
 
 def default_name(instance_type: str) -> str:

@@ -230,6 +230,13 @@ class GpuTypeStep(StepScreen):
     def action_focus_filter(self) -> None:
         self.query_one("#gpu-filter", Input).focus()
 
+    def action_back(self) -> None:
+        """Esc leaves the innermost thing first: typing in the filter, then the step."""
+        if self.query_one("#gpu-filter", Input).has_focus:
+            self.query_one("#gpu-types", DataTable).focus()
+            return
+        super().action_back()
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_next()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -25,7 +25,9 @@ def number(value: float | None) -> str:
     return "unknown" if value is None else f"{value:g}"
 
 
-def quota_note(quota: Quota) -> str:
+def quota_note(quota: Quota, request: QuotaRequest | None = None) -> str:
+    if request is not None and request.is_open:
+        return "request open"  # AWS refuses a second open request for one quota
     if quota.value is None or quota.usage is None:
         return "see below"
     if quota.value == 0:
@@ -38,6 +40,7 @@ def request_cell(request: QuotaRequest | None) -> str:
 
 
 REQUEST_COLUMN = "Request"
+NOTE_COLUMN = "Note"
 
 
 class LimitsStep(StepScreen):
@@ -112,7 +115,7 @@ class LimitsStep(StepScreen):
                 number(q.usage),
                 number(q.headroom),
                 request_cell(self.requests.get(q.code)),
-                quota_note(q),
+                quota_note(q, self.requests.get(q.code)),
             )
             table.add_row(*map(plain, cells), key=q.code)  # AWS's quota names and reasons: plain
         table.focus()
@@ -134,11 +137,25 @@ class LimitsStep(StepScreen):
         self.query_one("#limits-summary", Static).update(plain("\n".join(lines)))
 
     def highlighted(self) -> Quota | None:
+        if not self.quotas:
+            return None
         table = self.query_one("#quotas", DataTable)
-        if not self.quotas or table.row_count == 0:
+        if table.row_count == 0:
             return None
         key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
         return next((q for q in self.quotas if q.code == key), None)
+
+    def open_request_for(self, quota: Quota | None) -> QuotaRequest | None:
+        request = self.requests.get(quota.code) if quota is not None else None
+        return request if request is not None and request.is_open else None
+
+    def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
+        if action == "request_increase" and self.open_request_for(self.highlighted()) is not None:
+            return False  # shown greyed: this quota's request is still open
+        return super().check_action(action, parameters)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
 
     def action_request_increase(self) -> None:
         quota = self.highlighted()
@@ -161,6 +178,12 @@ class LimitsStep(StepScreen):
             return
         table = self.query_one("#quotas", DataTable)
         table.move_cursor(row=table.get_row_index(quota.code))
+        request = self.open_request_for(quota)
+        if request is not None:
+            self.show_error(
+                f"Your request for {quota.name} is {request.status}: AWS allows one open request per quota."
+            )
+            return
         self.open_modal(quota)
 
     def open_modal(self, quota: Quota) -> None:
@@ -188,9 +211,12 @@ class LimitsStep(StepScreen):
         request = filed.request
         self.requests[request.quota_code] = request
         table = self.query_one("#quotas", DataTable)
-        if request.quota_code in {q.code for q in self.quotas}:
+        quota = next((q for q in self.quotas if q.code == request.quota_code), None)
+        if quota is not None:
             table.update_cell(request.quota_code, REQUEST_COLUMN, plain(request_cell(request)))
+            table.update_cell(request.quota_code, NOTE_COLUMN, plain(quota_note(quota, request)))
         self.render_summary()
+        self.refresh_bindings()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_next()

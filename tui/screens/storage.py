@@ -8,20 +8,23 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
-from tui.flows.launch_plan import MAX_DISK_GIB
+from tui.flows.launch_plan import MAX_DISK_GIB, disk_problem, minimum_disk
+from tui.models import ImageChoice
 from tui.screens.base import StepScreen
 from tui.services.cloud.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 from tui.widgets.plain import plain
 
 
-def validate_disk(text: str, minimum: int) -> tuple[int | None, str]:
+def validate_disk(text: str, image: ImageChoice) -> tuple[int | None, str]:
     """(size, "") or (None, a sentence saying what to type)."""
+    minimum, _ = minimum_disk(image.kind, image.root_gib)
     text = text.strip()
     if not text.isdigit():
         return None, f"Type a whole number of GiB, e.g. {max(64, minimum)}."
     size = int(text)
-    if size < minimum:
-        return None, f"The image needs at least {minimum} GiB (its snapshot size). Type {minimum} or more."
+    problem = disk_problem(size, image.kind, image.root_gib)
+    if problem:
+        return None, f"{problem} Type {minimum} or more."
     if size > MAX_DISK_GIB:
         return None, f"A gp3 volume can be at most {MAX_DISK_GIB} GiB."
     return size, ""
@@ -58,13 +61,13 @@ class StorageStep(StepScreen):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         assert self.state.image is not None
-        _, problem = validate_disk(event.value, self.state.image.root_gib)
+        _, problem = validate_disk(event.value, self.state.image)
         self.show_error(problem)
         self.paint_cost(event.value)
 
     def paint_cost(self, typed: str) -> None:
         assert self.state.image is not None
-        size, _ = validate_disk(typed, self.state.image.root_gib)
+        size, _ = validate_disk(typed, self.state.image)
         cost = self.query_one("#disk-cost", Static)
         if size is None:
             cost.update("")
@@ -72,7 +75,8 @@ class StorageStep(StepScreen):
         cost.update(  # the price source names a file or an API: plain
             plain(
                 f"About ${self.prices.volume_per_month(size):,.2f}/month while it exists "
-                f"(image minimum {self.state.image.root_gib} GiB).\n"
+                f"(at least {minimum_disk(self.state.image.kind, self.state.image.root_gib)[0]} GiB "
+                "on this image).\n"
                 f"gp3 at ${self.prices.gp3_gb_month:.3f} per GB-month: {self.prices.source}."
             )
         )
@@ -82,7 +86,7 @@ class StorageStep(StepScreen):
 
     def accept(self) -> str | None:
         assert self.state.image is not None
-        size, problem = validate_disk(self.query_one("#disk", Input).value, self.state.image.root_gib)
+        size, problem = validate_disk(self.query_one("#disk", Input).value, self.state.image)
         if size is None:
             return problem
         self.state.disk_gib = size

@@ -142,7 +142,25 @@ _WAIT_FOR = {
 }
 
 
+def stop_refusal(instance: Instance) -> InputError | None:
+    """Why AWS won't stop this instance whatever its state, or None.
+
+    AWS stops a spot instance only when it came from a persistent request whose interruption
+    behaviour is ``stop``; d2l-tui launches spot as one-time requests (launch.run_instances_params),
+    so every spot instance it manages can be terminated but not stopped.
+    """
+    if not instance.spot:
+        return None
+    name = instance.name or instance.instance_id
+    return InputError(
+        f"{name} is a one-time spot instance: AWS can't stop it, only terminate it.",
+        "Make an image first if you want to keep its disk, then terminate it.",
+    )
+
+
 def can(action: str, instance: Instance) -> bool:
+    if action == "stop" and stop_refusal(instance) is not None:
+        return False
     if action == "ssh":
         return instance.state == "running" and bool(instance.public_dns or instance.public_ip)
     return instance.state in ALLOWED_STATES.get(action, frozenset())
@@ -234,6 +252,9 @@ def _state_call(aws: Aws, instance: Instance, operation: str, key: str) -> Insta
 
 
 def stop(aws: Aws, instance: Instance) -> Instance:
+    refusal = stop_refusal(instance)
+    if refusal is not None:
+        raise refusal
     return _state_call(aws, instance, "StopInstances", "StoppingInstances")
 
 

@@ -13,6 +13,7 @@ which is ``ENV_DIR`` below.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import shlex
@@ -68,12 +69,58 @@ _SIMULATED_RESULT = {
     "jax": "gpu(id=0)\n[[1. 1. 1.]\n [1. 1. 1.]]",
     "mxnet": "[[1. 1. 1.]\n [1. 1. 1.]] @gpu(0)",
 }
-_SIMULATED_DRIVER_CHECK = (
-    "#!/usr/bin/env bash\n"
-    "# Simulated: the driver is there, as on a Deep Learning AMI, so the step is skipped.\n"
-    "echo 'simulated: driver present (as on a Deep Learning AMI)'\n"
-    "exit 0\n"
-)
+# The simulated machine says whether its image has the NVIDIA driver (D2L_SIM_DRIVER, set by the demo's
+# hosts from the image: "preinstalled" on a Deep Learning AMI, "absent" on plain Ubuntu; unset counts
+# as preinstalled). Without it the driver step runs and the machine reboots, as the real recipe does:
+# the simulated steps leave marks in D2L_SIM_STATE that the checks read, and the reboot is the demo
+# host's D2L_REBOOT_COMMAND (tui/demo/bin/d2l-sim-reboot: a new boot id, the driver loaded).
+_SIM_STATE = '"${D2L_SIM_STATE:-$HOME/.d2l-simulated}"'
+_SIM_CHECKS = {
+    "nvidia-driver": ("installed", "nvidia-smi: command not found"),
+    "reboot": (
+        "loaded",
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+        "Make sure that the latest NVIDIA driver is installed and running.",
+    ),
+}
+
+
+def _simulated_check(name: str) -> str:
+    mark, failure = _SIM_CHECKS[name]
+    return (
+        "#!/usr/bin/env bash\n"
+        "# Simulated: nvidia-smi as the image would answer it (D2L_SIM_DRIVER, D2L_SIM_STATE).\n"
+        'if [ "${D2L_SIM_DRIVER:-preinstalled}" = preinstalled ]; then\n'
+        "    echo 'simulated: driver present (as on a Deep Learning AMI)'\n"
+        "    exit 0\n"
+        "fi\n"
+        "echo '+ nvidia-smi -L'\n"
+        f"if [ -f {_SIM_STATE}/driver-{mark} ]; then\n"
+        "    echo 'GPU 0: simulated (driver loaded)'\n"
+        "    exit 0\n"
+        "fi\n"
+        f"echo {shlex.quote(failure)}\n"
+        "exit 1\n"
+    )
+
+
+# Appended to the simulated scripts: what the real step leaves behind that the next check reads.
+_SIMULATED_EFFECT = {
+    "nvidia-driver": (
+        'if [ "${D2L_SIM_DRIVER:-preinstalled}" != preinstalled ]; then\n'
+        f"    mkdir -p {_SIM_STATE} && touch {_SIM_STATE}/driver-installed\n"
+        "fi\n"
+    ),
+    # The real step only raises the runner's flag; the runner then runs D2L_REBOOT_COMMAND. Only a
+    # simulated host that says how to reboot gets the flag: never `sudo systemctl reboot` here.
+    "reboot": (
+        'if [ -n "${D2L_REBOOT_COMMAND:-}" ]; then\n'
+        '    touch "$D2L_REBOOT_FLAG"\n'
+        "else\n"
+        "    echo 'simulated: this host cannot reboot; going on'\n"
+        "fi\n"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -245,9 +292,11 @@ def book_recipe(
             hint=b.hint,
         )
         if simulated:
-            sim_check = _SIMULATED_DRIVER_CHECK if b.name in ("nvidia-driver", "reboot") else ""
+            sim_check = _simulated_check(b.name) if b.name in _SIM_CHECKS else ""
             result = _SIMULATED_RESULT[fw] if b.name == "gpu-smoke-test" else ""
             step = simulate_step(step, check=sim_check, result=result)
+            if b.name in _SIMULATED_EFFECT:
+                step = dataclasses.replace(step, script=step.script + _SIMULATED_EFFECT[b.name])
         steps.append(step)
     return Recipe(steps=tuple(steps), framework=fw, simulated=simulated, env=tuple(env.items()))
 
