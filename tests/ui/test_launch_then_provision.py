@@ -135,9 +135,9 @@ async def test_plain_ubuntu_needs_a_bigger_disk_and_its_setup_installs_the_drive
                 assert "at least 30 GiB" in refused and "PyTorch" in refused
                 disk.value = "30"
             await pilot.press(*keys)
-        await wait_for_screen(pilot, "ProvisionScreen")
-        screen = app.screen
-        assert isinstance(screen, ProvisionScreen)
+        await wait_for_screen(pilot, "CockpitScreen")
+        await wait_until(pilot, lambda: bool(app.screen.query(SetupPane)))
+        screen = app.screen.query_one(SetupPane)
         await wait_until(pilot, lambda: screen.outcome is not None, 90)
         assert screen.outcome is not None and screen.outcome.ok, screen.query_one("#step-error").render()
         text = "\n".join(screen.query_one(LogView).lines)

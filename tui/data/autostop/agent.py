@@ -129,12 +129,12 @@ def run(argv, timeout=20):
         finally:
             os._exit(127)
     os.close(w)
-    out, deadline = [], time.time() + timeout
+    out, deadline, timed_out = [], time.time() + timeout, False  # type: list[bytes], float, bool
     while True:
         left = deadline - time.time()
         if left <= 0 or not select.select([r], [], [], left)[0]:
             os.kill(pid, 9)
-            out = None
+            timed_out = True
             break
         chunk = os.read(r, 65536)
         if not chunk:
@@ -142,7 +142,7 @@ def run(argv, timeout=20):
         out.append(chunk)
     os.close(r)
     status = os.waitpid(pid, 0)[1]
-    return b"".join(out).decode("utf-8", "replace") if out is not None and status == 0 else None
+    return b"".join(out).decode("utf-8", "replace") if not timed_out and status == 0 else None
 
 
 def matches(name, pattern):
