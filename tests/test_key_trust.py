@@ -209,7 +209,8 @@ def test_cli_launch_refuses_a_writable_key_folder(moto_endpoint: str, tmp_path: 
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     *progress, last = result.stderr.splitlines()
-    assert progress == ["Importing key pair d2l-tui into us-east-1 …"]
+    assert progress[-1] == "Importing key pair d2l-tui into us-east-1 …"  # after the auto-stop plan line
+    assert progress[0].startswith("Auto-stop:")
     assert last.startswith("d2l-tui: Others can add or replace files") and f"`chmod 700 {folder}`" in last
     assert ec2().describe_key_pairs()["KeyPairs"] == []
     assert ec2().describe_instances()["Reservations"] == []
