@@ -68,10 +68,12 @@ def impatient(
     silent_endpoint: tuple[str, list[socket.socket]], quick_notice: None, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[str, list[socket.socket]]:
     """The silent endpoint as AWS_ENDPOINT_URL, with shorter waits than a person gets (reads of
-    10 s for STS and 30 s for EC2, 6 EC2 attempts): the same sequence, in seconds."""
+    10 s for STS and 30 s for EC2, 2 STS and 6 EC2 attempts): the same sequence, in seconds. One
+    attempt each, of 3 s: the notices come at the 1 s tick, with 2 s to be seen."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint[0])
-    monkeypatch.setattr(tui.services.cloud.aws, "_READ_TIMEOUT_S", {"sts": 2, "ec2": 3})
+    monkeypatch.setattr(tui.services.cloud.aws, "_READ_TIMEOUT_S", {"sts": 3, "ec2": 3})
     monkeypatch.setitem(tui.services.cloud.aws._ATTEMPTS, "ec2", 1)
+    monkeypatch.setitem(tui.services.cloud.aws._ATTEMPTS, "sts", 1)
     return silent_endpoint
 
 

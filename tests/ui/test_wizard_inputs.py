@@ -53,64 +53,60 @@ async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:
     await pilot.press(*text)
 
 
-@pytest.mark.parametrize(
-    ("typed", "sentence"),
-    [
-        ("64GB", "Type a whole number of GiB"),
-        ("", "Type a whole number of GiB"),
-        ("40", "needs at least 75 GiB, its snapshot size"),
-        ("20000", "at most 16384 GiB"),
-    ],
-)
-async def test_storage_refuses_bad_sizes_inline(aws: Aws, tmp_path: Path, typed: str, sentence: str) -> None:
+# Each refused input with the sentence it gets; consecutive sentences differ, so each is this
+# input's (the disk field also says what is wrong while typing).
+DISK_REFUSALS = [
+    ("64GB", "Type a whole number of GiB"),
+    ("40", "needs at least 75 GiB, its snapshot size"),
+    ("", "Type a whole number of GiB"),
+    ("20000", "at most 16384 GiB"),
+]
+CIDR_REFUSALS = [
+    ("not-an-ip", "is not an IP address or CIDR block"),
+    ("[/x]", "'[/x]' is not an IP address"),  # shown as typed, not read as markup
+    ("0.0.0.0/0", "Tick the box to confirm"),
+    ("0.0.0.0/0.0.0.0", "Tick the box to confirm"),
+    ("10.0.0.0/8", "Tick the box to confirm"),
+]
+
+
+async def refused(pilot: Pilot[Any], selector: str, typed: str, sentence: str) -> None:
+    """``typed`` into the field and Enter: the step stays, saying ``sentence``."""
+    step = screen_name(pilot)
+    await type_into(pilot, selector, typed)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert screen_name(pilot) == step, typed
+    assert sentence in error_text(pilot.app), typed  # type: ignore[arg-type]
+
+
+async def test_bad_input_is_refused_inline_on_each_step(aws: Aws, tmp_path: Path) -> None:
+    """One walk, as a person who mistypes every field in turn, then types what it takes."""
     app = make_app(build_context(aws, tmp_path))
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "StorageStep")  # the Deep Learning AMI: 75 GiB snapshot
         assert app.screen.query_one("#disk", Input).value == "75"  # 64 raised to the image's size
-        await type_into(pilot, "#disk", typed)
+        for typed, sentence in DISK_REFUSALS:
+            await refused(pilot, "#disk", typed, sentence)
+        await type_into(pilot, "#disk", "80")
         await pilot.press("enter")
-        await pilot.pause()
-        assert screen_name(pilot) == "StorageStep"
-        assert sentence in error_text(app)
+
+        await wait_for_screen(pilot, "KeyPairStep")
+        await wait_until(pilot, loaded(pilot, "#keys"))
+        await refused(pilot, "#key-name", "my key", "has a space")
+        await type_into(pilot, "#key-name", "d2l-tui")
+        await pilot.press("enter")
+
+        await wait_for_screen(pilot, "ReviewStep")
+        await wait_until(pilot, lambda: app.screen.query_one("#cidr", Input).value != "")
+        for typed, sentence in CIDR_REFUSALS:
+            await refused(pilot, "#cidr", typed, sentence)
+            tick = app.screen.query_one("#open-world", Checkbox)
+            assert tick.display == ("Tick" in sentence), typed
+            if typed == "10.0.0.0/8":
+                assert "all of 10.0.0.0/8" in str(tick.label)
     assert aws.client("ec2").describe_instances()["Reservations"] == []
-
-
-async def test_key_name_refused_inline(aws: Aws, tmp_path: Path) -> None:
-    app = make_app(build_context(aws, tmp_path))
-    async with app.run_test(size=(120, 40)) as pilot:
-        await drive_to(pilot, "KeyPairStep")
-        await type_into(pilot, "#key-name", "my key")
-        await pilot.press("enter")
-        await pilot.pause()
-        assert screen_name(pilot) == "KeyPairStep"
-        assert "has a space" in error_text(app)
     assert not (tmp_path / "ssh" / "d2l-tui" / "my key.pem").exists()
-
-
-@pytest.mark.parametrize(
-    ("typed", "sentence"),
-    [
-        ("not-an-ip", "is not an IP address or CIDR block"),
-        ("[/x]", "'[/x]' is not an IP address"),  # shown as typed, not read as markup
-        ("0.0.0.0/0", "Tick the box to confirm"),
-        ("0.0.0.0/0.0.0.0", "Tick the box to confirm"),
-        ("10.0.0.0/8", "Tick the box to confirm"),
-    ],
-)
-async def test_review_refuses_bad_cidr(aws: Aws, tmp_path: Path, typed: str, sentence: str) -> None:
-    app = make_app(build_context(aws, tmp_path))
-    async with app.run_test(size=(120, 40)) as pilot:
-        await drive_to(pilot, "ReviewStep")
-        await type_into(pilot, "#cidr", typed)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert screen_name(pilot) == "ReviewStep"
-        assert sentence in error_text(app)
-        tick = app.screen.query_one("#open-world", Checkbox)
-        assert tick.display == ("Tick" in sentence)
-        if typed == "10.0.0.0/8":
-            assert "all of 10.0.0.0/8" in str(tick.label)
-    assert aws.client("ec2").describe_instances()["Reservations"] == []
 
 
 async def test_back_keeps_every_choice(aws: Aws, tmp_path: Path) -> None:
