@@ -6,6 +6,9 @@ answering with the real error shape."""
 from __future__ import annotations
 
 import base64
+import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +16,11 @@ import pytest
 
 from tests.test_launch import CIDR, REGION, client_error, hooked_aws, spec_for
 from tui.flows import autostop
-from tui.models import TAG_MANAGED, TAG_NAME, AutostopSetting, KeyChoice
+from tui.models import TAG_MANAGED, TAG_NAME, AutostopConfig, AutostopSetting, KeyChoice
 from tui.services.cloud import alarms, leftovers, lifecycle
 from tui.services.cloud.aws import Aws
 from tui.services.cloud.launch import USER_DATA_LIMIT_BYTES, run_and_follow
+from tui.services.remote.autostop import autostop_user_data, config_json, packed_agent
 
 
 @pytest.fixture
@@ -46,14 +50,40 @@ def the_alarms(aws: Aws) -> list[dict[str, Any]]:
     return list(aws.client("cloudwatch", REGION).describe_alarms()["MetricAlarms"])
 
 
+def run_as_cloud_init(user_data: str, tmp_path: Path) -> dict[str, Any]:
+    """The user data run as cloud-init would (bash, as root) with its files under a temp root and a
+    stand-in systemctl that records its calls; what it installed."""
+    root, bin_dir = tmp_path / "root", tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/systemctl.log\n')
+    (bin_dir / "systemctl").chmod(0o755)
+    env = dict(os.environ, D2L_AUTOSTOP_ROOT=str(root), PATH=f"{bin_dir}:{os.environ['PATH']}")
+    subprocess.run(["bash", "-eu"], input=user_data, text=True, env=env, check=True)
+    return {
+        "config": (root / "etc" / "d2l-autostop" / "config.json").read_text(),
+        "agent": (root / "opt" / "d2l-tui" / "autostop" / "agent.py").read_text(),
+        "systemctl": (tmp_path / "systemctl.log").read_text().splitlines(),
+    }
+
+
 def test_launch_sends_the_installer_and_puts_up_the_backstop(
-    aws: Aws, prepared: tuple[KeyChoice, str]
+    aws: Aws, prepared: tuple[KeyChoice, str], tmp_path: Path
 ) -> None:
     instance, messages = launched(aws, prepared, autostop.DEFAULT_AUTOSTOP)
     ec2 = aws.client("ec2", REGION)
     raw = ec2.describe_instance_attribute(InstanceId=instance.instance_id, Attribute="userData")["UserData"]
-    user_data = base64.b64decode(raw["Value"])
-    assert b"IDLE_MINUTES=30" in user_data and len(user_data) <= USER_DATA_LIMIT_BYTES
+    user_data = base64.b64decode(raw["Value"]).decode()
+    assert user_data == "#!/bin/bash\n" + autostop_user_data(AutostopConfig(idle_minutes=30))
+    assert len(user_data.encode()) <= USER_DATA_LIMIT_BYTES
+    installed = run_as_cloud_init(user_data, tmp_path)
+    assert json.loads(installed["config"]) == {
+        **json.loads(config_json(AutostopConfig())),
+        "idle_minutes": 30,
+    }
+    assert installed["agent"] == packed_agent() and installed["systemctl"] == [
+        "daemon-reload",
+        "enable --now d2l-autostop.timer",
+    ]
     behaviour = ec2.describe_instance_attribute(
         InstanceId=instance.instance_id, Attribute="instanceInitiatedShutdownBehavior"
     )
@@ -96,14 +126,25 @@ def test_spot_means_terminate_in_the_alarm_and_the_shutdown(
     [alarm] = the_alarms(aws)
     assert alarm["AlarmActions"] == [f"arn:aws:automate:{REGION}:ec2:terminate"]
     assert alarm["EvaluationPeriods"] == 18  # twice 45 minutes
+    raw = aws.client("ec2", REGION).describe_instance_attribute(
+        InstanceId=instance.instance_id, Attribute="userData"
+    )["UserData"]["Value"]
+    # The agent says "terminates" (its status, the warning) where a shutdown does.
+    assert '"on_shutdown": "terminate"' in base64.b64decode(raw).decode()
 
 
-def test_off_sends_nothing_and_puts_up_no_alarm(aws: Aws, prepared: tuple[KeyChoice, str]) -> None:
+def test_off_installs_the_agent_switched_off_and_puts_up_no_alarm(
+    aws: Aws, prepared: tuple[KeyChoice, str]
+) -> None:
     instance, _ = launched(aws, prepared, AutostopSetting())
     raw = aws.client("ec2", REGION).describe_instance_attribute(
         InstanceId=instance.instance_id, Attribute="userData"
     )
-    assert not raw["UserData"].get("Value")
+    config = json.loads(config_json(AutostopConfig(idle_minutes=0, max_hours=0)))
+    assert (
+        config["idle_minutes"] == 0
+        and json.dumps(config, sort_keys=True) in base64.b64decode(raw["UserData"]["Value"]).decode()
+    )
     assert the_alarms(aws) == []
 
 
@@ -112,7 +153,7 @@ def test_a_cap_alone_installs_the_agent_but_no_idle_alarm(aws: Aws, prepared: tu
     raw = aws.client("ec2", REGION).describe_instance_attribute(
         InstanceId=instance.instance_id, Attribute="userData"
     )
-    assert b"MAX_HOURS=8" in base64.b64decode(raw["UserData"]["Value"])
+    assert '"max_hours": 8' in base64.b64decode(raw["UserData"]["Value"]).decode()
     assert the_alarms(aws) == []
 
 

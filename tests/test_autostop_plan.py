@@ -7,9 +7,10 @@ import pytest
 
 from tests.test_launch import spec_for
 from tui.flows import autostop
-from tui.models import AutostopSetting, KeyChoice
+from tui.models import AutostopConfig, AutostopSetting, KeyChoice
 from tui.services.cloud.launch import USER_DATA_LIMIT_BYTES, run_instances_params, user_data_problem
 from tui.services.errors import D2lError
+from tui.services.remote.autostop import autostop_user_data
 
 KEY = KeyChoice(name="d2l-tui", private_key_path=None)
 
@@ -85,18 +86,25 @@ def test_spot_needs_agreement_only_when_auto_stop_is_on() -> None:
     assert autostop.spot_problem(False, autostop.DEFAULT_AUTOSTOP, agreed=False) is None
 
 
-def test_user_data_is_sent_only_when_on_and_fits_16_kb() -> None:
+def test_user_data_installs_the_agent_on_or_off_and_fits_16_kb() -> None:
     on = autostop.with_autostop(spec_for(KEY), AutostopSetting(45, 8))
     params = run_instances_params(on, "sg-0abc", "tok-1")
-    assert "IDLE_MINUTES=45" in params["UserData"] and "MAX_HOURS=8" in params["UserData"]
+    assert params["UserData"] == "#!/bin/bash\n" + autostop_user_data(
+        AutostopConfig(idle_minutes=45, max_hours=8)
+    )
     assert len(params["UserData"].encode()) <= USER_DATA_LIMIT_BYTES == 16384
     assert params["InstanceInitiatedShutdownBehavior"] == "stop"
     instance_tags = {t["Key"]: t["Value"] for t in params["TagSpecifications"][0]["Tags"]}
     assert instance_tags["d2l-tui:autostop"] == "45m max 8h"
 
+    # Off still installs the agent, switched off, so `d2l-tui autostop NAME 30m` can turn it on later.
     off = autostop.with_autostop(spec_for(KEY), AutostopSetting())
     params = run_instances_params(off, "sg-0abc", "tok-1")
-    assert "UserData" not in params and params["InstanceInitiatedShutdownBehavior"] == "stop"
+    assert params["UserData"] == "#!/bin/bash\n" + autostop_user_data(
+        AutostopConfig(idle_minutes=0, max_hours=0)
+    )
+    assert params["InstanceInitiatedShutdownBehavior"] == "stop"
+    assert "d2l-tui:autostop" not in {t["Key"] for t in params["TagSpecifications"][0]["Tags"]}
     spot = run_instances_params(spec_for(KEY, spot=True), "sg-0abc", "tok-1")
     assert spot["InstanceInitiatedShutdownBehavior"] == "terminate"
 

@@ -18,7 +18,7 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING
 
-from tui.models import AutostopSetting, Instance, LaunchSpec
+from tui.models import AutostopConfig, AutostopSetting, Instance, LaunchSpec
 from tui.services.errors import D2lError
 
 if TYPE_CHECKING:
@@ -107,25 +107,26 @@ def spot_problem(spot: bool, setting: AutostopSetting, agreed: bool) -> str | No
     return None
 
 
-def user_data_for(setting: AutostopSetting) -> str:
-    """The user data that installs the agent at launch ("" when auto-stop is off).
-
-    Placeholder until the agent lands (tui/services/remote/autostop.py `autostop_user_data`): it
-    only writes the setting where the agent will read it. Joining the two means replacing this body.
-    """
-    if not setting.on:
-        return ""
-    idle = "" if setting.idle_minutes is None else str(setting.idle_minutes)
-    cap = "" if setting.max_hours is None else f"{setting.max_hours:g}"
-    return (
-        "#!/bin/sh\n"
-        "# d2l-tui auto-stop: the setting the on-instance agent reads.\n"
-        "mkdir -p /etc/d2l-tui\n"
-        "cat > /etc/d2l-tui/autostop.conf <<'CONF'\n"
-        f"IDLE_MINUTES={idle}\n"
-        f"MAX_HOURS={cap}\n"
-        "CONF\n"
+def agent_config(setting: AutostopSetting, spot: bool) -> AutostopConfig:
+    """The agent's config.json for a setting. Two models on purpose: the setting is what a person
+    chose (None: not wanted; it is the tag and the backstop's input), the config is the agent's whole
+    file (0: off, plus its thresholds and what a shutdown does), whose other values keep the agent's
+    defaults."""
+    return AutostopConfig(
+        idle_minutes=setting.idle_minutes or 0,
+        max_hours=setting.max_hours or 0,
+        on_shutdown="terminate" if spot else "stop",
     )
+
+
+def user_data_for(setting: AutostopSetting, spot: bool = False) -> str:
+    """The user data that installs the agent at launch (tui/services/remote/autostop.py), off when
+    the setting is: an instance launched with auto-stop off can still get it later with
+    `d2l-tui autostop NAME 30m`, which only rewrites the agent's setting."""
+    from tui.services.remote.autostop import autostop_user_data
+
+    # cloud-init runs user data as a script only when it starts with "#!"; the fragment has none.
+    return "#!/bin/bash\n" + autostop_user_data(agent_config(setting, spot))
 
 
 def with_autostop(spec: LaunchSpec, setting: AutostopSetting) -> LaunchSpec:
@@ -133,7 +134,7 @@ def with_autostop(spec: LaunchSpec, setting: AutostopSetting) -> LaunchSpec:
     does not fit RunInstances' 16 KB."""
     from tui.services.cloud.launch import user_data_problem
 
-    user_data = user_data_for(setting)
+    user_data = user_data_for(setting, spec.spot)
     problem = user_data_problem(user_data)
     if problem:
         raise D2lError(problem, "Launch with --autostop off, and report this as a bug.")
