@@ -76,7 +76,8 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
         raise UsageError(f"{problem} Add --terminate-when-idle to agree, or give off.")
 
     async def change() -> None:
-        print(await autostop.change(ctx.aws, link, instance, setting), flush=True)
+        for line in await autostop.change(ctx.aws, link, instance, setting):
+            print(line, flush=True)
 
     return asyncio.run(_over_ssh(link, args.trust_host_key, change))
 

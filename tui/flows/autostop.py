@@ -1,6 +1,7 @@
 """Auto-stop, decided once for the wizard, `d2l-tui launch --autostop` and `d2l-tui autostop`: what a
 person may type, the default, the sentence that says what will happen, and the joints to the
-on-instance agent (its user data and its setter over SSH).
+on-instance agent (tui/services/remote/autostop.py: its installer as the launch's user data, its
+setting and status over SSH).
 
 Why these numbers:
 - On by default, 30 minutes idle: long enough to read a section of the book between cells, short
@@ -34,10 +35,6 @@ MAX_CAP_HOURS = 168
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hr|hrs|hours?)?$")
 _HOURS = re.compile(r"^(\d+(?:\.\d+)?)\s*(h|hr|hrs|hours?)?$")
 _EXAMPLES = "like 30m, 2h or 90 (minutes), or off"
-
-
-class AgentNotAvailable(D2lError):
-    """The on-instance agent's part (its setter and status over SSH) has not landed yet."""
 
 
 def parse_idle(text: str) -> int | None:
@@ -141,30 +138,37 @@ def with_autostop(spec: LaunchSpec, setting: AutostopSetting) -> LaunchSpec:
     return dataclasses.replace(spec, autostop=setting, user_data=user_data)
 
 
-async def set_on_instance(link: Link, setting: AutostopSetting) -> None:
-    """Change the running agent's setting over SSH. The joint to the agent's setter."""
-    raise AgentNotAvailable(
-        f"Changing auto-stop on a running instance ({link.label}) is not available yet: the "
-        "on-instance agent's setter has not landed.",
-        "Choose auto-stop when you launch (`--autostop`), or stop the instance yourself.",
-    )
+async def set_on_instance(link: Link, setting: AutostopSetting, spot: bool = False) -> str:
+    """Change the running agent's setting over SSH, installing the agent first on an instance
+    launched without it; the agent's own words after one check with the new setting."""
+    from tui.services.remote import autostop as agent
+
+    config = agent_config(setting, spot)
+    async with await link.connect() as conn:
+        try:
+            status = await agent.write_config(conn, config)
+        except agent.AgentNotInstalled:
+            await agent.install(conn, config)
+            status = await agent.write_config(conn, config)
+    return agent.describe(status)
 
 
 async def agent_status(link: Link) -> str:
-    """The agent's own words ("idle 12 of 30 min — stops at 15:42"). The joint to its status reader."""
-    raise AgentNotAvailable(
-        f"The auto-stop agent's own status on {link.label} is not available yet: its reader has not landed.",
-        "The launch setting and the CloudWatch backstop above are what AWS knows.",
-    )
+    """The agent's own words ("idle 12 of 30 min — stops at 15:42", "not idle: kernel busy")."""
+    from tui.services.remote import autostop as agent
+
+    async with await link.connect() as conn:
+        return agent.describe(await agent.read_status(conn))
 
 
-async def change(aws: Aws, link: Link, instance: Instance, setting: AutostopSetting) -> str:
+async def change(aws: Aws, link: Link, instance: Instance, setting: AutostopSetting) -> list[str]:
     """A running instance's auto-stop changed: the agent first (when it can't be reached nothing
-    changes), then the backstop alarm to match. Returns the sentence saying what now holds."""
+    changes), then the backstop alarm to match. Returns the sentence saying what now holds and the
+    agent's own words after its first check with it."""
     import asyncio
 
     from tui.services.cloud import alarms
 
-    await set_on_instance(link, setting)
+    words = await set_on_instance(link, setting, instance.spot)
     await asyncio.to_thread(alarms.put_for_instance, aws, instance, setting)
-    return describe(setting, instance.spot)
+    return [describe(setting, instance.spot), f"Agent: {words}"]

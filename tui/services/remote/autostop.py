@@ -36,12 +36,23 @@ CONFIG_PATH = "/etc/d2l-autostop/config.json"
 STATUS_PATH = "/var/lib/d2l-autostop/status.json"
 # One check now, as the timer would run it (the agent's lock keeps it from overlapping the timer's).
 AGENT_COMMAND = "sudo -n /usr/bin/python3 -I -S /opt/d2l-tui/autostop/agent.py"
+# Where the instance's own login session says they are: on an instance these variables are unset
+# (the paths above); the tests' sshd and the demo's hosts set them to a temp root, the agent's
+# own D2L_AUTOSTOP_CONFIG / _STATE_DIR included, as no root nor sudo is there. Expanded there.
+INSTANCE_CONFIG = f'"${{D2L_AUTOSTOP_CONFIG:-{CONFIG_PATH}}}"'
+INSTANCE_STATUS = '"${D2L_AUTOSTOP_STATE_DIR:-/var/lib/d2l-autostop}/status.json"'
+INSTANCE_SUDO = "${D2L_AUTOSTOP_SUDO-sudo -n}"
+INSTANCE_AGENT = f"${{D2L_AUTOSTOP_AGENT:-{AGENT_COMMAND}}}"
 _NOW_MARK = "::d2l-autostop-now::"
 _STATES = ("idle", "busy", "capped", "warning", "stopping", "off")
 
 
 class AutostopUnavailable(D2lError):
     """The instance's auto-stop could not be read or changed (no sudo, not installed)."""
+
+
+class AgentNotInstalled(AutostopUnavailable):
+    """The instance was launched without the agent (before d2l-tui installed it at every launch)."""
 
 
 def _data(name: str) -> str:
@@ -182,8 +193,14 @@ def describe(status: AutostopStatus | None, clock: Callable[[float], str] = _loc
     return text
 
 
-def _status_command(status_path: str) -> str:
-    return f"cat {shlex.quote(status_path)} 2>/dev/null; echo; echo {_NOW_MARK} $(date +%s.%N)"
+def _on_instance(path: str | None, default: str) -> str:
+    """A path for the shell: the given one quoted, or where the instance's session says."""
+    return default if path is None else shlex.quote(path)
+
+
+def _status_command(status_path: str | None) -> str:
+    where = _on_instance(status_path, INSTANCE_STATUS)
+    return f"cat {where} 2>/dev/null; echo; echo {_NOW_MARK} $(date +%s.%N)"
 
 
 def _split_now(out: str) -> tuple[str, float]:
@@ -195,7 +212,7 @@ def _split_now(out: str) -> tuple[str, float]:
 
 
 async def read_status(
-    conn: asyncssh.SSHClientConnection, *, status_path: str = STATUS_PATH
+    conn: asyncssh.SSHClientConnection, *, status_path: str | None = None
 ) -> AutostopStatus | None:
     """The agent's status (None: not installed, or it has not checked yet)."""
     result = await conn.run(_status_command(status_path), check=False)
@@ -220,14 +237,14 @@ async def write_config(
     conn: asyncssh.SSHClientConnection,
     config: AutostopConfig,
     *,
-    config_path: str = CONFIG_PATH,
-    status_path: str = STATUS_PATH,
-    sudo: str = "sudo -n",
-    agent_command: str = AGENT_COMMAND,
+    config_path: str | None = None,
+    status_path: str | None = None,
+    sudo: str = INSTANCE_SUDO,
+    agent_command: str = INSTANCE_AGENT,
 ) -> AutostopStatus | None:
     """Write the setting (the JSON travels on stdin: nothing of it on a command line), run one check,
-    and return the status that check wrote."""
-    quoted = shlex.quote(config_path)
+    and return the status that check wrote. Paths left out are where the instance says."""
+    quoted = _on_instance(config_path, INSTANCE_CONFIG)
     script = (
         f"test -e {quoted} || {{ echo '::not-installed::'; exit 3; }}\n"
         f"{sudo} tee {quoted}.new >/dev/null && {sudo} mv {quoted}.new {quoted} || exit 4\n"
@@ -236,9 +253,9 @@ async def write_config(
     result = await conn.run("bash -c " + shlex.quote(script), input=config_json(config) + "\n", check=False)
     out = str(result.stdout or "") + str(result.stderr or "")
     if "::not-installed::" in out:
-        raise AutostopUnavailable(
+        raise AgentNotInstalled(
             "This instance has no auto-stop agent (it was launched without it).",
-            "Install it with `d2l-tui autostop NAME 30m` after updating d2l-tui, or launch a new instance.",
+            "`d2l-tui autostop NAME 30m` installs it over SSH.",
         )
     if result.exit_status:
         raise _refused("change the auto-stop setting", out)
@@ -250,7 +267,7 @@ async def install(
     conn: asyncssh.SSHClientConnection,
     config: AutostopConfig,
     *,
-    sudo: str = "sudo -n",
+    sudo: str = INSTANCE_SUDO,
     env: dict[str, str] | None = None,
 ) -> None:
     """Install the agent on a running instance (the same lines as the user data), as root."""
