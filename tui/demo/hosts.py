@@ -38,6 +38,7 @@ class DemoHosts:
             host = self.hosts.get(instance.instance_id)
             if host is None:
                 home = self.root / instance.instance_id / "ubuntu"
+                autostop = autostop_environment(home)
                 host = LoopbackHost(
                     _public_key(key_path),
                     home=home,
@@ -45,8 +46,10 @@ class DemoHosts:
                     environment={
                         **_gpu_environment(instance.instance_type),
                         **machine_environment(home, image_has_driver(instance.region, instance.image_id)),
+                        **autostop,
                     },
                 )
+                await asyncio.to_thread(run_user_data, instance, autostop)
                 self.hosts[instance.instance_id] = host
             if not host.running:
                 await host.start()
@@ -98,6 +101,52 @@ def machine_environment(home: Path, driver: bool) -> dict[str, str]:
         "D2L_BOOT_ID_FILE": str(boot_id),
         "D2L_REBOOT_COMMAND": str(DEMO_BIN / "d2l-sim-reboot"),
     }
+
+
+def autostop_environment(home: Path) -> dict[str, str]:
+    """Where the simulated machine keeps the auto-stop agent (tui/services/remote/autostop.py reads
+    these in its login sessions; the agent and its installer read them too): under its sandbox, no
+    sudo, the agent run from this package with this Python."""
+    import sys
+
+    root = home / ".d2l-simulated" / "autostop"
+    agent = Path(__file__).resolve().parents[1] / "data" / "autostop" / "agent.py"
+    return {
+        "D2L_AUTOSTOP_ROOT": str(root),
+        "D2L_AUTOSTOP_CONFIG": str(root / "etc" / "d2l-autostop" / "config.json"),
+        "D2L_AUTOSTOP_STATE_DIR": str(root / "var" / "lib" / "d2l-autostop"),
+        "D2L_AUTOSTOP_SUDO": "",
+        "D2L_AUTOSTOP_AGENT": f"{sys.executable} -I -S {agent}",
+        "D2L_AUTOSTOP_JUPYTER": str(home / ".local" / "share" / "jupyter" / "runtime"),
+        "D2L_AUTOSTOP_SETUP": str(home / ".d2l-tui" / "provision"),
+    }
+
+
+def run_user_data(instance: Instance, environment: dict[str, str]) -> None:
+    """What cloud-init does at the first boot: the instance's user data (the auto-stop agent's
+    installer) run once, here in the sandbox; DEMO_BIN's `systemctl` stands in for systemd."""
+    import base64
+    import os
+    import subprocess
+
+    from tui.demo.ec2_rules import backend
+
+    marker = Path(environment["D2L_AUTOSTOP_ROOT"]) / ".user-data-ran"
+    try:
+        raw = backend(instance.region).get_instance(instance.instance_id).user_data
+    except Exception:  # an instance moto no longer has: nothing to run
+        return
+    raw = raw[0] if isinstance(raw, list) and raw else raw
+    if not raw or marker.exists():
+        return
+    # moto keeps it as its base64 (a str, or its Base64EncodedString whose as_bytes is that base64).
+    script = base64.b64decode(raw.as_bytes() if hasattr(raw, "as_bytes") else raw)
+    env = {**os.environ, **environment, "PATH": f"{DEMO_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    done = subprocess.run(["bash", "-eu"], input=script, env=env, capture_output=True, check=False)
+    if done.returncode:
+        log.warning("demo host: the user data failed (%s)", done.stderr.decode(errors="replace")[-500:])
+        return
+    marker.write_text("ran\n")
 
 
 def _stop_run(pid_file: Path) -> None:

@@ -161,6 +161,15 @@ async def agent_status(link: Link) -> str:
         return agent.describe(await agent.read_status(conn))
 
 
+async def agent_words(link: Link) -> str | None:
+    """The agent's own words, or None where it has said nothing yet (not installed, or not checked)."""
+    from tui.services.remote import autostop as agent
+
+    async with await link.connect() as conn:
+        status = await agent.read_status(conn)
+    return None if status is None else agent.describe(status)
+
+
 async def change(aws: Aws, link: Link, instance: Instance, setting: AutostopSetting) -> list[str]:
     """A running instance's auto-stop changed: the agent first (when it can't be reached nothing
     changes), then the backstop alarm to match. Returns the sentence saying what now holds and the

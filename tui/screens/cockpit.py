@@ -15,6 +15,7 @@ and the tunnel closes; when it runs again, what the person had open reconnects.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,11 +38,12 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from tui.context import AppContext
-    from tui.models import Instance, Recipe
+    from tui.models import AutostopSetting, Instance, Recipe
     from tui.services.remote.instance_link import Link
     from tui.services.remote.provision import Mode
 
 log = logging.getLogger(__name__)
+AUTOSTOP_READ_S = 30.0  # the agent checks once a minute: reading it more often shows nothing new
 
 Pane = Literal["setup", "gpu", "jupyter", "shell", "details"]
 PANES: tuple[tuple[Pane, str], ...] = (
@@ -72,6 +74,14 @@ class CockpitScreen(InstanceActions):
         *lifecycle_bindings(),
         Binding("d", "show_pane('details')", "Details", show=False, id="cockpit.details"),
         Binding("J", "stop_jupyter", "Stop Jupyter", show=False, id="cockpit.stop_jupyter"),
+        Binding(
+            "a",
+            "autostop",
+            "Auto-stop",
+            show=False,
+            id="cockpit.autostop",
+            tooltip="Change when it stops itself",
+        ),
         Binding("escape", "back", "Back", id="cockpit.back", tooltip="Back; setup and tunnel keep running"),
     ]
 
@@ -101,6 +111,8 @@ class CockpitScreen(InstanceActions):
         self.gone = False
         self.opened: set[Pane] = set()  # the SSH panes the person opened: reconnected after a start
         self._link: Link | None = None
+        self.autostop_words: str | None = None  # the agent's own words, read over SSH
+        self._autostop_read_at = float("-inf")
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -266,6 +278,13 @@ class CockpitScreen(InstanceActions):
         self._show_instance()
         self.refresh_bindings()
         self._arm()
+        if (
+            running
+            and time.monotonic() - self._autostop_read_at >= AUTOSTOP_READ_S
+            and self._reached_before()
+        ):
+            self._autostop_read_at = time.monotonic()
+            self.read_autostop()
 
     def _load_failed(self, exc: BaseException) -> None:
         # Shown, then retried on the timer: refreshing at once would loop while AWS is unreachable.
@@ -277,7 +296,9 @@ class CockpitScreen(InstanceActions):
 
     def _show_instance(self) -> None:
         now = self.ctx.clock()
-        self.query_one(InstanceHeader).show(self.instance, None if self.gone else self.row, now)
+        self.query_one(InstanceHeader).show(
+            self.instance, None if self.gone else self.row, now, self.autostop_words
+        )
         self.query_one("#cockpit-details", Static).update(plain(self._details()))
         self.query_one("#cockpit-shell", Static).update(plain(self._shell()))
         for pane in SSH_PANES:
@@ -356,6 +377,61 @@ class CockpitScreen(InstanceActions):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+    # -- auto-stop: the agent's words in the header (with the header's polls), `a` to change it ----
+
+    def _reached_before(self) -> bool:
+        """Its host key is pinned (a pane or a launch connected): reading the agent for the header
+        never waits on the console or asks to trust a key; a pane does that, where it is said."""
+        from tui.services.remote.instance_link import known_hosts
+
+        return bool(known_hosts().keys_for(self.instance_id))
+
+    @work(exclusive=True, group="autostop", exit_on_error=False)
+    async def read_autostop(self) -> None:
+        from tui.flows.autostop import agent_words
+
+        try:
+            self.autostop_words = await agent_words(self.link)
+        except Exception as exc:  # not reachable yet, or no agent: the header just says nothing
+            log.info("auto-stop status of %s not read: %s", self.instance_id, exc)
+            self.autostop_words = None
+        self._show_instance()
+
+    def action_autostop(self) -> None:
+        from tui.screens.autostop_modal import AutostopModal
+
+        if self.gone or self.instance.state != "running":
+            self.say("Auto-stop is changed on the running instance: start it first (S).", error=True)
+            return
+        modal = AutostopModal(
+            self.instance.name or self.instance_id, self.instance.spot, self.autostop_words or ""
+        )
+        self.app.push_screen(modal, self._autostop_chosen)
+
+    def _autostop_chosen(self, setting: AutostopSetting | None) -> None:
+        if setting is not None:  # None: Escape, nothing changes
+            self.change_autostop(setting)
+
+    @work(exclusive=True, group="autostop", exit_on_error=False)
+    async def change_autostop(self, setting: AutostopSetting) -> None:
+        from tui.flows import autostop
+
+        self.say("Changing auto-stop on the instance…")
+        try:
+            plan, agent = await autostop.change(self.ctx.aws, self.link, self.instance, setting)
+        except Exception as exc:
+            if not isinstance(exc, D2lError):
+                log.error("changing auto-stop on %s failed", self.instance_id, exc_info=exc)
+            self.say(
+                str(exc) if isinstance(exc, D2lError) else "Changing auto-stop failed; see the log file.",
+                error=True,
+            )
+            return
+        self.autostop_words = agent.removeprefix("Agent: ")
+        self._autostop_read_at = time.monotonic()
+        self._show_instance()
+        self.say(plan)
 
 
 def open_cockpit(

@@ -1,7 +1,8 @@
 """The cockpit's header: what the instance is, where it is, and what it costs, always from AWS's last answer.
 
-Two lines, so it fits 80 columns: who and where on the first, time and money on the second. Names,
-addresses and types come from AWS: plain text, never markup.
+Two lines, so it fits 80 columns: who and where on the first, time and money on the second; a third
+with the auto-stop agent's own words while the instance runs and the agent has said something. Names,
+addresses and types come from AWS, the agent's words from the instance: plain text, never markup.
 """
 
 from __future__ import annotations
@@ -59,8 +60,11 @@ class InstanceHeader(Static):
     InstanceHeader { height: auto; padding: 0 1; background: $panel; }
     """
 
-    def show(self, instance: Instance, row: InstanceRow | None, now: datetime) -> None:
+    def show(
+        self, instance: Instance, row: InstanceRow | None, now: datetime, autostop: str | None = None
+    ) -> None:
         _, second = header_lines(instance, row, now)
+        third = autostop_line(instance, autostop)
         state_style = _STATE_STYLE.get(instance.state, "bold")
         self.update(
             assemble(
@@ -71,5 +75,13 @@ class InstanceHeader(Static):
                 where(instance),
                 "\n",
                 second,
+                *(("\n", third) if third else ()),
             )
         )
+
+
+def autostop_line(instance: Instance, words: str | None) -> str:
+    """ "auto-stop: idle 12 of 30 min — stops at 15:42 · a to change", while it runs."""
+    if instance.state != "running" or not words:
+        return ""
+    return f"{words if words.startswith('auto-stop') else 'auto-stop: ' + words} · a to change"
