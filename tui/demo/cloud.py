@@ -70,7 +70,9 @@ class SimulatedCloud:
         self._mock: Any = None
         from tui.demo.hosts import DemoHosts
 
-        self.hosts = DemoHosts()  # each simulated instance's SSH server on loopback
+        # Each simulated instance's SSH server on loopback; its auto-stop agent counts minutes as
+        # seconds, so an idle demo instance stops itself while the person watches.
+        self.hosts = DemoHosts(agent_minute_s=1.0)
 
     def start(self) -> Aws:
         for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -18,10 +20,19 @@ from tui.models import Instance
 log = logging.getLogger(__name__)
 # Programs the simulated instance has on its PATH ahead of the system's (a replaying nvidia-smi, …).
 DEMO_BIN = Path(__file__).resolve().parent / "bin"
+# What DEMO_BIN's `shutdown` leaves in the agent's root for the host's timer to act on.
+SHUTDOWN_REQUEST = "shutdown-requested"
 
 
 class DemoHosts:
-    def __init__(self, root: Path | None = None) -> None:
+    """``agent_minute_s``: run each running host's auto-stop agent as its systemd timer would, with
+    a minute this many seconds (the demo: 1, so a 30-minute idle stop comes after 30 s); None: the
+    agent runs only when the app changes its setting (tests that must not be stopped under them)."""
+
+    def __init__(self, root: Path | None = None, agent_minute_s: float | None = None) -> None:
+        self.agent_minute_s = agent_minute_s
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._environments: dict[str, dict[str, str]] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="d2l-demo-hosts-")
@@ -38,25 +49,51 @@ class DemoHosts:
             host = self.hosts.get(instance.instance_id)
             if host is None:
                 home = self.root / instance.instance_id / "ubuntu"
-                autostop = autostop_environment(home)
+                autostop = autostop_environment(home, self.agent_minute_s)
+                self._environments[instance.instance_id] = environment = {
+                    **_gpu_environment(instance.instance_type),
+                    **machine_environment(home, image_has_driver(instance.region, instance.image_id)),
+                    **autostop,
+                }
                 host = LoopbackHost(
-                    _public_key(key_path),
-                    home=home,
-                    extra_path=DEMO_BIN,
-                    environment={
-                        **_gpu_environment(instance.instance_type),
-                        **machine_environment(home, image_has_driver(instance.region, instance.image_id)),
-                        **autostop,
-                    },
+                    _public_key(key_path), home=home, extra_path=DEMO_BIN, environment=environment
                 )
                 await asyncio.to_thread(run_user_data, instance, autostop)
                 self.hosts[instance.instance_id] = host
             if not host.running:
                 await host.start()
+            timer = self._timers.get(instance.instance_id)
+            if self.agent_minute_s is not None and (timer is None or timer.done()):
+                self._timers[instance.instance_id] = asyncio.create_task(self._agent_timer(instance, host))
         return "127.0.0.1", host.port
+
+    async def _agent_timer(self, instance: Instance, host: LoopbackHost) -> None:
+        """The agent's timer on the simulated machine; its `shutdown` (DEMO_BIN's) stops the instance
+        in the simulated cloud, as InstanceInitiatedShutdownBehavior=stop makes EC2 do."""
+        assert self.agent_minute_s is not None
+        home = self.root / instance.instance_id / "ubuntu"
+        env = {
+            **os.environ,
+            **self._environments[instance.instance_id],
+            "HOME": str(home),
+            "PATH": f"{DEMO_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
+        requested = Path(env["D2L_AUTOSTOP_ROOT"]) / SHUTDOWN_REQUEST
+        while host.running:
+            await asyncio.sleep(self.agent_minute_s)
+            if Path(env["D2L_AUTOSTOP_CONFIG"]).exists():
+                await asyncio.to_thread(_run_agent, env)
+            if requested.exists():
+                requested.unlink()
+                log.info("demo host %s: the auto-stop agent shut it down", instance.instance_id)
+                await asyncio.to_thread(_stop_in_cloud, instance)
+                await host.stop()
+                return
 
     async def stop(self) -> None:
         """Stop the servers and any setup run still going in a sandbox: nothing outlives the demo."""
+        for timer in self._timers.values():
+            timer.cancel()
         for instance_id in self.hosts:
             home = self.root / instance_id / "ubuntu"
             _stop_run(home / ".d2l-tui" / "provision" / "runner.pid")
@@ -103,7 +140,7 @@ def machine_environment(home: Path, driver: bool) -> dict[str, str]:
     }
 
 
-def autostop_environment(home: Path) -> dict[str, str]:
+def autostop_environment(home: Path, minute_s: float | None = None) -> dict[str, str]:
     """Where the simulated machine keeps the auto-stop agent (tui/services/remote/autostop.py reads
     these in its login sessions; the agent and its installer read them too): under its sandbox, no
     sudo, the agent run from this package with this Python."""
@@ -119,15 +156,29 @@ def autostop_environment(home: Path) -> dict[str, str]:
         "D2L_AUTOSTOP_AGENT": f"{sys.executable} -I -S {agent}",
         "D2L_AUTOSTOP_JUPYTER": str(home / ".local" / "share" / "jupyter" / "runtime"),
         "D2L_AUTOSTOP_SETUP": str(home / ".d2l-tui" / "provision"),
+        # The demo's shells are this process's children, not an sshd's: no login on this laptop counts.
+        "D2L_AUTOSTOP_SSHD_PID": str(os.getpid()),
+        **({"D2L_AUTOSTOP_MINUTE_S": f"{minute_s:g}"} if minute_s is not None else {}),
     }
+
+
+def _run_agent(env: dict[str, str]) -> None:
+    agent = env["D2L_AUTOSTOP_AGENT"].split()
+    done = subprocess.run(agent, env=env, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode:
+        log.warning("demo host: the auto-stop agent failed (%s)", done.stderr[-500:])
+
+
+def _stop_in_cloud(instance: Instance) -> None:
+    from tui.demo.ec2_rules import backend
+
+    backend(instance.region).stop_instances([instance.instance_id])
 
 
 def run_user_data(instance: Instance, environment: dict[str, str]) -> None:
     """What cloud-init does at the first boot: the instance's user data (the auto-stop agent's
     installer) run once, here in the sandbox; DEMO_BIN's `systemctl` stands in for systemd."""
     import base64
-    import os
-    import subprocess
 
     from tui.demo.ec2_rules import backend
 
