@@ -25,7 +25,9 @@ async def test_an_idle_demo_instance_stops_itself(tmp_path: Path, client_key: tu
             config = root / "etc" / "d2l-autostop" / "config.json"
             assert json.loads(config.read_text())["idle_minutes"] == 30  # the user data ran
             # Shorter, and this machine's other work not counted as the instance's CPU.
-            config.write_text(json.dumps(AutostopConfig(idle_minutes=3, warn_minutes=1, cpu_cores=1000).__dict__))
+            config.write_text(
+                json.dumps(AutostopConfig(idle_minutes=3, warn_minutes=1, cpu_cores=1000).__dict__)
+            )
 
             async def state() -> str:
                 found = await asyncio.to_thread(describe_one, aws, "us-east-1", instance.instance_id)
