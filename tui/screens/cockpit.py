@@ -413,16 +413,19 @@ class CockpitScreen(InstanceActions):
         if setting is not None:  # None: Escape, nothing changes
             self.change_autostop(setting)
 
-    @work(exclusive=True, group="autostop", exit_on_error=False)
+    @work(exclusive=True, group="autostop-change", exit_on_error=False)
     async def change_autostop(self, setting: AutostopSetting) -> None:
         from tui.flows import autostop
 
         self.say("Changing auto-stop on the instance…")
+        self.workers.cancel_group(self, "autostop")  # a read now would only show the old setting
+        self._autostop_read_at = float("inf")  # and none starts until the change is done
         try:
             plan, agent = await autostop.change(self.ctx.aws, self.link, self.instance, setting)
         except Exception as exc:
             if not isinstance(exc, D2lError):
                 log.error("changing auto-stop on %s failed", self.instance_id, exc_info=exc)
+            self._autostop_read_at = float("-inf")
             self.say(
                 str(exc) if isinstance(exc, D2lError) else "Changing auto-stop failed; see the log file.",
                 error=True,
