@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.support.instances import control
 from tests.support.screen_app import ScreenApp, demo_cloud
@@ -105,7 +106,7 @@ async def test_the_header_says_the_agents_words_and_a_changes_them(
             control(home, profile="a10g")
             await pilot.press("a")
             await wait_until(pilot, lambda: isinstance(pilot.app.screen, AutostopModal))
-            field = pilot.app.screen.query_one("#autostop-idle")
+            field = pilot.app.screen.query_one("#autostop-idle", Input)
             field.value = "5m"
             await pilot.pause()
             assert "'5m' is too short" in str(pilot.app.screen.query_one("#autostop-error").render())

@@ -158,7 +158,8 @@ async def agent_status(link: Link) -> str:
     from tui.services.remote import autostop as agent
 
     async with await link.connect() as conn:
-        return agent.describe(await agent.read_status(conn))
+        status = await agent.read_status(conn)
+    return agent.describe(status)
 
 
 async def agent_words(link: Link) -> str | None:
