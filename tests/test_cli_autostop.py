@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -102,7 +103,7 @@ def instance_sshd(tmp_path: Path, client_key: tuple[Path, str]) -> Iterator[Open
         "D2L_AUTOSTOP_STATE_DIR": str(agent / "state"),
         "D2L_AUTOSTOP_ROOT": str(agent),  # the installer's files, so CONFIG above is its config
         "D2L_AUTOSTOP_SUDO": "",
-        "D2L_AUTOSTOP_AGENT": f"{sys.executable} -I -S {AGENT}",
+        "D2L_AUTOSTOP_AGENT": shlex.join([sys.executable, "-I", "-S", str(AGENT)]),
         "D2L_AUTOSTOP_JUPYTER": str(agent / "none"),
         "D2L_AUTOSTOP_SETUP": str(agent / "none"),
     }

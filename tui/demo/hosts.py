@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
@@ -153,7 +154,7 @@ def autostop_environment(home: Path, minute_s: float | None = None) -> dict[str,
         "D2L_AUTOSTOP_CONFIG": str(root / "etc" / "d2l-autostop" / "config.json"),
         "D2L_AUTOSTOP_STATE_DIR": str(root / "var" / "lib" / "d2l-autostop"),
         "D2L_AUTOSTOP_SUDO": "",
-        "D2L_AUTOSTOP_AGENT": f"{sys.executable} -I -S {agent}",
+        "D2L_AUTOSTOP_AGENT": shlex.join([sys.executable, "-I", "-S", str(agent)]),
         "D2L_AUTOSTOP_JUPYTER": str(home / ".local" / "share" / "jupyter" / "runtime"),
         "D2L_AUTOSTOP_SETUP": str(home / ".d2l-tui" / "provision"),
         # The demo's shells are this process's children, not an sshd's: no login on this laptop counts.
@@ -163,7 +164,7 @@ def autostop_environment(home: Path, minute_s: float | None = None) -> dict[str,
 
 
 def _run_agent(env: dict[str, str]) -> None:
-    agent = env["D2L_AUTOSTOP_AGENT"].split()
+    agent = shlex.split(env["D2L_AUTOSTOP_AGENT"])
     done = subprocess.run(agent, env=env, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode:
         log.warning("demo host: the auto-stop agent failed (%s)", done.stderr[-500:])

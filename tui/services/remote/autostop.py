@@ -42,7 +42,8 @@ AGENT_COMMAND = "sudo -n /usr/bin/python3 -I -S /opt/d2l-tui/autostop/agent.py"
 INSTANCE_CONFIG = f'"${{D2L_AUTOSTOP_CONFIG:-{CONFIG_PATH}}}"'
 INSTANCE_STATUS = '"${D2L_AUTOSTOP_STATE_DIR:-/var/lib/d2l-autostop}/status.json"'
 INSTANCE_SUDO = "${D2L_AUTOSTOP_SUDO-sudo -n}"
-INSTANCE_AGENT = f"${{D2L_AUTOSTOP_AGENT:-{AGENT_COMMAND}}}"
+# A command line in shell words (eval'd: the demo's may have quoted paths with spaces in them).
+INSTANCE_AGENT = f'eval "${{D2L_AUTOSTOP_AGENT:-{AGENT_COMMAND}}}"'
 _NOW_MARK = "::d2l-autostop-now::"
 _STATES = ("idle", "busy", "capped", "warning", "stopping", "off")
 
