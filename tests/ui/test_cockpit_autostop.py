@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Input
 
 from tests.support.instances import control
@@ -132,3 +133,18 @@ async def test_the_header_says_the_agents_words_and_a_changes_them(
     finally:
         await hosts.stop()
     assert not os.path.exists(home / ".d2l-simulated" / "autostop" / "shutdown.log")
+
+
+async def test_a_spot_instance_needs_a_second_enter_to_agree_to_terminate() -> None:
+    chosen: list[AutostopSetting | None] = []
+    app = ScreenApp(Screen())
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(AutostopModal("spot-box", spot=True), chosen.append)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, AutostopModal))
+        note = str(pilot.app.screen.query_one("#autostop-note").render())
+        assert note.startswith("The instance terminates (its disk is deleted) after 30 min idle")
+        await pilot.press("enter")
+        error = str(pilot.app.screen.query_one("#autostop-error").render())
+        assert "can't be stopped" in error and "Press Enter again to agree" in error and chosen == []
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: chosen == [AutostopSetting(30)])
