@@ -29,9 +29,11 @@ TABLES = {
 
 
 async def drive_to(pilot: Pilot[Any], target: str) -> None:
-    """Accept every step's default until ``target`` is on screen and loaded (from the step shown now)."""
+    """Accept every step's default until ``target`` is on screen and loaded (from the step shown now,
+    or the first one shown: the app may start the wizard on a later step)."""
+    await wait_until(pilot, lambda: screen_name(pilot) in STEPS)
     current = screen_name(pilot)
-    for step in STEPS[STEPS.index(current) if current in STEPS else 0 :]:
+    for step in STEPS[STEPS.index(current) :]:
         await wait_for_screen(pilot, step)
         if step in TABLES:
             await wait_until(pilot, loaded(pilot, TABLES[step]))
