@@ -9,7 +9,7 @@ launch in tests/ui/test_wizard.py, the step pictures' own region and limits step
 from __future__ import annotations
 
 from tests.ui.driving import LATENCIES
-from tui.app import wizard_steps
+from tui.app import D2lApp, make_app, wizard_steps
 from tui.context import AppContext
 from tui.models import KeyChoice, Region
 from tui.screens.base import StepScreen
@@ -49,3 +49,9 @@ def choices_before(ctx: AppContext, step: type[StepScreen]) -> tuple[WizardState
             name=DEFAULT_KEY_NAME, private_key_path=str(local) if local else None, create=True
         )
     return state, step
+
+
+def app_on(ctx: AppContext, step: str) -> D2lApp:
+    """The app that starts on the wizard step named ``step`` (a class name), defaults chosen before it."""
+    first = next(s for s in wizard_steps() if s.__name__ == step)
+    return make_app(ctx, wizard=choices_before(ctx, first))

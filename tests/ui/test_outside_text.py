@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Static
 
 from tests.support.instances import make_instance
 from tests.support.screen_app import demo_cloud
+from tests.support.wizard_choices import app_on
 from tests.test_lifecycle import run
 from tests.ui.conftest import screen_lines
 from tests.ui.driving import build_context, wait_for_screen, wait_until
@@ -184,7 +185,7 @@ async def test_an_aws_refusal_with_brackets_on_the_launch_view(tmp_path: Path) -
 
     with mock_aws():
         aws = Aws(region="us-east-1", customize=customize)
-        app = make_app(build_context(aws, tmp_path))
+        app = app_on(build_context(aws, tmp_path), "ReviewStep")
         async with app.run_test(size=(200, 50)) as pilot:
             await drive_to(pilot, "ReviewStep")
             await wait_until(pilot, lambda: app.screen.query_one("#cidr").value != "")  # type: ignore[attr-defined]
@@ -244,7 +245,7 @@ async def test_the_wizard_shows_an_ami_and_a_key_pair_with_brackets_as_they_are(
             InstanceId=iid, Name=image_name, TagSpecifications=[{"ResourceType": "image", "Tags": tags}]
         )
         ec2.create_key_pair(KeyName=key_name)
-        app = make_app(build_context(aws, tmp_path))
+        app = app_on(build_context(aws, tmp_path), "ImageStep")
         async with app.run_test(size=(200, 50)) as pilot:
             await drive_to(pilot, "ImageStep")
             step = app.screen
