@@ -58,14 +58,14 @@ def test_moto_alone_gives_a_reason(aws: Aws) -> None:
 
 
 async def test_the_review_of_a_spot_launch_shows_the_score(aws: Aws, tmp_path: Path) -> None:
+    from tests.support.wizard_choices import app_on
     from tests.ui.driving import build_context, wait_for_screen, wait_until
     from tests.ui.test_wizard_inputs import drive_to
-    from tui.app import make_app
 
     hooks = Hooks().answer(
         SCORES, lambda _p: _ok({"SpotPlacementScores": [{"Region": "us-east-1", "Score": 8}]})
     )
-    app = make_app(build_context(hooks.aws(), tmp_path))
+    app = app_on(build_context(hooks.aws(), tmp_path), "GpuTypeStep")
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "GpuTypeStep")
         await pilot.press("p")  # buy spot

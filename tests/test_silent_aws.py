@@ -26,9 +26,9 @@ from textual.widgets import Static
 import tui.services.cloud.aws
 import tui.widgets.patience
 from tests.support.terminal import exited_within, read_until, spawn_app
+from tests.support.wizard_choices import app_on
 from tests.ui.driving import build_context, loaded, wait_for_screen, wait_until
 from tests.ui.test_instances_remembered import on_every_call
-from tests.ui.test_snapshots import WIZARD
 from tui.app import make_app
 from tui.screens.credentials import CredentialsScreen
 from tui.screens.instances import InstancesScreen
@@ -193,12 +193,8 @@ async def test_a_step_whose_call_times_out_says_so_in_a_sentence(aws: Any, tmp_p
         raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://ec2.us-east-1.amazonaws.com/")
 
     on_every_call(aws, "before-call.ec2.DescribeKeyPairs", time_out)
-    app = make_app(build_context(aws, tmp_path))
+    app = app_on(build_context(aws, tmp_path), "KeyPairStep")  # the earlier steps' defaults chosen
     async with app.run_test(size=(120, 40)) as pilot:
-        for step, ready, keys in WIZARD[: [name for name, _, _ in WIZARD].index("KeyPairStep")]:
-            await wait_for_screen(pilot, step)
-            await wait_until(pilot, ready(pilot), 30)
-            await pilot.press(*keys)
         await wait_for_screen(pilot, "KeyPairStep")
         error = app.screen.query_one("#step-error", Static)
         await wait_until(pilot, lambda: error.has_class("visible"), 30)

@@ -67,13 +67,17 @@ class D2lApp(App[None]):
         profile: str | None = None,
         region: str | None = None,
         instances: bool = False,
+        wizard: tuple[WizardState, type[StepScreen]] | None = None,
     ) -> None:
+        """``wizard``: start the wizard on that step with the earlier steps' choices already in the
+        state (as after Back from a later step); by default it starts on the region step."""
         super().__init__()
         self.ctx = ctx
         self.demo = demo
         self.profile = profile
         self.region = region
-        self.state = WizardState()
+        self.state = wizard[0] if wizard else WizardState()
+        self._first_step = wizard[1] if wizard else None
         self.credentials_ok = False  # the instances screen needs working credentials
         self.open_instances = instances  # --instances: the instances screen over the wizard at start
         self._quota_news_asked = False
@@ -170,7 +174,7 @@ class D2lApp(App[None]):
 
             await self.push_screen(InstancesScreen(ctx), wait_for_dismiss=True)
         steps = wizard_steps()
-        index = 0
+        index = steps.index(self._first_step) if self._first_step else 0
         open_request = False
         while True:
             if open_request and steps[index] is LimitsStep:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from textual.widgets import OptionList
 
+from tests.support.wizard_choices import app_on
 from tests.ui.driving import build_context, screen_name
 from tests.ui.test_wizard_inputs import drive_to, error_text
-from tui.app import make_app
 from tui.services.cloud.aws import Aws
 
 
@@ -23,7 +23,7 @@ async def test_f_fixes_a_writable_key_folder_and_is_offered_only_then(aws: Aws, 
     key_dir = tmp_path / "ssh" / "d2l-tui"
     key_dir.mkdir(parents=True)
     os.chmod(key_dir, 0o777)
-    app = make_app(build_context(aws, tmp_path))
+    app = app_on(build_context(aws, tmp_path), "KeyPairStep")
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "KeyPairStep")
         assert _fix_offered(app)  # "Create a new key pair" is highlighted and its folder is open
@@ -48,7 +48,7 @@ async def test_f_is_not_offered_through_a_link(aws: Aws, tmp_path: Path) -> None
     key_dir = tmp_path / "ssh" / "d2l-tui"
     key_dir.parent.mkdir(parents=True)
     key_dir.symlink_to(shared)
-    app = make_app(build_context(aws, tmp_path))
+    app = app_on(build_context(aws, tmp_path), "KeyPairStep")
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "KeyPairStep")
         assert not _fix_offered(app)

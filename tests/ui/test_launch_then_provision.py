@@ -12,13 +12,16 @@ import pytest
 from moto import mock_aws
 from textual.widgets import Select
 
+from tests.support.wizard_choices import choices_before
 from tests.ui.driving import build_context, wait_for_screen, wait_until
-from tests.ui.test_snapshots import TIMEOUT, WIZARD
+from tests.ui.test_snapshots import STEP_NAMES, TIMEOUT, WIZARD
 from tui.app import make_app
 from tui.demo.cloud import simulated_answers
 from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import console_hook
+from tui.screens.image import ImageStep
 from tui.screens.provision import SetupPane
+from tui.screens.review import ReviewStep
 from tui.services.cloud.aws import Aws
 from tui.services.remote.hostkeys import KnownHosts
 from tui.services.remote.sshconfig import known_hosts_path
@@ -40,9 +43,9 @@ async def test_launch_opens_provisioning_for_the_chosen_framework(hosts: DemoHos
     ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
     ctx.provision_after_launch = True
     ctx.ssh_endpoint = hosts.endpoint
-    app = make_app(ctx)
+    app = make_app(ctx, wizard=choices_before(ctx, ReviewStep))  # the launch is the subject
     async with app.run_test(size=(120, 40)) as pilot:
-        for name, ready, keys in WIZARD:
+        for name, ready, keys in WIZARD[STEP_NAMES.index("ReviewStep") :]:
             await wait_for_screen(pilot, name)
             await wait_until(pilot, ready(pilot), TIMEOUT)
             if name == "ReviewStep":
@@ -78,9 +81,9 @@ async def test_a_garbled_known_hosts_stops_the_setup_with_its_name_not_a_long_co
     ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
     ctx.provision_after_launch = True
     ctx.ssh_endpoint = hosts.endpoint
-    app = make_app(ctx)
+    app = make_app(ctx, wizard=choices_before(ctx, ReviewStep))
     async with app.run_test(size=(120, 40)) as pilot:
-        for name, ready, keys in WIZARD:
+        for name, ready, keys in WIZARD[STEP_NAMES.index("ReviewStep") :]:
             await wait_for_screen(pilot, name)
             await wait_until(pilot, ready(pilot), TIMEOUT)
             await pilot.press(*keys)
@@ -118,9 +121,9 @@ async def test_plain_ubuntu_needs_a_bigger_disk_and_its_setup_installs_the_drive
     ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
     ctx.provision_after_launch = True
     ctx.ssh_endpoint = hosts.endpoint
-    app = make_app(ctx)
+    app = make_app(ctx, wizard=choices_before(ctx, ImageStep))  # from the image the disk depends on
     async with app.run_test(size=(120, 40)) as pilot:
-        for name, ready, keys in WIZARD:
+        for name, ready, keys in WIZARD[STEP_NAMES.index("ImageStep") :]:
             await wait_for_screen(pilot, name)
             await wait_until(pilot, ready(pilot), TIMEOUT)
             if name == "ImageStep":

@@ -13,12 +13,17 @@ from moto import mock_aws
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
+from tests.support.wizard_choices import choices_before
 from tests.test_quotas import Answer, Hooks, _error, _ok, _quota
 from tests.ui.driving import build_context, screen_name, wait_for_screen, wait_until
 from tests.ui.test_wizard_inputs import drive_to
 from tui.app import D2lApp, make_app
 from tui.demo.cloud import add_realistic_image_sizes
+from tui.screens.base import StepScreen
+from tui.screens.gpu_type import GpuTypeStep
+from tui.screens.image import ImageStep
 from tui.screens.limits import LimitsStep
+from tui.screens.review import ReviewStep
 from tui.services.cloud.aws import Aws
 
 REQUEST = "service-quotas.RequestServiceQuotaIncrease"
@@ -64,12 +69,15 @@ class ServiceQuotas:
         self.filed.append(record)
         return _ok({"RequestedQuota": record})
 
-    def app(self, tmp_path: Path) -> D2lApp:
+    def app(self, tmp_path: Path, start: type[StepScreen]) -> D2lApp:
+        """The app on the wizard's ``start`` step, every earlier step's default chosen."""
+
         def customize(session: Any) -> None:
             add_realistic_image_sizes(session)
             self.hooks.install(session)
 
-        return make_app(build_context(Aws(region="us-east-1", customize=customize), tmp_path))
+        ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path)
+        return make_app(ctx, wizard=choices_before(ctx, start))
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -97,7 +105,7 @@ async def submit_modal(pilot: Pilot[Any]) -> None:
 
 
 async def test_g_quota_of_zero_request_from_the_gpu_table(quotas: ServiceQuotas, tmp_path: Path) -> None:
-    app = quotas.app(tmp_path)
+    app = quotas.app(tmp_path, GpuTypeStep)
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "GpuTypeStep")
         assert cell(app, "#gpu-types", "g4dn.xlarge", 7) == "no, 4 vCPUs short"
@@ -122,7 +130,7 @@ async def test_g_quota_of_zero_request_from_the_gpu_table(quotas: ServiceQuotas,
 async def test_limits_step_request_then_the_duplicate_is_not_filed(
     quotas: ServiceQuotas, tmp_path: Path
 ) -> None:
-    app = quotas.app(tmp_path)
+    app = quotas.app(tmp_path, LimitsStep)
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "LimitsStep")  # the first row: G on-demand
         assert cell(app, "#quotas", "L-DB2E81BA", 5) == "—"
@@ -150,7 +158,7 @@ async def test_limits_step_request_then_the_duplicate_is_not_filed(
 async def test_a_value_not_above_the_limit_is_refused_in_the_modal(
     quotas: ServiceQuotas, tmp_path: Path
 ) -> None:
-    app = quotas.app(tmp_path)
+    app = quotas.app(tmp_path, LimitsStep)
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "LimitsStep")
         await pilot.press("down", "down", "i")  # G spot: limit 4
@@ -168,7 +176,7 @@ async def test_a_value_not_above_the_limit_is_refused_in_the_modal(
 async def test_limits_step_can_open_the_request_for_the_chosen_type(
     quotas: ServiceQuotas, tmp_path: Path
 ) -> None:
-    app = quotas.app(tmp_path)
+    app = quotas.app(tmp_path, ImageStep)
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "ImageStep")  # g4dn.xlarge chosen
         assert app.ctx is not None
@@ -185,7 +193,7 @@ async def test_a_vcpu_limit_at_launch_offers_the_limits_step(quotas: ServiceQuot
             "You have requested more vCPU capacity than your current vCPU limit of 0 allows.",
         )
 
-    app = quotas.app(tmp_path)
+    app = quotas.app(tmp_path, ReviewStep)
     async with app.run_test(size=(120, 40)) as pilot:
         app.ctx.aws.client("ec2").meta.events.register("before-call.ec2.RunInstances", refuse)  # type: ignore[union-attr]
         await drive_to(pilot, "ReviewStep")

@@ -62,7 +62,7 @@ def test_limits_unknown(cloud: None, tmp_path: Path, snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await drive_to(pilot, "LimitsStep")
 
-    app = wizard_app(tmp_path, with_hooks(hooks))
+    app = wizard_app(tmp_path, with_hooks(hooks), start="LimitsStep")
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
     assert len(hooks.calls[QUOTA]) == 4  # asked for each GPU quota, refused each time
 
@@ -85,5 +85,5 @@ def test_limits_pending_request(cloud: None, tmp_path: Path, snap_compare: Any) 
         pilot.app.clear_notifications()
         await pilot.pause()
 
-    app = wizard_app(tmp_path, with_hooks(hooks))
+    app = wizard_app(tmp_path, with_hooks(hooks), start="LimitsStep")
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -13,15 +13,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from moto import mock_aws
 from textual.app import App
-from textual.widgets import Static
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
 
 from tests.support.instances import make_instance
 from tests.support.screen_app import demo_cloud
+from tests.support.wizard_choices import app_on
 from tests.test_lifecycle import run
 from tests.ui.conftest import screen_lines
 from tests.ui.driving import build_context, wait_for_screen, wait_until
@@ -71,19 +72,32 @@ def refuse(aws: Aws, operation: str, message: str) -> None:
     on_every_call(aws, f"before-call.ec2.{operation}", hook)
 
 
-@pytest.mark.parametrize("name", NAMES)
-async def test_a_name_with_brackets_is_shown_as_it_is_on_every_screen(
-    aws: Aws, tmp_path: Path, name: str
-) -> None:
-    iid = run(aws, "us-east-1", name, itype="g4dn.xlarge")
+def choose(table: DataTable[str], key: str) -> None:
+    """Put the table's cursor on the row ``key``, as the arrow keys would."""
+    table.move_cursor(row=table.get_row_index(key), scroll=True)
+
+
+async def back_to_list(pilot: Pilot[Any], key: str) -> None:
+    await pilot.press(key)
+    await wait_for_screen(pilot, "InstancesScreen")
+
+
+async def test_names_with_brackets_are_shown_as_they_are_on_every_screen(aws: Aws, tmp_path: Path) -> None:
+    """One app, one instance and one leftover volume per name: each name on each screen."""
     ec2 = aws.client("ec2", "us-east-1")
-    tags = [{"Key": TAG_MANAGED, "Value": "true"}, {"Key": TAG_NAME, "Value": name}]
-    volume = ec2.create_volume(
-        AvailabilityZone="us-east-1a", Size=8, TagSpecifications=[{"ResourceType": "volume", "Tags": tags}]
-    )["VolumeId"]
+    instances = {name: run(aws, "us-east-1", name, itype="g4dn.xlarge") for name in NAMES}
+    volumes = {}
+    for name in NAMES:
+        tags = [{"Key": TAG_MANAGED, "Value": "true"}, {"Key": TAG_NAME, "Value": name}]
+        volumes[name] = ec2.create_volume(
+            AvailabilityZone="us-east-1a",
+            Size=8,
+            TagSpecifications=[{"ResourceType": "volume", "Tags": tags}],
+        )["VolumeId"]
     ctx = build_context(aws, tmp_path)
     saved_at = datetime.now(timezone.utc) - timedelta(minutes=4)
-    instance_memory.remember(ctx.cache_dir, scope(aws), [priced(aws, "us-east-1", iid)], saved_at)
+    remembered = [priced(aws, "us-east-1", iid) for iid in instances.values()]
+    instance_memory.remember(ctx.cache_dir, scope(aws), remembered, saved_at)
     held = HeldListing(aws)  # last time's list stays on screen until released
     app = make_app(ctx, instances=True)
     async with app.run_test(size=(200, 50)) as pilot:
@@ -92,51 +106,58 @@ async def test_a_name_with_brackets_is_shown_as_it_is_on_every_screen(
         assert isinstance(screen, InstancesScreen)
         await wait_until(pilot, lambda: screen.remembered)
         await pilot.pause(0.1)
-        assert name in visible(app)  # the remembered list: painted, no crash
+        shown = visible(app)
+        for name in NAMES:
+            assert name in shown, name  # the remembered list: painted, no crash
 
         held.release.set()
-        await wait_until(pilot, lambda: screen.loaded and volume in leftover_ids(screen), 30)
+        await wait_until(pilot, lambda: screen.loaded and set(volumes.values()) <= leftover_ids(screen), 30)
         await pilot.pause(0.1)
         shown = visible(app)
-        assert shown.count(name) >= 2, shown  # its row, and the volume's in the leftovers table
+        for name in NAMES:
+            assert shown.count(name) >= 2, (name, shown)  # its row, and its volume's in the leftovers
 
-        await pilot.press("enter")
-        await wait_for_screen(pilot, "CockpitScreen")
-        await pilot.pause(0.1)
-        assert name in visible(app) and "● running" in visible(app)  # the cockpit's header
-        await pilot.press("escape")
-        await wait_for_screen(pilot, "InstancesScreen")
+        table = screen.query_one("#instances-table", DataTable)
+        leftovers = screen.query_one("#leftovers-table", DataTable)
+        for name in NAMES:
+            choose(table, instances[name])
+            await pilot.pause()
+            await pilot.press("enter")
+            await wait_for_screen(pilot, "CockpitScreen")
+            await pilot.pause(0.1)
+            shown = visible(app)
+            assert name in shown and "● running" in shown, name  # the cockpit's header
+            await back_to_list(pilot, "escape")
 
-        await pilot.press("s")
-        await wait_for_screen(pilot, "ConfirmationModal")
-        shown = statics(app)
-        assert f"Stop {name}?" in shown and f"{name} stops being billed" in shown
-        await pilot.press("n")
-        await wait_for_screen(pilot, "InstancesScreen")
+            await pilot.press("s")
+            await wait_for_screen(pilot, "ConfirmationModal")
+            shown = statics(app)
+            assert f"Stop {name}?" in shown and f"{name} stops being billed" in shown, name
+            await back_to_list(pilot, "n")
 
-        await pilot.press("x")
-        await wait_for_screen(pilot, "TypeNameModal")
-        await pilot.press("z", "enter")  # not the name: refused, quoting it
-        await pilot.pause(0.1)
-        shown = statics(app)
-        assert f"Terminate {name}?" in shown and f"Type {name} and press Enter" in shown
-        assert f"type {name} exactly" in shown
-        await pilot.press("escape")
-        await wait_for_screen(pilot, "InstancesScreen")
+            await pilot.press("x")
+            await wait_for_screen(pilot, "TypeNameModal")
+            await pilot.press("z", "enter")  # not the name: refused, quoting it
+            await pilot.pause(0.1)
+            shown = statics(app)
+            assert f"Terminate {name}?" in shown and f"Type {name} and press Enter" in shown, name
+            assert f"type {name} exactly" in shown, name
+            await back_to_list(pilot, "escape")
 
-        await pilot.press("i")
-        await wait_for_screen(pilot, "ImageNameModal")
-        await pilot.pause(0.1)
-        assert f"Create an image of {name}" in statics(app)
-        await pilot.press("escape")
-        await wait_for_screen(pilot, "InstancesScreen")
+            await pilot.press("i")
+            await wait_for_screen(pilot, "ImageNameModal")
+            await pilot.pause(0.1)
+            assert f"Create an image of {name}" in statics(app), name
+            await back_to_list(pilot, "escape")
 
-        await pilot.press("D")  # the leftovers table's highlighted row: the volume
-        await wait_for_screen(pilot, "ConfirmationModal")
-        await pilot.pause(0.1)
-        assert f"{name} ({volume}, us-east-1)" in statics(app)
-        await pilot.press("n")
-        await wait_for_screen(pilot, "InstancesScreen")
+            key = next(k for k, x in screen.leftovers.items() if x.resource_id == volumes[name])
+            choose(leftovers, key)
+            await pilot.pause()
+            await pilot.press("D")  # the leftovers table's highlighted row: this name's volume
+            await wait_for_screen(pilot, "ConfirmationModal")
+            await pilot.pause(0.1)
+            assert f"{name} ({volumes[name]}, us-east-1)" in statics(app), name
+            await back_to_list(pilot, "n")
 
         # AWS refuses the stop with brackets in its message: the sentence and the toast show it as is.
         refuse(aws, "StopInstances", REFUSAL)
@@ -164,7 +185,7 @@ async def test_an_aws_refusal_with_brackets_on_the_launch_view(tmp_path: Path) -
 
     with mock_aws():
         aws = Aws(region="us-east-1", customize=customize)
-        app = make_app(build_context(aws, tmp_path))
+        app = app_on(build_context(aws, tmp_path), "ReviewStep")
         async with app.run_test(size=(200, 50)) as pilot:
             await drive_to(pilot, "ReviewStep")
             await wait_until(pilot, lambda: app.screen.query_one("#cidr").value != "")  # type: ignore[attr-defined]
@@ -224,7 +245,7 @@ async def test_the_wizard_shows_an_ami_and_a_key_pair_with_brackets_as_they_are(
             InstanceId=iid, Name=image_name, TagSpecifications=[{"ResourceType": "image", "Tags": tags}]
         )
         ec2.create_key_pair(KeyName=key_name)
-        app = make_app(build_context(aws, tmp_path))
+        app = app_on(build_context(aws, tmp_path), "ImageStep")
         async with app.run_test(size=(200, 50)) as pilot:
             await drive_to(pilot, "ImageStep")
             step = app.screen

@@ -18,8 +18,9 @@ from moto import mock_aws
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, LoadingIndicator
 
+from tests.support.wizard_choices import choices_before
 from tests.ui.driving import build_context, loaded, screen_name, wait_until
-from tui.app import D2lApp, make_app
+from tui.app import D2lApp, make_app, wizard_steps
 from tui.context import AppContext
 from tui.demo.cloud import simulated_answers
 from tui.services.cloud.aws import Aws
@@ -69,8 +70,10 @@ async def settle(pilot: Pilot[Any]) -> None:
 
 
 async def drive_to(pilot: Pilot[Any], step: str) -> None:
-    """Accept the defaults of every step before ``step``; return once ``step`` has loaded."""
-    for name, ready, keys in WIZARD:
+    """Accept the defaults of every step from the one shown first until ``step``; return once
+    ``step`` has loaded."""
+    await wait_until(pilot, lambda: screen_name(pilot) in STEP_NAMES, TIMEOUT)
+    for name, ready, keys in WIZARD[STEP_NAMES.index(screen_name(pilot)) :]:
         await wait_for_screen(pilot, name)
         await wait_until(pilot, ready(pilot), TIMEOUT)
         if name == step:
@@ -86,9 +89,15 @@ def cloud() -> Iterator[None]:
         yield
 
 
-def wizard_app(tmp_path: Path, customize: Callable[[Any], None] = simulated_answers) -> D2lApp:
+def wizard_app(
+    tmp_path: Path, customize: Callable[[Any], None] = simulated_answers, start: str = "RegionStep"
+) -> D2lApp:
+    """The app on the wizard's ``start`` step, the earlier steps' defaults chosen (the region step
+    itself is reached by a plain start)."""
     aws = Aws(region="us-east-1", customize=customize)
-    return make_app(build_context(aws, tmp_path, simulated=True))
+    ctx = build_context(aws, tmp_path, simulated=True)
+    first = next(step for step in wizard_steps() if step.__name__ == start)
+    return make_app(ctx, wizard=choices_before(ctx, first) if start != "RegionStep" else None)
 
 
 @pytest.mark.parametrize("step", STEP_NAMES)
@@ -96,7 +105,7 @@ def test_wizard_step(step: str, cloud: None, tmp_path: Path, snap_compare: Any) 
     async def run_before(pilot: Pilot[Any]) -> None:
         await drive_to(pilot, step)
 
-    assert snap_compare(wizard_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(wizard_app(tmp_path, start=step), terminal_size=SIZE, run_before=run_before)
 
 
 def test_storage_refuses_a_disk_below_the_image(cloud: None, tmp_path: Path, snap_compare: Any) -> None:
@@ -106,7 +115,7 @@ def test_storage_refuses_a_disk_below_the_image(cloud: None, tmp_path: Path, sna
         await wait_until(pilot, lambda: pilot.app.screen.query_one("#step-error").has_class("visible"))
         await settle(pilot)
 
-    assert snap_compare(wizard_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(wizard_app(tmp_path, start="StorageStep"), terminal_size=SIZE, run_before=run_before)
 
 
 def test_credentials_screen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, snap_compare: Any) -> None:
@@ -202,4 +211,5 @@ def test_launch_failure_is_explained(cloud: None, tmp_path: Path, snap_compare: 
         await wait_until(pilot, loaded(pilot, "#step-error"), TIMEOUT)
         await settle(pilot)
 
-    assert snap_compare(wizard_app(tmp_path, _out_of_capacity), terminal_size=SIZE, run_before=run_before)
+    app = wizard_app(tmp_path, _out_of_capacity, start="ReviewStep")
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

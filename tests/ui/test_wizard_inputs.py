@@ -13,6 +13,7 @@ from moto import mock_aws
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, Static
 
+from tests.support.wizard_choices import app_on
 from tests.ui.driving import build_context, loaded, screen_name, wait_for_screen, wait_until
 from tui.app import D2lApp, make_app
 from tui.context import AppContext
@@ -29,9 +30,11 @@ TABLES = {
 
 
 async def drive_to(pilot: Pilot[Any], target: str) -> None:
-    """Accept every step's default until ``target`` is on screen and loaded (from the step shown now)."""
+    """Accept every step's default until ``target`` is on screen and loaded (from the step shown now,
+    or the first one shown: the app may start the wizard on a later step)."""
+    await wait_until(pilot, lambda: screen_name(pilot) in STEPS)
     current = screen_name(pilot)
-    for step in STEPS[STEPS.index(current) if current in STEPS else 0 :]:
+    for step in STEPS[STEPS.index(current) :]:
         await wait_for_screen(pilot, step)
         if step in TABLES:
             await wait_until(pilot, loaded(pilot, TABLES[step]))
@@ -82,7 +85,7 @@ async def refused(pilot: Pilot[Any], selector: str, typed: str, sentence: str) -
 
 async def test_bad_input_is_refused_inline_on_each_step(aws: Aws, tmp_path: Path) -> None:
     """One walk, as a person who mistypes every field in turn, then types what it takes."""
-    app = make_app(build_context(aws, tmp_path))
+    app = app_on(build_context(aws, tmp_path), "StorageStep")
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "StorageStep")  # the Deep Learning AMI: 75 GiB snapshot
         assert app.screen.query_one("#disk", Input).value == "75"  # 64 raised to the image's size
@@ -110,7 +113,7 @@ async def test_bad_input_is_refused_inline_on_each_step(aws: Aws, tmp_path: Path
 
 
 async def test_back_keeps_every_choice(aws: Aws, tmp_path: Path) -> None:
-    app = make_app(build_context(aws, tmp_path))
+    app = app_on(build_context(aws, tmp_path), "GpuTypeStep")
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "GpuTypeStep")
         await pilot.press("slash", *"g5.xlarge", "enter", "enter")
@@ -155,7 +158,7 @@ async def test_vcpu_limit_is_a_sentence_and_back_returns_to_review(tmp_path: Pat
     message = "You have requested more vCPU capacity than your current vCPU limit of 0 allows."
     with mock_aws():
         aws = Aws(region="us-east-1", customize=_refuse_run_instances("VcpuLimitExceeded", message))
-        app = make_app(build_context(aws, tmp_path))
+        app = app_on(build_context(aws, tmp_path), "ReviewStep")
         async with app.run_test(size=(120, 40)) as pilot:
             await drive_to(pilot, "ReviewStep")
             await wait_until(pilot, lambda: app.screen.query_one("#cidr", Input).value != "")
@@ -218,7 +221,7 @@ async def test_aws_not_answering_at_start_says_so_and_retry_goes_on(tmp_path: Pa
 
 
 async def test_escape_in_the_gpu_filter_leaves_the_filter_not_the_step(aws: Aws, tmp_path: Path) -> None:
-    app = make_app(build_context(aws, tmp_path))
+    app = app_on(build_context(aws, tmp_path), "GpuTypeStep")
     async with app.run_test(size=(120, 40)) as pilot:
         await drive_to(pilot, "GpuTypeStep")
         await pilot.press("slash", "g", "6", "e")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -17,6 +17,10 @@ from tui.models import KeyChoice
 from tui.screens.base import StepScreen
 from tui.services.cloud.keys import KeyFileProblem
 from tui.services.errors import D2lError
+
+if TYPE_CHECKING:
+    from tui.context import AppContext
+    from tui.screens.wizard_state import WizardState
 
 NEW_KEY = "__new__"
 DEFAULT_KEY_NAME = "d2l-tui"
@@ -46,12 +50,16 @@ class KeyPairStep(StepScreen):
         yield Static("Private key file for this pair:", id="key-path-label")
         yield Input(id="key-path", placeholder="~/.ssh/my-key.pem")
 
-    def on_mount(self) -> None:
+    def __init__(self, ctx: AppContext, state: WizardState) -> None:
+        super().__init__(ctx, state)
+        # Set before mounting: the footer can ask check_action before on_mount has run.
         self.pairs: list[KeyChoice] = []
         # The key file's or key folder's problem that f repairs; f is offered only while there is one.
         self.fixable: KeyFileProblem | None = None
         # Why the region's pairs are missing: kept on screen while the person moves in the list.
         self.listing_problem = ""
+
+    def on_mount(self) -> None:
         self.query_one("#keys", OptionList).loading = True
         self.load_pairs()
 
