@@ -1,0 +1,45 @@
+"""Nothing essential is cut at 120×40: a column too long for the screen ends on a whole word and "…"
+inside the table (no horizontal scrolling needed), and its full text is on the screen's detail line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import DataTable, Static
+
+from tests.ui.test_snapshots import SIZE, cloud, drive_to, wizard_app  # noqa: F401 (cloud: a fixture)
+from tui.widgets.fit_width import fit_words
+
+
+def test_fit_words_cuts_at_a_word_with_an_ellipsis() -> None:
+    assert fit_words("Graviton: arm64 images only", 40) == "Graviton: arm64 images only"
+    assert fit_words("Graviton: arm64 images only", 17) == "Graviton: arm64…"
+    assert fit_words("Graviton: arm64 images only", 10) == "Graviton…"
+    assert fit_words("Graviton: arm64 images only", 5) == ""
+
+
+def _table_fits(table: DataTable[Any]) -> bool:
+    return table.virtual_size.width <= table.scrollable_content_region.width
+
+
+async def test_gpu_type_table_fits_120_columns_and_says_the_whole_note(cloud: None, tmp_path: Path) -> None:
+    app = wizard_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive_to(pilot, "GpuTypeStep")
+        table = app.screen.query_one("#gpu-types", DataTable)
+        assert _table_fits(table), (table.virtual_size.width, table.scrollable_content_region.width)
+        notes = [str(table.get_cell(key, "Note")) for key in table.rows]
+        full = app.screen.full_notes  # type: ignore[attr-defined]
+        for key, note in zip(table.rows, notes, strict=True):
+            whole = full[str(key.value)]
+            assert note == whole or (note.endswith("…") and whole.startswith(note[:-1])), (note, whole)
+        assert any(n.endswith("…") for n in notes) or all(
+            n == full[str(k.value)] for k, n in zip(table.rows, notes, strict=True)
+        )
+        for _ in range(4):  # from g4dn.xlarge down to g5g.4xlarge (arm64, over the simulated quota)
+            await pilot.press("down")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#gpu-note", Static).render())
+        assert "g5g.4xlarge" in detail and "Graviton: arm64 images only" in detail, detail
+        assert "no, 8 vCPUs short" in detail, detail
