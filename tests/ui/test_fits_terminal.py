@@ -3,13 +3,22 @@ inside the table (no horizontal scrolling needed), and its full text is on the s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from moto import mock_aws
 from textual.widgets import DataTable, Static
 
-from tests.ui.test_snapshots import SIZE, cloud, drive_to, wizard_app  # noqa: F401 (cloud: a fixture)
+from tests.ui.test_snapshots import SIZE, drive_to, wizard_app
 from tui.widgets.fit_width import fit_words
+
+
+@pytest.fixture
+def cloud() -> Iterator[None]:
+    with mock_aws():
+        yield
 
 
 def test_fit_words_cuts_at_a_word_with_an_ellipsis() -> None:
@@ -34,9 +43,7 @@ async def test_gpu_type_table_fits_120_columns_and_says_the_whole_note(cloud: No
         for key, note in zip(table.rows, notes, strict=True):
             whole = full[str(key.value)]
             assert note == whole or (note.endswith("…") and whole.startswith(note[:-1])), (note, whole)
-        assert any(n.endswith("…") for n in notes) or all(
-            n == full[str(k.value)] for k, n in zip(table.rows, notes, strict=True)
-        )
+        assert any(n.endswith("…") for n in notes), notes  # the case this test is about
         for _ in range(4):  # from g4dn.xlarge down to g5g.4xlarge (arm64, over the simulated quota)
             await pilot.press("down")
         await pilot.pause()
