@@ -11,7 +11,10 @@ import pytest
 from moto import mock_aws
 from textual.widgets import DataTable, Static
 
+from tests.test_lifecycle import run
+from tests.ui import test_instances_snapshots as listing
 from tests.ui.test_snapshots import SIZE, drive_to, wizard_app
+from tui.screens.instances import InstancesScreen
 from tui.widgets.fit_width import fit_words
 
 
@@ -50,3 +53,28 @@ async def test_gpu_type_table_fits_120_columns_and_says_the_whole_note(cloud: No
         detail = str(app.screen.query_one("#gpu-note", Static).render())
         assert "g5g.4xlarge" in detail and "Graviton: arm64 images only" in detail, detail
         assert "no, 8 vCPUs short" in detail, detail
+
+
+async def test_instances_table_fits_120_columns_and_says_the_whole_address(
+    cloud: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every_region = InstancesScreen.__init__
+
+    def three_regions(self: InstancesScreen, ctx: Any, regions: list[str] | None = None) -> None:
+        every_region(self, ctx, listing.REGIONS)  # quick: three regions, not every one
+
+    monkeypatch.setattr(InstancesScreen, "__init__", three_regions)
+    aws = listing.cloud()
+    run(aws, "us-east-1", "d2l-g4dn-12xlarge", itype="g4dn.12xlarge")
+    app = listing.instances_app(aws, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await listing.loaded(pilot)
+        screen = app.screen
+        assert isinstance(screen, InstancesScreen)
+        table = screen.query_one("#instances-table", DataTable)
+        assert _table_fits(table), (table.virtual_size.width, table.scrollable_content_region.width)
+        (row,) = screen.rows.values()
+        dns = row.instance.public_dns
+        assert dns and len(dns) > 30
+        address = str(screen.query_one("#instances-address", Static).render())
+        assert dns in address and str(row.instance.public_ip) in address, address
