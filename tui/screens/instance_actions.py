@@ -54,10 +54,10 @@ ACTION_BINDINGS = [
 
 
 def lifecycle_bindings(
-    panes: frozenset[str] = frozenset({"provision", "tunnel", "gpu", "reload"}),
+    panes: frozenset[str] = frozenset({"provision", "tunnel", "gpu", "open_shell", "reload"}),
 ) -> list[Binding]:
     """The action keys for one instance's cockpit: the panes' letters hide in the footer (the tabs
-    show them), so the lifecycle keys, Back and Quit fit 80 columns. The instances list hides only
+    show them, Shell (o) too), so the lifecycle keys, Back and Quit fit 80 columns. The instances list hides only
     the panes' letters (its status line names them; every key is in the palette)."""
     return [
         Binding(b.key, b.action, b.description, show=False, id=b.id, tooltip=b.tooltip)

@@ -68,9 +68,7 @@ class SetupPane(Vertical, can_focus=True):
     """The setup run of one instance; its keys apply while the pane (or a widget in it) has focus."""
 
     BINDINGS = [
-        Binding(
-            "f", "follow", "Follow", id="provision.follow", tooltip="Keep the end of the log in view"
-        ),
+        Binding("f", "follow", "Follow", id="provision.follow", tooltip="Keep the end of the log in view"),
         Binding("slash", "filter", "Filter", id="provision.filter", tooltip="Show only lines containing…"),
         Binding("w", "save", "Save log", id="provision.save", tooltip="Save the whole log to a local file"),
         Binding(
