@@ -78,3 +78,27 @@ async def test_instances_table_fits_120_columns_and_says_the_whole_address(
         assert dns and len(dns) > 30
         address = str(screen.query_one("#instances-address", Static).render())
         assert dns in address and str(row.instance.public_ip) in address, address
+
+
+def _footer_keys_in_view(app: Any) -> set[str]:
+    """The actions whose footer key is wholly on screen (the footer cuts from the right)."""
+    from textual.widgets._footer import FooterKey
+
+    width = app.screen.size.width - 12  # the "^p palette" corner covers the footer's right end
+    return {k.action for k in app.screen.query(FooterKey) if k.region.width and k.region.right <= width}
+
+
+async def test_every_wizard_step_shows_back_next_and_quit_at_80x24(cloud: None, tmp_path: Path) -> None:
+    from tests.ui.driving import wait_until
+    from tests.ui.test_snapshots import WIZARD, settle, wait_for_screen
+
+    app = wizard_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for step, ready, keys in WIZARD:
+            await wait_for_screen(pilot, step)
+            await wait_until(pilot, ready(pilot), 45.0)
+            await settle(pilot)
+            shown = _footer_keys_in_view(app)
+            assert {"back", "next", "quit"} <= shown, (step, shown)
+            if step != "ReviewStep":  # the review's keys would launch
+                await pilot.press(*keys)
