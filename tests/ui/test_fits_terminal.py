@@ -93,7 +93,8 @@ async def test_every_wizard_step_shows_back_next_and_quit_at_80x24(cloud: None, 
     from tests.ui.test_snapshots import WIZARD, settle, wait_for_screen
 
     app = wizard_app(tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24)) as running:
+        pilot: Any = running  # the helpers take any app's Pilot
         for step, ready, keys in WIZARD:
             await wait_for_screen(pilot, step)
             await wait_until(pilot, ready(pilot), 45.0)

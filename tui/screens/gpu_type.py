@@ -137,7 +137,7 @@ class GpuTypeStep(StepScreen):
         self.shown_types = sorted((t for t in self.catalog.types if matches(t, text)), key=key)
         # The book runs well on the cheapest T4: start there unless something was chosen before.
         chosen = self.state.gpu_type.instance_type if self.state.gpu_type else RECOMMENDED_TYPE
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for t in self.shown_types:
             fits, short = fit(t, self.state.quotas, self.state.purchase)
             gpu = f"{t.gpu_name} × {t.gpu_count}"
