@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
@@ -68,6 +68,14 @@ class StepScreen(Screen[str]):
         super().__init__()
         self.ctx = ctx
         self.state = state
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """Back, Next and Quit first: at 80 columns a step's own keys fill the footer, and the
+        footer cuts from the right (the way on and the way out must never be cut)."""
+        first = {"back": 0, "next": 1, "quit": 2}
+        bindings = super().active_bindings
+        return dict(sorted(bindings.items(), key=lambda item: first.get(item[1].binding.action, 3)))
 
     def compose(self) -> ComposeResult:
         yield StepHeader(self.STEP, self.ctx.simulated)

@@ -74,7 +74,7 @@ class GpuPane(Vertical, can_focus=True):
     """The live nvidia-smi of one instance; its keys apply while the pane has focus."""
 
     BINDINGS = [
-        Binding("space", "pause", "Pause/Resume", id="gpu.pause", tooltip="Stop sampling, or sample again"),
+        Binding("space", "pause", "Pause", id="gpu.pause", tooltip="Stop sampling, or sample again"),
         Binding(
             "minus",
             "faster",
@@ -251,7 +251,8 @@ class GpuPane(Vertical, can_focus=True):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retry":
             waiting = self.state.problem or self.state.status is GpuStatus.RECONNECTING
-            return True if (self.failed is not None and not self.untrusted_key) or waiting else None
+            # Hidden (False), not greyed, while the stream is fine: the cockpit's footer is narrow.
+            return True if (self.failed is not None and not self.untrusted_key) or waiting else False
         if action == "trust":
             return bool(self.untrusted_key)  # hidden unless there is a key to trust
         return True

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tui.models import GpuCatalog, GpuType, Purchase
 from tui.screens.base import StepScreen
+from tui.widgets.fit_width import column_room, fit_words
 from tui.widgets.live_table import LiveTable
 from tui.widgets.plain import plain
 
@@ -28,6 +29,10 @@ def fit_text(fits: bool | None, shortfall: float) -> str:
     if fits is None:
         return "unknown"
     return "yes" if fits else f"no, {shortfall:g} vCPUs short"
+
+
+def full_note(t: GpuType) -> str:
+    return t.note if t.current_generation else f"previous gen: {t.note}".strip(": ")
 
 
 # (label, key function); unknown prices sort last.
@@ -82,6 +87,7 @@ class GpuTypeStep(StepScreen):
         self.requests: dict[str, QuotaRequest] = {}  # quota code -> the request filed from here
         self.sort_index = 0
         self.shown_types: list[GpuType] = []
+        self.full_notes: dict[str, str] = {}  # type -> its whole note (the cell may be cut to fit)
         table = self.query_one("#gpu-types", DataTable)
         for label in (
             "Type",
@@ -131,13 +137,12 @@ class GpuTypeStep(StepScreen):
         self.shown_types = sorted((t for t in self.catalog.types if matches(t, text)), key=key)
         # The book runs well on the cheapest T4: start there unless something was chosen before.
         chosen = self.state.gpu_type.instance_type if self.state.gpu_type else RECOMMENDED_TYPE
-        with self.app.batch_update():
-            table.clear()
-            for t in self.shown_types:
-                fits, short = fit(t, self.state.quotas, self.state.purchase)
-                gpu = f"{t.gpu_name} × {t.gpu_count}"
-                note = t.note if t.current_generation else f"previous gen: {t.note}".strip(": ")
-                cells = (
+        rows: list[tuple[str, ...]] = []
+        for t in self.shown_types:
+            fits, short = fit(t, self.state.quotas, self.state.purchase)
+            gpu = f"{t.gpu_name} × {t.gpu_count}"
+            rows.append(
+                (
                     t.instance_type,
                     gpu,
                     f"{t.total_gpu_memory_gib:.0f} GiB",
@@ -146,9 +151,17 @@ class GpuTypeStep(StepScreen):
                     money(t.ondemand_usd_per_hour),
                     money(t.spot_usd_per_hour),
                     fit_text(fits, short),
-                    note,
                 )
-                table.add_row(*map(plain, cells), key=t.instance_type)  # AWS's names: plain
+            )
+        self.full_notes = {t.instance_type: full_note(t) for t in self.shown_types}
+        room = self.note_room(rows)
+        if room == 1000:  # not laid out yet (the first fill): cut the notes once it is
+            self.call_after_refresh(self.refit_notes)
+        with self.app.batch_update():
+            table.clear()
+            for t, cells in zip(self.shown_types, rows, strict=True):
+                note = fit_words(self.full_notes[t.instance_type], room)
+                table.add_row(*map(plain, (*cells, note)), key=t.instance_type)  # AWS's names: plain
             if chosen and chosen in {t.instance_type for t in self.shown_types}:
                 table.move_cursor(row=table.get_row_index(chosen))
         purchase = self.state.purchase.value
@@ -161,6 +174,42 @@ class GpuTypeStep(StepScreen):
             )
         )
         self.render_requests()
+
+    def note_room(self, rows: list[tuple[str, ...]]) -> int:
+        """Cells the Note column has before the screen's edge (a large number before the first layout).
+        Also fixes the column at that width: a DataTable keeps a column as wide as the widest cell it
+        ever held, so a note cut shorter would still leave the table wider than the screen."""
+        table = self.query_one("#gpu-types", DataTable)
+        if table.size.width == 0:
+            return 1000  # see refresh_table
+        columns = list(table.columns.values())
+        widths = [
+            max(len(str(c.label)), c.content_width, *(len(r[i]) for r in rows))
+            for i, c in enumerate(columns[:-1])
+        ]
+        room = column_room(table.size.width, widths, table.cell_padding)
+        note = columns[-1]
+        note.auto_width = False
+        note.width = max(room, len(str(note.label)))
+        return room
+
+    def on_resize(self) -> None:
+        # A cut note was cut for the old width: cut the shown ones again once the table has its new
+        # size, in place (the cursor stays).
+        self.call_after_refresh(self.refit_notes)
+
+    def refit_notes(self) -> None:
+        table = self.query_one("#gpu-types", DataTable)
+        if not self.shown_types or table.row_count != len(self.shown_types):
+            return
+        rows = [
+            tuple(str(table.get_cell(t.instance_type, c)) for c in [str(k.value) for k in table.columns][:-1])
+            for t in self.shown_types
+        ]
+        room = self.note_room(rows)
+        for t in self.shown_types:
+            note = fit_words(self.full_notes.get(t.instance_type, ""), room)
+            table.update_cell(t.instance_type, "Note", plain(note), update_width=True)
 
     def render_requests(self) -> None:
         lines = [f"Increase request for {code}: {r.summary}" for code, r in self.requests.items()]
@@ -201,10 +250,21 @@ class GpuTypeStep(StepScreen):
             self.render_requests()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        # The Note column is cut at narrow widths: the highlighted type's note in full, under the table.
+        # Narrow terminals cut the table's right columns: the highlighted type in full, under it.
         chosen = next((t for t in self.shown_types if t.instance_type == event.row_key.value), None)
-        note = f"{chosen.instance_type}: {chosen.note}" if chosen and chosen.note else ""
-        self.query_one("#gpu-note", Static).update(plain(note))
+        self.query_one("#gpu-note", Static).update(plain(self.detail_line(chosen) if chosen else ""))
+
+    def detail_line(self, t: GpuType) -> str:
+        """'g5g.4xlarge: T4g × 1, $0.828/h on-demand, $0.222/h spot; quota: no, 8 vCPUs short. Graviton: …'"""
+        from tui.services.cloud.quotas import fit
+
+        fits, short = fit(t, self.state.quotas, self.state.purchase)
+        prices = f"{money(t.ondemand_usd_per_hour)}/h on-demand, {money(t.spot_usd_per_hour)}/h spot"
+        note = full_note(t)
+        return (
+            f"{t.instance_type}: {t.gpu_name} × {t.gpu_count}, {prices}; fits quota: {fit_text(fits, short)}"
+            + (f". {note}" if note else "")
+        )
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refresh_table()

@@ -53,10 +53,12 @@ ACTION_BINDINGS = [
 ]
 
 
-def lifecycle_bindings() -> list[Binding]:
+def lifecycle_bindings(
+    panes: frozenset[str] = frozenset({"provision", "tunnel", "gpu", "open_shell", "reload"}),
+) -> list[Binding]:
     """The action keys for one instance's cockpit: the panes' letters hide in the footer (the tabs
-    show them), so the lifecycle keys, Back and Quit fit 80 columns."""
-    panes = {"provision", "tunnel", "gpu", "reload"}
+    show them, Shell (o) too), so the lifecycle keys, Back and Quit fit 80 columns. The instances list hides only
+    the panes' letters (its status line names them; every key is in the palette)."""
     return [
         Binding(b.key, b.action, b.description, show=False, id=b.id, tooltip=b.tooltip)
         if b.action in panes
@@ -65,6 +67,7 @@ def lifecycle_bindings() -> list[Binding]:
     ]
 
 
+LIST_BINDINGS = lifecycle_bindings(frozenset({"provision", "tunnel", "gpu"}))
 WAY_OUT = ("back", "quit")  # always first in the footer
 # action -> what lifecycle.can() calls it
 _NEEDS = {
@@ -100,6 +103,7 @@ PALETTE = [
 # Shared by the instances table and one instance's view (both show the status line).
 INSTANCES_CSS = """
 InstancesScreen #instances-table { height: 1fr; }
+#instances-address { height: auto; padding: 0 1; }
 #instances-status { height: auto; color: $text-muted; padding: 0 1; }
 #instances-status.error { color: $error; text-style: bold; }
 /* Rows remembered from last time, until AWS answers: visibly not live. */
@@ -231,8 +235,11 @@ class InstanceActions(Screen[None]):
         if needs is None:
             return True
         row = self.selected()
-        # None greys the key out in the footer: it exists, but not for this instance's state.
-        return True if row is not None and lifecycle.can(needs, row.instance) else None
+        if row is None:
+            return None  # greyed: the key exists, once there is an instance
+        # False leaves it out of the footer (Start on a running one, Stop on a stopped one): the
+        # footer is wider than 120 columns with every key, and cuts from the right.
+        return True if lifecycle.can(needs, row.instance) else False
 
     def key_path(self, instance: Instance) -> Path | None:
         from tui.flows.reach import key_for

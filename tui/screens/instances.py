@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from tui.messages import InstancesListed
 from tui.screens.cockpit import Pane, open_cockpit
-from tui.screens.instance_actions import ACTION_BINDINGS, INSTANCES_CSS, InstanceActions
+from tui.screens.instance_actions import INSTANCES_CSS, LIST_BINDINGS, InstanceActions
 from tui.screens.leftovers_section import (
     LEFTOVER_BINDINGS,
     LEFTOVER_PALETTE,
@@ -57,8 +57,9 @@ COLUMNS = [
     ("so_far", "$ so far"),
     ("disk", "Disk $/month"),
     ("tunnel", "Jupyter"),
-    ("dns", "Public DNS"),
 ]
+# The public DNS name (~45 characters) would be cut at 120 columns: the highlighted instance's
+# address is on the detail line under the table instead (address_line).
 
 
 def cells(row: InstanceRow, now: datetime | None = None, tunnel: str = "") -> dict[str, str]:
@@ -78,8 +79,19 @@ def cells(row: InstanceRow, now: datetime | None = None, tunnel: str = "") -> di
         if row.costs_pending
         else money(row.disk_usd_per_month) + (" (stopped)" if stopped else ""),
         "tunnel": tunnel or "-",  # "up :8889", "reconnecting :8889" (tunnel_registry.short_state)
-        "dns": inst.public_dns or inst.public_ip or "-",
     }
+
+
+def address_line(row: InstanceRow | None) -> str:
+    """'d2l-box: ec2-54-1-2-3.compute-1.amazonaws.com (54.1.2.3)' for the highlighted row."""
+    if row is None:
+        return ""
+    inst = row.instance
+    name = inst.name or inst.instance_id
+    if not (inst.public_dns or inst.public_ip):
+        return f"{name}: no public address ({inst.state})"
+    ip = f" ({inst.public_ip})" if inst.public_dns and inst.public_ip else ""
+    return f"{name}: {inst.public_dns or inst.public_ip}{ip}"
 
 
 def incomplete_words(count: int, failed: tuple[RegionFailure, ...], carried: int = 0) -> str:
@@ -96,7 +108,7 @@ def incomplete_words(count: int, failed: tuple[RegionFailure, ...], carried: int
 class InstancesScreen(InstanceActions, LeftoversSection):
     DEFAULT_CSS = INSTANCES_CSS + LEFTOVERS_CSS
     BINDINGS = [
-        *ACTION_BINDINGS,
+        *LIST_BINDINGS,
         *LEFTOVER_BINDINGS,
         Binding("enter", "details", "Details", id="instances.details", tooltip="This instance's own view"),
         Binding("escape", "back", "Back", id="instances.back", tooltip="Back to the launch wizard"),
@@ -127,6 +139,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             yield Static(plain(f"Your instances ({where})"), id="step-title")
             table: DataTable[str] = LiveTable(id="instances-table", cursor_type="row", zebra_stripes=True)
             yield table
+            yield Static("", id="instances-address")
             yield from self.leftovers_widgets()
             yield Static("Asking every region for the app's instances…", id="instances-status")
         yield Footer()
@@ -328,6 +341,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
                 self._sort(table)
         self.rows = fresh
         self.shown = shown
+        self.show_address()  # a start gives a new address
         table.loading = False
         if stage != "remembered":
             self._answered()
@@ -357,7 +371,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             monthly = sum(r.disk_usd_per_month for r in rows)
             self.say(
                 f"{len(rows)} instance(s); running: {money(hourly, '/h')}; disks: {money(monthly, '/month')}. "
-                "Enter: details."
+                "Enter: its cockpit (l setup, t Jupyter, g GPUs)."
             )
         self.refresh_bindings()
         self._arm()
@@ -398,7 +412,11 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         return self.rows.get(str(key))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_address()
         self.refresh_bindings()
+
+    def show_address(self) -> None:
+        self.query_one("#instances-address", Static).update(plain(address_line(self.selected())))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_details()

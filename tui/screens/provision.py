@@ -68,9 +68,7 @@ class SetupPane(Vertical, can_focus=True):
     """The setup run of one instance; its keys apply while the pane (or a widget in it) has focus."""
 
     BINDINGS = [
-        Binding(
-            "f", "follow", "Follow on/off", id="provision.follow", tooltip="Keep the end of the log in view"
-        ),
+        Binding("f", "follow", "Follow", id="provision.follow", tooltip="Keep the end of the log in view"),
         Binding("slash", "filter", "Filter", id="provision.filter", tooltip="Show only lines containing…"),
         Binding("w", "save", "Save log", id="provision.save", tooltip="Save the whole log to a local file"),
         Binding(
@@ -305,9 +303,11 @@ class SetupPane(Vertical, can_focus=True):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retry":
             failed = self.outcome is not None and not self.outcome.ok and not self.outcome.not_started
-            return True if failed or self._link_failed() else None
+            # False, not None: a key that can't apply is left out of the footer (it is narrow in the
+            # cockpit, beside the lifecycle keys), and comes back when it applies (refresh_bindings).
+            return True if failed or self._link_failed() else False
         if action == "trust":
-            return True if self.untrusted_key else None
+            return True if self.untrusted_key else False
         return True
 
     def _link_failed(self) -> bool:

@@ -47,21 +47,25 @@ class ReviewStep(StepScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="review-scroll"):
             yield Static("", id="review-table")
+            # Compact fields (no border): the form and the cost fit 120×40 with spot's sentences.
             yield Static("Name:")
-            yield Input(id="name", max_length=64)
+            yield Input(id="name", max_length=64, compact=True)
             yield Static("Allow SSH (TCP 22) only from:", id="cidr-label")
-            yield Input(id="cidr", placeholder="looking up your public IP…")
+            yield Input(id="cidr", placeholder="looking up your public IP…", compact=True)
             yield Checkbox("I understand: SSH will be open to the whole internet", id="open-world")
             yield Static("Then set it up for the book with:", id="framework-label")
-            yield Select(FRAMEWORK_OPTIONS, value=self.state.framework, allow_blank=False, id="framework")
+            yield Select(
+                FRAMEWORK_OPTIONS, value=self.state.framework, allow_blank=False, id="framework", compact=True
+            )
             yield Static("Stop it by itself when idle for (e.g. 30m, 2h, or off; Ctrl+O toggles):")
-            yield Input(self.state.autostop.tag_value.split()[0], id="autostop")
+            yield Input(self.state.autostop.tag_value.split()[0], id="autostop", compact=True)
             yield Static("", id="autostop-note")
             yield Checkbox(
                 "I understand: idle, this spot instance is terminated and its disk deleted", id="spot-idle"
             )
-            yield Static("", id="review-cost")
-            yield Static("", id="review-placement")
+        # Outside the scroll: what it costs (and spot's terms) is never below the fold.
+        yield Static("", id="review-cost")
+        yield Static("", id="review-placement")
 
     def on_mount(self) -> None:
         assert self.state.gpu_type is not None
