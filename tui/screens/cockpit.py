@@ -68,6 +68,7 @@ CockpitScreen #cockpit-details, CockpitScreen #cockpit-shell { height: auto; }
 
 class CockpitScreen(InstanceActions):
     DEFAULT_CSS = COCKPIT_CSS
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         *lifecycle_bindings(),
         Binding("d", "show_pane('details')", "Details", show=False, id="cockpit.details"),
