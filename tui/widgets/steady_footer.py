@@ -37,7 +37,7 @@ class SteadyFooter(Footer):
         )
 
     def compose(self) -> ComposeResult:
-        if self.is_attached:
+        if self.is_attached and self._bindings_ready:  # before that, Footer composes no keys
             self._shown = self._what_it_shows()
         yield from super().compose()
 
