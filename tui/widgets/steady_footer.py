@@ -37,7 +37,7 @@ class SteadyFooter(Footer):
         )
 
     def compose(self) -> ComposeResult:
-        if self.is_attached and self._bindings_ready:  # before that, Footer composes no keys
+        if self.is_attached:
             self._shown = self._what_it_shows()
         yield from super().compose()
 
