@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from tui.screens.instance_actions import INSTANCES_CSS, InstanceActions, lifecycle_bindings
 from tui.services.cloud import lifecycle
@@ -30,7 +30,6 @@ from tui.services.errors import D2lError
 from tui.services.remote import sshconfig
 from tui.widgets.instance_header import InstanceHeader
 from tui.widgets.plain import plain
-from tui.widgets.steady_footer import SteadyFooter
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -121,7 +120,7 @@ class CockpitScreen(InstanceActions):
                     else:
                         yield Static("", classes="pane-waiting")
         yield Static("", id="instances-status")
-        yield SteadyFooter()
+        yield Footer()
 
     def on_mount(self) -> None:
         self._show_instance()
