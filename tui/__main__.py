@@ -1,7 +1,7 @@
 """`d2l-tui` and `python -m tui`: the interactive app, or a headless command (tui/cli/).
 
-The headless path never imports Textual (the app is imported only when there is no command), so
-scripts start fast and work where Textual can't draw.
+The headless path never imports Textual (the app is imported only when there is no command, or for
+`open NAME` once the CLI has found NAME), so scripts start fast and work where Textual can't draw.
 """
 
 from __future__ import annotations
@@ -15,6 +15,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = cli.parse_args(argv)
     if args.command is None:
+        from tui.app import run_app
+
+        return run_app(args)
+    if args.command == "open":
+        # `open NAME`: the CLI finds the instance (or says in one line why not); the app opens on it.
+        status = cli.run(args)
+        if status != 0:
+            return status
         from tui.app import run_app
 
         return run_app(args)

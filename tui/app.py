@@ -27,6 +27,7 @@ from tui.screens.wizard_state import WizardState
 if TYPE_CHECKING:
     # Handlers are found by name (on_launch_from_image_chosen): the classes are only annotations.
     from tui.messages import InstancesListed, LaunchFromImageChosen
+    from tui.models import Instance
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class D2lApp(App[None]):
         region: str | None = None,
         instances: bool = False,
         wizard: tuple[WizardState, type[StepScreen]] | None = None,
+        open_instance: Instance | None = None,
     ) -> None:
         """``wizard``: start the wizard on that step with the earlier steps' choices already in the
         state (as after Back from a later step); by default it starts on the region step."""
@@ -79,7 +81,8 @@ class D2lApp(App[None]):
         self.state = wizard[0] if wizard else WizardState()
         self._first_step = wizard[1] if wizard else None
         self.credentials_ok = False  # the instances screen needs working credentials
-        self.open_instances = instances  # --instances: the instances screen over the wizard at start
+        self.open_instances = instances or open_instance is not None  # the instances screen over the wizard
+        self.open_instance = open_instance  # `open NAME`: its cockpit over the instances screen at start
         self._quota_news_asked = False
         self._instances_closed: asyncio.Event | None = None  # set when `--instances`' first screen closes
         self._wizard_from_start = False  # launch from an image: the loop goes back to the first step
@@ -101,6 +104,11 @@ class D2lApp(App[None]):
             self.open_instances = False
             self._instances_closed = asyncio.Event()
             self.push_screen(InstancesScreen(self._aws_context()), lambda _: self._instances_closed.set())
+            if self.open_instance is not None:
+                from tui.screens.cockpit import open_cockpit
+
+                # Escape leaves the cockpit for the list, as when it was opened from there.
+                self.push_screen(open_cockpit(self._aws_context(), self.open_instance))
         # After the first frame: the worker imports boto3 (and moto) in a thread, and the GIL it
         # holds while importing would otherwise delay the first paint.
         self.call_after_refresh(self.run_wizard)
@@ -307,6 +315,7 @@ def run_app(args: argparse.Namespace) -> int:
         profile=getattr(args, "profile", None),
         region=getattr(args, "region", None),
         instances=bool(getattr(args, "instances", False)),
+        open_instance=getattr(args, "open_instance", None),
     )
     from tui.leaving import run_then_leave
 

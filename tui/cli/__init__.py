@@ -16,6 +16,7 @@ import logging
 import sys
 
 from tui.cli import autostop, gpu, launch, lifecycle, listing, provision, ssh, tunnel
+from tui.cli import open as open_command
 from tui.cli.output import EXIT_CODES, PROG, UsageError, say
 from tui.flows import launch_plan
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The order is --help's order.
     launch.add_parser(sub, common)
     listing.add_parsers(sub, common)
+    open_command.add_parser(sub, common)
     provision.add_parser(sub, common)
     tunnel.add_parser(sub, common)
     gpu.add_parser(sub, common)

@@ -70,6 +70,7 @@ CockpitScreen #cockpit-details, CockpitScreen #cockpit-shell { height: auto; }
 
 class CockpitScreen(InstanceActions):
     DEFAULT_CSS = COCKPIT_CSS
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         *lifecycle_bindings(),
         Binding("d", "show_pane('details')", "Details", show=False, id="cockpit.details"),
@@ -110,6 +111,9 @@ class CockpitScreen(InstanceActions):
         self.aws_region = instance.region
         self.gone = False
         self.opened: set[Pane] = set()  # the SSH panes the person opened: reconnected after a start
+        # The Stop flow closes the tunnel itself (tui/flows/instance_ops.py) before the header sees
+        # "stopping": whether it was up is noted when s is pressed, so Start can bring it back.
+        self.tunnel_up_at_stop = False
         self._link: Link | None = None
         self.autostop_words: str | None = None  # the agent's own words, read over SSH
         self._autostop_read_at = float("-inf")
@@ -220,7 +224,8 @@ class CockpitScreen(InstanceActions):
 
     def _close_ssh_panes(self, why: str) -> None:
         """The instance left "running": its streams end, with a line that says why."""
-        if self.ctx.tunnels.is_active(self.instance_id):
+        was_up, self.tunnel_up_at_stop = self.tunnel_up_at_stop, False
+        if self.ctx.tunnels.is_active(self.instance_id) or was_up:
             self.ctx.tunnels.stop(self.instance_id)
             self.opened.add("jupyter")
             self.start_tunnel = True  # it was up: it comes back when the instance runs again
@@ -361,6 +366,7 @@ class CockpitScreen(InstanceActions):
         self.action_show_pane("gpu")
 
     def action_tunnel(self) -> None:
+        self.tunnel_up_at_stop = False  # s then n, then t: what the person wants now is t's
         tabs = self.query_one(TabbedContent)
         if tabs.active == "jupyter":
             live = self.live_pane("jupyter")
@@ -374,6 +380,10 @@ class CockpitScreen(InstanceActions):
         if live is not None and self.start_tunnel:
             self.start_tunnel = False
             live.start_tunnel()  # type: ignore[attr-defined]
+
+    def action_stop(self) -> None:
+        self.tunnel_up_at_stop = self.ctx.tunnels.is_active(self.instance_id)
+        super().action_stop()
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,200 @@
+"""Cockpit figures on the demo (issue 14's targets):
+
+(a) time from Enter on an instance in the instances list to the cockpit's first painted pane
+    (target <= 100 ms): the instances screen listing one simulated instance (moto in-process, as
+    `d2l-tui --demo` runs it), Enter pressed, the clock stopped when the screen after the push has
+    been painted (a call_after_refresh on the cockpit); Escape, and again. Also `g` (the GPU pane,
+    which starts its SSH stream) for comparison.
+(b) the app's memory with the cockpit open and its GPU pane streaming 8 GPUs at 1 Hz (the
+    replaying nvidia-smi's 8 x H100 profile) for --seconds: this process's RSS before the cockpit,
+    once 8 GPUs show, after streaming, and its peak (ru_maxrss). The process holds what --demo
+    holds: the app, moto and the loopback SSH host (nvidia-smi runs in child processes, not counted).
+
+Prints figures; not a test. Medians of N runs, in-process (headless Textual, no terminal).
+
+    .venv/bin/python bench/cockpit.py [--runs 20] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# Never the reader's own files: known_hosts pins, logs and caches go to a scratch HOME.
+_HOME = tempfile.mkdtemp(prefix="d2l-bench-cockpit-")
+for var, sub in (
+    ("HOME", ""),
+    ("XDG_STATE_HOME", "state"),
+    ("XDG_CACHE_HOME", "cache"),
+    ("XDG_CONFIG_HOME", "config"),
+):
+    os.environ[var] = str(Path(_HOME) / sub)
+os.environ["D2L_SIM_DELAY"] = "0"
+
+from textual import events  # noqa: E402
+from textual.app import App  # noqa: E402
+
+from tests.support.instances import control, make_instance  # noqa: E402
+from tests.support.screen_app import demo_cloud  # noqa: E402
+from tests.support.sshd import keygen  # noqa: E402
+from tests.ui.driving import build_context  # noqa: E402
+from tui.screens.cockpit import CockpitScreen, open_cockpit  # noqa: E402
+from tui.screens.gpu_panel import GpuPane  # noqa: E402
+from tui.screens.instances import InstancesScreen  # noqa: E402
+
+TCSS = Path(__file__).resolve().parents[1] / "tui" / "app.tcss"
+SIZE = (120, 40)
+
+
+class BenchApp(App[None]):
+    CSS_PATH = str(TCSS)
+
+    def __init__(self, first: object) -> None:
+        super().__init__()
+        self.first = first
+
+    def on_mount(self) -> None:
+        self.push_screen(self.first)  # type: ignore[arg-type]
+
+
+def rss_peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def rss_now_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ms(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values) * 1000:5.1f} ms  "
+        f"(min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f}, n={len(values)})"
+    )
+
+
+async def until(condition: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {condition}")
+        await asyncio.sleep(0.001)
+
+
+async def painted(app: App[None]) -> None:
+    """The cockpit is the screen, and it has been painted once since."""
+    await until(lambda: isinstance(app.screen, CockpitScreen) and app.screen.is_mounted)
+    done = asyncio.Event()
+    app.screen.call_after_refresh(done.set)
+    await asyncio.wait_for(done.wait(), 30)
+
+
+def send_key(app: App[None], key: str) -> None:
+    """The key as the terminal driver delivers it."""
+    event = events.Key(key, "\r" if key == "enter" else key)
+    event.set_sender(app)
+    assert app._driver is not None
+    app._driver.send_message(event)
+
+
+async def enter_to_cockpit(runs: int, tmp: Path) -> None:
+    tmp.mkdir(parents=True)
+    with demo_cloud(tmp) as (aws, hosts):
+        make_instance(aws, "d2l-bench")
+        ctx = build_context(aws, tmp, simulated=True)
+        ctx.ssh_endpoint = hosts.endpoint
+        listing = InstancesScreen(ctx, ["us-east-1"])
+        app = BenchApp(listing)
+        figures: dict[str, list[float]] = {"enter": [], "g": []}
+        try:
+            async with app.run_test(size=SIZE, headless=True) as pilot:
+                await until(lambda: listing.loaded and any(True for _ in listing.shown_rows()))
+                for n in range(runs + 1):  # the first is a warm-up (imports, CSS for new widgets)
+                    for key in ("enter", "g"):
+                        start = time.perf_counter()
+                        send_key(app, key)  # not pilot.press: it also waits for every queue to be idle
+                        await painted(app)
+                        if n:
+                            figures[key].append(time.perf_counter() - start)
+                        if key == "g":
+                            await until(lambda: bool(app.screen.query(GpuPane)))
+                        await pilot.press("escape")
+                        await until(lambda: app.screen is listing)
+                        await pilot.pause()
+        finally:
+            await ctx.tunnels.close_all()
+            await hosts.stop()
+    print(
+        f"(a) Enter on an instance -> the cockpit's first pane painted (Details): {ms(figures['enter'])}  (target <= 100 ms)"
+    )
+    print(
+        f"    g on an instance -> the cockpit painted on its GPU pane (stream starting): {ms(figures['g'])}"
+    )
+
+
+async def memory_streaming(seconds: float, tmp: Path) -> None:
+    tmp.mkdir(parents=True)
+    key = tmp / "client" / "d2l-bench.pem"
+    key.parent.mkdir()
+    keygen(key)
+    key.chmod(0o400)  # as the app keeps key files
+    with demo_cloud(tmp) as (aws, hosts):
+        instance = make_instance(aws, "d2l-bench-8gpu", "p5.48xlarge")
+        home = hosts.root / instance.instance_id / "ubuntu"
+        home.mkdir(parents=True)
+        control(home, profile="h100", gpus=8)
+        ctx = build_context(aws, tmp, simulated=True)
+        ctx.ssh_endpoint = hosts.endpoint
+        before = rss_now_mib()
+        cockpit = open_cockpit(ctx, instance, pane="gpu", key=key)
+        app = BenchApp(cockpit)
+        try:
+            async with app.run_test(size=SIZE, headless=True):
+                await until(lambda: isinstance(cockpit.live_pane("gpu"), GpuPane), 30)
+                pane = cockpit.live_pane("gpu")
+                assert isinstance(pane, GpuPane)
+                await until(lambda: len(pane.rows) == 8, 60)
+                opened = rss_now_mib()
+                ticks0 = pane.ticks_shown
+                await asyncio.sleep(seconds)
+                ticks = pane.ticks_shown - ticks0
+                streaming = rss_now_mib()
+                assert len(pane.rows) == 8
+        finally:
+            await ctx.tunnels.close_all()
+            await hosts.stop()
+    print(
+        f"(b) RSS of this process (app + moto + loopback SSH host): {before:.0f} MiB before the cockpit, "
+        f"{opened:.0f} MiB once its GPU pane showed 8 GPUs, {streaming:.0f} MiB after {seconds:.0f} s "
+        f"streaming ({ticks} samples shown); peak (ru_maxrss) {rss_peak_mib():.0f} MiB"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    opts = parser.parse_args()
+    import logging
+
+    logging.disable(logging.WARNING)  # the simulated cloud's chatter would bury the figures
+    base = Path(tempfile.mkdtemp(prefix="d2l-bench-cockpit-run-"))
+    # Memory first: the timing runs would raise the peak.
+    asyncio.run(memory_streaming(opts.seconds, base / "memory"))
+    asyncio.run(enter_to_cockpit(opts.runs, base / "enter"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

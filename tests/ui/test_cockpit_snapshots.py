@@ -1,0 +1,109 @@
+"""SVG snapshots of every cockpit pane at 80×24 and 120×40: the header, the pane tabs, the pane and
+the footer (Back and Quit first) must fit both.
+
+Deterministic: a moto instance whose LaunchTime and addresses are pinned (tests/ui/
+test_instances_snapshots.py), the app's clock fixed, a fixed key path, and the SSH panes on a link
+that never connects (the panes' own pictures, connected, are in test_gpu_panel.py, test_provision.py
+and test_tunnel.py): the Setup and GPU panes say "Connecting…", the Jupyter pane shows a tunnel that
+is up. No live value is drawn.
+
+Update after an intended change: pytest tests/ui/test_cockpit_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from textual.app import App
+from textual.binding import Binding
+from textual.pilot import Pilot
+
+from tests.test_lifecycle import run
+from tests.ui.driving import build_context, wait_until
+from tests.ui.test_instances_snapshots import NOW, cloud
+from tests.ui.test_tunnel import UP
+from tui.app import D2lApp
+from tui.screens.cockpit import PANES, CockpitScreen, Pane, open_cockpit
+from tui.services.cloud.lifecycle import describe_one
+from tui.services.remote.recipe import book_recipe
+
+TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
+KEY = Path("/home/reader/.ssh/d2l-tui/d2l-tui.pem")  # not the test's tmp_path: it is drawn
+NAME = "d2l-g4dn-xlarge-3f9a"
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
+
+
+class ParkedLink:
+    """A link that never connects: the SSH panes stay on their first, still picture."""
+
+    label = NAME
+    simulated = False
+
+    async def connect(self, on_wait: Any = None) -> Any:
+        await asyncio.Event().wait()
+
+    def trust(self, key_line: str) -> None:
+        raise AssertionError("nothing is trusted in a picture")
+
+
+class CockpitApp(App[None]):
+    """The cockpit in the app's stylesheet, with the app's Quit key (what the real footer shows)."""
+
+    CSS_PATH = str(TCSS)
+    BINDINGS = [b for b in D2lApp.BINDINGS if isinstance(b, Binding) and b.id == "app.quit"]
+
+    def __init__(self, cockpit: CockpitScreen) -> None:
+        super().__init__()
+        self.cockpit = cockpit
+
+    def on_mount(self) -> None:
+        self.push_screen(self.cockpit)
+
+
+@pytest.fixture
+def moto() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def cockpit_on(pane: Pane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CockpitScreen:
+    from moto.moto_api._internal import mock_random
+
+    # The ssh command names the app's known_hosts file: a fixed place, not the test's tmp_path.
+    monkeypatch.setenv("XDG_STATE_HOME", "/tmp/d2l-tui-pictures/state")
+    aws = cloud()
+    mock_random.seed(14)  # the instance id is drawn (Details, the ssh command)
+    iid = run(aws, "us-east-1", NAME, itype="g4dn.xlarge")
+    instance = describe_one(aws, "us-east-1", iid)
+    assert instance is not None
+    ctx = build_context(aws, tmp_path, simulated=True)  # bundled prices: no pricing API to vary
+    ctx.clock = lambda: NOW
+    ctx.tunnels.update(UP.__class__(**{**UP.__dict__, "instance_id": iid}))
+    # The setup pane as right after a launch: the book's steps listed, waiting for SSH.
+    recipe = book_recipe(instance_type="g4dn.xlarge") if pane == "setup" else None
+    screen = open_cockpit(ctx, instance, pane=pane, key=KEY, recipe=recipe, setup_mode="fresh")
+    screen._link = ParkedLink()  # type: ignore[assignment]
+    return screen
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("pane", [pane for pane, _ in PANES])
+def test_cockpit_pane(
+    pane: Pane, size: str, moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snap_compare: Any
+) -> None:
+    cockpit = cockpit_on(pane, tmp_path, monkeypatch)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        # AWS's answer (prices, state) is in the header, and the pane is drawn.
+        await wait_until(pilot, lambda: cockpit.row is not None and not cockpit.row.costs_pending, 30)
+        await wait_until(
+            pilot, lambda: pane not in ("setup", "gpu", "jupyter") or cockpit.live_pane(pane) is not None
+        )
+        await pilot.pause()
+
+    assert snap_compare(CockpitApp(cockpit), terminal_size=SIZES[size], run_before=run_before)
