@@ -36,7 +36,7 @@ from textual.widgets import Static  # noqa: E402
 
 from tests.support.instances import FAKE_NVIDIA_SMI, SshdLink, control, install_nvidia_smi  # noqa: E402
 from tests.support.sshd import SSHD, OpenSshServer, keygen  # noqa: E402
-from tui.screens.gpu_panel import GpuPanelScreen  # noqa: E402
+from tui.screens.gpu_panel import GpuPane  # noqa: E402
 from tui.services.remote.gpu import GpuSampler  # noqa: E402
 from tui.services.remote.gpu_parse import GpuQuery, TickAssembler, parse_help  # noqa: E402
 
@@ -82,19 +82,15 @@ def parse_cost() -> None:
 class BenchApp(App[None]):
     CSS_PATH = str(TCSS)
 
-    def __init__(self, screen: GpuPanelScreen | None) -> None:
+    def __init__(self, pane: GpuPane | None) -> None:
         super().__init__()
-        self.panel = screen
+        self.panel = pane
 
     def compose(self) -> Any:
-        yield Static("idle")
-
-    def on_mount(self) -> None:
-        if self.panel is not None:
-            self.push_screen(self.panel)
+        yield self.panel if self.panel is not None else Static("idle")
 
 
-async def measure(screen: GpuPanelScreen | None, seconds: float, warmup: float = 4.0) -> tuple[float, int]:
+async def measure(screen: GpuPane | None, seconds: float, warmup: float = 4.0) -> tuple[float, int]:
     """(CPU seconds, samples) of this process over `seconds`, after the panel is streaming."""
     app = BenchApp(screen)
     async with app.run_test(size=(120, 40), headless=True) as pilot:
@@ -143,7 +139,7 @@ def app_cpu(seconds: float) -> None:
         for title, settings in SCENARIOS:
             control(server.home if server else link.host.home, **settings)
             sampler = GpuSampler(link.connect, lambda _: None, interval_ms=1000)
-            cpu, ticks = asyncio.run(measure(GpuPanelScreen(link, sampler=sampler), seconds))
+            cpu, ticks = asyncio.run(measure(GpuPane(link, sampler=sampler), seconds))
             print(
                 f"    {title}: {100 * cpu / seconds:.2f}% of one core, "
                 f"{1000 * cpu / max(ticks, 1):.1f} ms CPU per sample ({ticks} samples)"
@@ -221,7 +217,7 @@ def serve(port: int, host_key_pub: str, key: str, user: str) -> None:
     server.host_public_key = Path(host_key_pub).read_text().strip()  # type: ignore[attr-defined]
     link = SshdLink(server, Path(key))
     sampler = GpuSampler(link.connect, lambda _: None, interval_ms=1000)
-    BenchApp(GpuPanelScreen(link, sampler=sampler)).run()
+    BenchApp(GpuPane(link, sampler=sampler)).run()
 
 
 class _LoopbackLink:

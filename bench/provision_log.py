@@ -10,7 +10,7 @@ step writes its 12.5 MiB at once, so this is the worst burst the log path can ge
 (1) Service level: `follow_run` with a sink that counts lines. Lines/s end to end (follow_run called
     -> it returns after the run-end marker: connect, install, start, read) and for the read path
     alone (first line received -> last line received).
-(2) UI level: the same run through ProvisionScreen (its LogView is a Textual Log with
+(2) UI level: the same run through the cockpit's SetupPane (its LogView is a Textual Log with
     max_lines=MAX_LINES) in a headless 120x40 Textual app on the app's stylesheet:
     - lines/s until LogView.total_lines reaches N (from the screen's mount, and first -> last line);
     - frame time, approximated by the worst event-loop stall while streaming: a task sleeps 5 ms in
@@ -234,8 +234,9 @@ def install_hooks(probe: Probe) -> tuple[type, type, Any]:
     turns each update into terminal output as a real terminal driver would. Returns an undo."""
     from textual._compositor import CompositorUpdate
     from textual.app import App
+    from textual.screen import Screen
 
-    from tui.screens.provision import ProvisionScreen
+    from tui.screens.provision import SetupPane
     from tui.widgets.log_view import LogView
 
     original_add = LogView.add_lines
@@ -258,8 +259,17 @@ def install_hooks(probe: Probe) -> tuple[type, type, Any]:
     def undo() -> None:
         LogView.add_lines = original_add  # type: ignore[method-assign]
 
-    class TimedScreen(ProvisionScreen):
+    class TimedScreen(Screen[None]):
+        """The setup pane alone on a screen, the screen's repaints timed."""
+
         _depth = 0
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__()
+            self.pane = SetupPane(*args, **kwargs)
+
+        def compose(self) -> Any:
+            yield self.pane
 
         def _timed(self, method: Any, *args: Any, **kwargs: Any) -> Any:
             self._depth += 1
@@ -282,13 +292,13 @@ def install_hooks(probe: Probe) -> tuple[type, type, Any]:
         def _refresh_layout(self, *args: Any, **kwargs: Any) -> None:
             self._timed(super()._refresh_layout, *args, **kwargs)
 
-        def on_mount(self) -> None:  # Textual calls ProvisionScreen.on_mount after this one
+        def on_mount(self) -> None:
             probe.mounted = time.perf_counter()
 
     class BenchApp(App[None]):
         CSS_PATH = str(TCSS)
 
-        def __init__(self, screen: ProvisionScreen) -> None:
+        def __init__(self, screen: Screen[None]) -> None:
             super().__init__()
             self.first_screen = screen
 
@@ -328,14 +338,14 @@ async def ui_pass(target: Target, lines: int, remote: Path) -> dict[str, Any]:
         async with app.run_test(size=SIZE) as pilot:
             await asyncio.wait_for(probe.done.wait(), timeout=120)
             deadline = time.perf_counter() + 30
-            while screen.outcome is None and time.perf_counter() < deadline:  # type: ignore[attr-defined]
+            while screen.pane.outcome is None and time.perf_counter() < deadline:
                 await asyncio.sleep(0.02)
             await pilot.pause(0.3)  # a few frames after the last line
             probe.running = False
             view = screen.query_one("#provision-log", LogView)
             shown = list(view.lines)
             result = {
-                "ok": screen.outcome is not None and screen.outcome.ok,  # type: ignore[attr-defined]
+                "ok": screen.pane.outcome is not None and screen.pane.outcome.ok,
                 "total_lines": view.total_lines,
                 "view_lines": len(view.lines),
                 "kept": len(view.kept),
