@@ -309,13 +309,15 @@ async def test_a_kernel_executing_keeps_it_up_and_idle_counts_from_its_last_acti
         # On a loaded machine the server may record the kernel's last activity a moment after the
         # reply: the clock then starts from that moment, never from before the cell ended.
         after = await host.check()
-        for _ in range(20):
-            if after.state == "idle":
+        for _ in range(40):
+            if after.state != "busy":
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.2)
             after = await host.check()
-        assert after.state == "idle" and after.idle_minutes >= 1, after
-        assert done_at + 3 <= after.stop_at <= time.time() + 4
+        # Idle now (or already warned, on a machine slow enough to pass 2 of the 4 "minutes"):
+        # either way the stop is counted from the cell's end, not from before it.
+        assert after.state in ("idle", "warning") and after.reason == "", after
+        assert after.stop_at is not None and done_at + 3 <= after.stop_at <= time.time() + 6, after
     finally:
         client.stop_channels()
         api(jupyter, "DELETE", f"/api/kernels/{kernel['id']}")
