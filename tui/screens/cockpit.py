@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from textual.app import App
 
     from tui.context import AppContext
+    from tui.flows.instance_ops import Action
     from tui.models import AutostopSetting, Instance, Recipe
     from tui.services.remote.instance_link import Link
     from tui.services.remote.provision import Mode
@@ -114,6 +115,8 @@ class CockpitScreen(InstanceActions):
         # The Stop flow closes the tunnel itself (tui/flows/instance_ops.py) before the header sees
         # "stopping": whether it was up is noted when s is pressed, so Start can bring it back.
         self.tunnel_up_at_stop = False
+        self.asked_here: str | None = None  # stop/terminate pressed here, until the state changes
+        self.closed_why = ""  # why the SSH panes closed (the instance stopped), until it runs again
         self._link: Link | None = None
         self.autostop_words: str | None = None  # the agent's own words, read over SSH
         self._autostop_read_at = float("-inf")
@@ -236,6 +239,7 @@ class CockpitScreen(InstanceActions):
             waiting = self.query_one(f"#{pane}", TabPane).query_one(".pane-waiting", Static)
             waiting.update(plain(f"{why} {self._why_not_reachable(pane)}"))
             waiting.display = True
+        self.closed_why = why  # kept on the panes' line until the instance runs again
         self._link = None  # a new address after the next start
 
     # -- the instance ---------------------------------------------------------------------------
@@ -275,8 +279,16 @@ class CockpitScreen(InstanceActions):
             self.row, self.instance = row, row.instance
         running = self.instance.state == "running" and not self.gone
         if was_running and not running:
-            self._close_ssh_panes(f"{self.instance.name or self.instance_id} stopped running.")
+            name = self.instance.name or self.instance_id
+            asked, self.asked_here = self.asked_here, None
+            if asked:
+                self._close_ssh_panes(f"{name} stopped running.")
+            else:  # nobody pressed a key here: say who else can have done it
+                self._close_ssh_panes(
+                    f"{name} stopped running, not from here: its idle auto-stop, the EC2 console or AWS stopped it."
+                )
         elif running and not was_running:
+            self.closed_why = ""
             for pane in self.opened:  # started again: reconnect what was open (a new address)
                 self._link = None
                 self._mount_ssh_pane(pane)
@@ -310,7 +322,7 @@ class CockpitScreen(InstanceActions):
             if self.live_pane(pane) is None and pane in self.opened:
                 waiting = self.query_one(f"#{pane}", TabPane).query_one(".pane-waiting", Static)
                 if not self._reachable():
-                    waiting.update(plain(self._why_not_reachable(pane)))
+                    waiting.update(plain(f"{self.closed_why} {self._why_not_reachable(pane)}".strip()))
 
     def _details(self) -> str:
         if self.gone:
@@ -380,6 +392,10 @@ class CockpitScreen(InstanceActions):
         if live is not None and self.start_tunnel:
             self.start_tunnel = False
             live.start_tunnel()  # type: ignore[attr-defined]
+
+    def lifecycle_action(self, inst: Instance, action: Action) -> Any:  # type: ignore[override]
+        self.asked_here = action  # the state change that follows is the person's own
+        return super().lifecycle_action(inst, action)
 
     def action_stop(self) -> None:
         self.tunnel_up_at_stop = self.ctx.tunnels.is_active(self.instance_id)
