@@ -47,7 +47,7 @@ from tests.support.instances import control, make_instance  # noqa: E402
 from tests.support.screen_app import demo_cloud  # noqa: E402
 from tests.support.sshd import keygen  # noqa: E402
 from tests.ui.driving import build_context  # noqa: E402
-from tui.screens.cockpit import CockpitScreen, open_cockpit  # noqa: E402
+from tui.screens.cockpit import CockpitScreen  # noqa: E402
 from tui.screens.gpu_panel import GpuPane  # noqa: E402
 from tui.screens.instances import InstancesScreen  # noqa: E402
 
@@ -157,7 +157,7 @@ async def memory_streaming(seconds: float, tmp: Path) -> None:
         ctx = build_context(aws, tmp, simulated=True)
         ctx.ssh_endpoint = hosts.endpoint
         before = rss_now_mib()
-        cockpit = open_cockpit(ctx, instance, pane="gpu", key=key)
+        cockpit = CockpitScreen(ctx, instance, pane="gpu", key=key)
         app = BenchApp(cockpit)
         try:
             async with app.run_test(size=SIZE, headless=True):

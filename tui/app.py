@@ -105,10 +105,10 @@ class D2lApp(App[None]):
             self._instances_closed = asyncio.Event()
             self.push_screen(InstancesScreen(self._aws_context()), lambda _: self._instances_closed.set())
             if self.open_instance is not None:
-                from tui.screens.cockpit import open_cockpit
+                from tui.screens.cockpit import CockpitScreen
 
                 # Escape leaves the cockpit for the list, as when it was opened from there.
-                self.push_screen(open_cockpit(self._aws_context(), self.open_instance))
+                self.push_screen(CockpitScreen(self._aws_context(), self.open_instance))
         # After the first frame: the worker imports boto3 (and moto) in a thread, and the GIL it
         # holds while importing would otherwise delay the first paint.
         self.call_after_refresh(self.run_wizard)

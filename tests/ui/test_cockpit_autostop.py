@@ -87,7 +87,7 @@ async def test_the_header_says_the_agents_words_and_a_changes_them(
     conn.close()
     config = home / ".d2l-simulated" / "autostop" / "etc" / "d2l-autostop" / "config.json"
     assert '"idle_minutes": 30' in config.read_text()
-    app = ScreenApp(cockpit.open_cockpit(ctx, instance, pane="details", key=client_key[0]))
+    app = ScreenApp(cockpit.CockpitScreen(ctx, instance, pane="details", key=client_key[0]))
     try:
         async with app.run_test(size=SIZE) as pilot:
             # The agent has not checked yet: the header stays two lines.

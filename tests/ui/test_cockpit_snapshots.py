@@ -28,7 +28,7 @@ from tests.ui.driving import build_context, wait_until
 from tests.ui.test_instances_snapshots import NOW, cloud
 from tests.ui.test_tunnel import UP
 from tui.app import D2lApp
-from tui.screens.cockpit import PANES, CockpitScreen, Pane, open_cockpit
+from tui.screens.cockpit import PANES, CockpitScreen, Pane
 from tui.services.cloud.lifecycle import describe_one
 from tui.services.remote.recipe import book_recipe
 
@@ -86,7 +86,7 @@ def cockpit_on(pane: Pane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> C
     ctx.tunnels.update(UP.__class__(**{**UP.__dict__, "instance_id": iid}))
     # The setup pane as right after a launch: the book's steps listed, waiting for SSH.
     recipe = book_recipe(instance_type="g4dn.xlarge") if pane == "setup" else None
-    screen = open_cockpit(ctx, instance, pane=pane, key=KEY, recipe=recipe, setup_mode="fresh")
+    screen = CockpitScreen(ctx, instance, pane=pane, key=KEY, recipe=recipe, setup_mode="fresh")
     screen._link = ParkedLink()  # type: ignore[assignment]
     return screen
 

@@ -27,7 +27,7 @@ from tests.ui.driving import build_context, wait_until
 from tui.context import AppContext
 from tui.demo.hosts import DemoHosts
 from tui.models import Instance, TunnelStatus
-from tui.screens.cockpit import CockpitScreen, open_cockpit
+from tui.screens.cockpit import CockpitScreen
 from tui.screens.tunnel import JupyterPane, confirm_stop_jupyter
 from tui.services.cloud.aws import Aws
 from tui.services.remote.tunnel_registry import TunnelRegistry
@@ -57,7 +57,7 @@ class TunnelApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(
-            open_cockpit(self.ctx, self.instance, pane="jupyter", start_tunnel=True, key=self.key)
+            CockpitScreen(self.ctx, self.instance, pane="jupyter", start_tunnel=True, key=self.key)
         )
 
 
@@ -133,7 +133,9 @@ async def test_the_demo_tunnel_end_to_end(
             await pilot.pause()
             assert not isinstance(app.screen, CockpitScreen) and state() == "up"
             assert (await asyncio.to_thread(get, port, f"/api/status?token={token}"))[0] == 200
-            app.push_screen(open_cockpit(ctx, instance, pane="jupyter", start_tunnel=True, key=client_key[0]))
+            app.push_screen(
+                CockpitScreen(ctx, instance, pane="jupyter", start_tunnel=True, key=client_key[0])
+            )
             await wait_until(pilot, lambda: bool(app.screen.query(JupyterPane)))
             assert registry.status(iid) == status  # the same tunnel, not a second one
 

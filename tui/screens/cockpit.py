@@ -463,30 +463,6 @@ class CockpitScreen(InstanceActions):
         self.say(plan)
 
 
-def open_cockpit(
-    ctx: AppContext,
-    instance: Instance,
-    *,
-    row: InstanceRow | None = None,
-    pane: Pane = "details",
-    recipe: Recipe | None = None,
-    setup_mode: Mode = "reattach",
-    start_tunnel: bool = False,
-    key: Path | None = None,
-) -> CockpitScreen:
-    """The cockpit for ``instance``, opened on ``pane`` (the caller pushes it)."""
-    return CockpitScreen(
-        ctx,
-        instance,
-        row=row,
-        pane=pane,
-        recipe=recipe,
-        setup_mode=setup_mode,
-        start_tunnel=start_tunnel,
-        key=key,
-    )
-
-
 def open_provisioning(
     app: App[Any],
     ctx: AppContext,
@@ -505,7 +481,7 @@ def open_provisioning(
     except D2lError as exc:
         app.notify(str(exc), severity="error", timeout=10, markup=False)
         return
-    cockpit = open_cockpit(
+    cockpit = CockpitScreen(
         ctx, instance, pane="setup", recipe=setup.recipe, setup_mode=setup.mode, key=key_path
     )
     app.push_screen(cockpit)

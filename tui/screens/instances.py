@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from tui.messages import InstancesListed
-from tui.screens.cockpit import Pane, open_cockpit
+from tui.screens.cockpit import CockpitScreen, Pane
 from tui.screens.instance_actions import INSTANCES_CSS, LIST_BINDINGS, InstanceActions
 from tui.screens.leftovers_section import (
     LEFTOVER_BINDINGS,
@@ -469,7 +469,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     def open_cockpit(self, row: InstanceRow, pane: Pane, *, start_tunnel: bool = False) -> None:
         key = self.key_path(row.instance)
-        screen = open_cockpit(self.ctx, row.instance, row=row, pane=pane, start_tunnel=start_tunnel, key=key)
+        screen = CockpitScreen(self.ctx, row.instance, row=row, pane=pane, start_tunnel=start_tunnel, key=key)
         self.app.push_screen(screen, lambda _: self.refresh_soon())
 
     def action_details(self) -> None:
