@@ -866,3 +866,14 @@ def test_simulated_reboot_step_never_reboots_a_host_that_did_not_say_how(tmp_pat
     result = bash(step(rc.book_recipe(simulated=True), "reboot").script, env=env)
     assert result.returncode == 0 and "cannot reboot" in result.stdout
     assert not (tmp_path / "flag").exists()
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow", "jax", "mxnet"])
+def test_every_book_step_title_fits_the_setup_panes_step_column(framework: str) -> None:
+    """The setup pane's Step column is TITLE_WIDTH wide beside the log at 120 columns; a longer title
+    was cut mid-word ("Reboot to load the driver (only if neede")."""
+    from tui.screens.provision import TITLE_WIDTH
+    from tui.services.remote.recipe import book_recipe
+
+    for step in book_recipe(framework, instance_type="p3.8xlarge").steps:
+        assert len(step.title) <= TITLE_WIDTH, step.title

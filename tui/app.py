@@ -51,6 +51,14 @@ class D2lApp(App[None]):
     TITLE = "d2l-tui"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Leave d2l-tui", priority=True),
+        # Every key of the screen, with what it does: at 80 columns the footer can't hold them all.
+        Binding(
+            "question_mark",
+            "toggle_keys",
+            "Keys",
+            id="app.keys",
+            tooltip="Show or hide every key of this screen",
+        ),
         Binding(
             "ctrl+l",
             "instances",
@@ -264,6 +272,14 @@ class D2lApp(App[None]):
         if action == "instances":
             return True if self.credentials_ok and self.ctx is not None else False
         return True
+
+    def action_toggle_keys(self) -> None:
+        from textual.widgets import HelpPanel
+
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
 
     def action_instances(self) -> None:
         from tui.screens.instance_actions import InstanceActions

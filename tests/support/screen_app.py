@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 
+from tui.app import D2lApp
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import console_hook
@@ -49,6 +50,9 @@ class ScreenApp(App[None]):
     """Just one screen (or a cockpit pane on a screen of its own), in the app's stylesheet."""
 
     CSS_PATH = str(TCSS)
+    # The app's own "? Keys": the footer is the one a user sees.
+    BINDINGS = [b for b in D2lApp.BINDINGS if getattr(b, "id", None) == "app.keys"]
+    action_toggle_keys = D2lApp.action_toggle_keys
 
     def __init__(self, screen: Screen[Any] | Widget) -> None:
         super().__init__()

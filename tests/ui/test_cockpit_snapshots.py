@@ -13,6 +13,7 @@ Update after an intended change: pytest tests/ui/test_cockpit_snapshots.py --sna
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,11 @@ class ParkedLink:
 
 
 class CockpitApp(App[None]):
-    """The cockpit in the app's stylesheet, with the app's Quit key (what the real footer shows)."""
+    """The cockpit in the app's stylesheet, with the app's Quit and Keys (what the real footer shows)."""
 
     CSS_PATH = str(TCSS)
-    BINDINGS = [b for b in D2lApp.BINDINGS if isinstance(b, Binding) and b.id == "app.quit"]
+    BINDINGS = [b for b in D2lApp.BINDINGS if isinstance(b, Binding) and b.id in ("app.quit", "app.keys")]
+    action_toggle_keys = D2lApp.action_toggle_keys
 
     def __init__(self, cockpit: CockpitScreen) -> None:
         super().__init__()
@@ -107,3 +109,35 @@ def test_cockpit_pane(
         await pilot.pause()
 
     assert snap_compare(CockpitApp(cockpit), terminal_size=SIZES[size], run_before=run_before)
+
+
+async def test_keys_cut_from_the_footer_at_80x24_are_listed_by_question_mark(
+    moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 columns the setup pane's own keys push Terminate and Image out of the footer; "?" (shown
+    right after Back and Quit) lists every key of the screen, and "?" again hides the list."""
+    from textual.widgets import HelpPanel
+    from textual.widgets._footer import FooterKey
+
+    cockpit = cockpit_on("setup", tmp_path, monkeypatch)
+    app = CockpitApp(cockpit)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: cockpit.row is not None and not cockpit.row.costs_pending, 30)
+        await pilot.pause()
+        room = app.screen.size.width - 12  # the "^p palette" corner covers the footer's right end
+        in_view = {k.action for k in app.screen.query(FooterKey) if k.region.width and k.region.right <= room}
+        assert {"back", "quit", "toggle_keys"} <= in_view, in_view
+        assert "terminate" not in in_view and "image" not in in_view, in_view  # else the test proves nothing
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: bool(app.screen.query(HelpPanel)))
+        # The panel scrolls at 24 rows: read its whole table, not the part on screen.
+        from rich.console import Console
+        from textual.widgets._key_panel import BindingsTable
+
+        console = Console(width=60, record=True, file=io.StringIO())
+        console.print(app.screen.query_one(BindingsTable).render_bindings_table())
+        listed = console.export_text()
+        for words in ("Terminate", "Image", "Stop"):
+            assert words in listed, (words, listed)
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: not app.screen.query(HelpPanel))

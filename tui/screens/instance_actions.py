@@ -68,7 +68,7 @@ def lifecycle_bindings(
 
 
 LIST_BINDINGS = lifecycle_bindings(frozenset({"provision", "tunnel", "gpu"}))
-WAY_OUT = ("back", "quit")  # always first in the footer
+WAY_OUT = ("back", "quit", "toggle_keys")  # always first in the footer: the way out, and where every key is
 # action -> what lifecycle.can() calls it
 _NEEDS = {
     "stop": "stop",
@@ -208,7 +208,12 @@ class InstanceActions(Screen[None]):
         """Back and Quit first: with a pane's keys and the lifecycle keys the footer is wider than
         the terminal, and the footer cuts from the right (the way out must never be cut)."""
         bindings = super().active_bindings
-        return dict(sorted(bindings.items(), key=lambda item: item[1].binding.action not in WAY_OUT))
+
+        def place(item: tuple[str, ActiveBinding]) -> int:
+            action = item[1].binding.action
+            return WAY_OUT.index(action) if action in WAY_OUT else len(WAY_OUT)
+
+        return dict(sorted(bindings.items(), key=place))
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         """Every key that applies now (the footer's, its hidden ones too), with the key in the title."""

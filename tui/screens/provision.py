@@ -45,6 +45,9 @@ _ICONS = {
 }
 
 
+TITLE_WIDTH = 37
+
+
 @dataclass
 class StepRow:
     name: str
@@ -128,7 +131,9 @@ class SetupPane(Vertical, can_focus=True):
     def on_mount(self) -> None:
         table = self.query_one("#provision-steps", DataTable)
         table.add_column(" ", key="icon", width=1)
-        table.add_column("Step", key="title", width=40)
+        # 37: the three columns and their padding fill the 50 columns inside the box beside the log
+        # (#provision-steps in app.tcss); the book's titles fit, a longer one of the user's ends in "…".
+        table.add_column("Step", key="title", width=TITLE_WIDTH)
         table.add_column("Time", key="time", width=6)
         for row in self.steps.values():
             self._add_row(row)
@@ -240,7 +245,11 @@ class SetupPane(Vertical, can_focus=True):
         )
         icon = _ICONS[row.state]
         # Text, not markup: the title comes from a recipe file or the instance's plan.
-        return Text(icon, style=style or ""), Text(title, style=style or ""), _duration(seconds)
+        return (
+            Text(icon, style=style or ""),
+            Text(title, style=style or "", overflow="ellipsis", no_wrap=True),
+            _duration(seconds),
+        )
 
     def _show_row(self, row: StepRow) -> None:
         table = self.query_one("#provision-steps", DataTable)

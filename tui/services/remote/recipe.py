@@ -154,7 +154,7 @@ _BOOK: tuple[_BookStep, ...] = (
     ),
     _BookStep(
         "reboot",
-        "Reboot to load the driver (only if needed)",
+        "Reboot for the driver (if needed)",
         120,
         0,
         "Reboot the instance from the instances list, then retry the provisioning.",
@@ -186,7 +186,7 @@ _BOOK: tuple[_BookStep, ...] = (
     ),
     _BookStep(
         "notebooks",
-        f"The book's notebooks (d2l-en {BOOK_VERSION}) in ~/d2l-en",
+        f"Notebooks d2l-en {BOOK_VERSION} in ~/d2l-en",
         900,
         1,
         f"The notebooks could not be downloaded: check that the instance reaches d2l.ai (or copy "
