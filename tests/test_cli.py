@@ -172,8 +172,22 @@ def test_disk_smaller_than_the_image_is_refused_before_anything_is_sent(
 def test_plain_ubuntu_refuses_a_disk_the_books_setup_does_not_fit_on(endpoint: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     result = d2l(subprocess_env(endpoint, home), *LAUNCH, "--image", "ubuntu", "--disk", "10", "--yes")
-    assert_one_line_failure(result, 1, "10 GiB", "at least 30 GiB", "PyTorch", "--disk 30")
+    assert_one_line_failure(result, 1, "10 GiB", "at least 30 GiB", "PyTorch", "--disk 30", "--own-setup")
     assert_nothing_created(home)
+
+
+def test_own_setup_lifts_the_books_floor_but_not_the_snapshot(endpoint: str, tmp_path: Path) -> None:
+    """--own-setup: only the user's steps will run, so a 10 GiB disk on Ubuntu (8 GiB snapshot) is
+    launched; 6 GiB is still below the snapshot and refused, with no word of --own-setup."""
+    env = subprocess_env(endpoint, tmp_path / "home")
+    below = d2l(env, *LAUNCH, "--image", "ubuntu", "--disk", "6", "--own-setup", "--yes")
+    assert_one_line_failure(below, 1, "6 GiB", "at least 8 GiB", "--disk 8")
+    assert "--own-setup" not in below.stderr
+    result = d2l(env, *LAUNCH, "--image", "ubuntu", "--disk", "10", "--own-setup", "--autostop", "off", "--yes")
+    assert result.returncode == 0, result.stderr
+    [data] = instances()
+    volume_id = data["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    assert ec2().describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Size"] == 10
 
 
 def test_without_yes_nothing_happens(endpoint: str, tmp_path: Path) -> None:

@@ -65,3 +65,11 @@ def test_a_disk_on_plain_ubuntu_must_fit_the_books_setup() -> None:
     assert launch_plan.disk_problem(60, ImageKind.DLAMI, 75) == (
         "A disk on this image needs at least 75 GiB, its snapshot size."
     )
+
+
+def test_own_setup_only_keeps_the_snapshot_floor() -> None:
+    from tui.models import ImageKind
+
+    assert launch_plan.minimum_disk(ImageKind.UBUNTU_2404, 8, book_setup=False) == (8, "its snapshot size")
+    assert launch_plan.disk_problem(10, ImageKind.UBUNTU_2404, 8, book_setup=False) is None
+    assert launch_plan.disk_problem(6, ImageKind.UBUNTU_2404, 8, book_setup=False) is not None

@@ -40,6 +40,25 @@ def test_a_fresh_run_is_the_books_recipe_for_that_gpu_and_framework(aws: Aws) ->
     assert simulated.recipe is not None and simulated.recipe.simulated  # --demo prints, never installs
 
 
+def test_own_steps_only_is_the_users_recipe_toml_alone_and_nothing_without_one(
+    aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.flows.launch_plan import OWN_SETUP
+    from tui.services.remote.user_recipe import user_recipe_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    box = make_instance(aws)
+    with pytest.raises(InputError) as refused:  # nothing runs that the user did not write
+        plan_setup(link(aws, box), box.instance_type, fresh=True, framework=OWN_SETUP)
+    assert "No setup ran" in str(refused.value) and str(user_recipe_path()) in str(refused.value)
+
+    user_recipe_path().parent.mkdir(parents=True)
+    user_recipe_path().write_text('[[step]]\nname = "my-data"\nrun = "echo data"\n')
+    setup = plan_setup(link(aws, box, simulated=True), box.instance_type, fresh=True, framework=OWN_SETUP)
+    assert setup.recipe is not None and [s.name for s in setup.recipe.steps] == ["my-data"]
+    assert setup.recipe.simulated  # on --demo's cloud the user's steps print, as the book's do
+
+
 def test_reattach_starts_nothing(aws: Aws) -> None:
     box = make_instance(aws)
     setup = plan_setup(link(aws, box), box.instance_type, fresh=False, only=Path("/nowhere.toml"))

@@ -160,3 +160,72 @@ async def test_plain_ubuntu_needs_a_bigger_disk_and_its_setup_installs_the_drive
     assert " reboot reboot" in remote_log and remote_log.count(" run-start") == 2
     assert (machine / ".d2l-simulated" / "boot_id").read_text().strip() != "simulated-boot-1"
     await hosts.stop()
+
+
+async def test_own_steps_only_on_ubuntu_launches_a_small_disk_and_runs_just_the_users_recipe(
+    hosts: DemoHosts, tmp_path: Path
+) -> None:
+    """Plain Ubuntu with a 12 GiB disk: refused for the book's setup (30 GiB) with the way around it;
+    ticking "only my own setup steps" accepts it; the review refuses a book framework on that disk;
+    the launch runs recipe.toml alone, titled as the user's steps."""
+    from textual.widgets import Checkbox, Input
+
+    from tests.ui.test_wizard_inputs import error_text
+    from tui.flows.launch_plan import OWN_SETUP
+    from tui.models import ImageKind
+    from tui.screens.storage import StorageStep
+    from tui.services.cloud.images import image_options
+    from tui.services.remote.user_recipe import user_recipe_path
+
+    user_recipe_path().parent.mkdir(parents=True, exist_ok=True)
+    user_recipe_path().write_text('[[step]]\nname = "my-data"\nrun = "echo fetching my data"\n')
+
+    def customize(session: Any) -> None:
+        simulated_answers(session)
+        console_hook(hosts.host_for_instance)(session)
+
+    ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
+    ctx.provision_after_launch = True
+    ctx.ssh_endpoint = hosts.endpoint
+    state, step = choices_before(ctx, StorageStep)
+    images, _ = image_options(ctx.aws, "us-east-1", "x86_64")
+    state.image = next(i for i in images if i.kind is ImageKind.UBUNTU_2404)
+    app = make_app(ctx, wizard=(state, step))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, "StorageStep")
+        field = app.screen.query_one("#disk", Input)
+        field.value = "12"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "StorageStep"
+        refusal = error_text(app)
+        assert "at least 30 GiB" in refusal and "only my own setup steps" in refusal, refusal
+        app.screen.query_one("#own-setup", Checkbox).value = True
+        await pilot.pause()
+        assert app.state.framework == OWN_SETUP
+        await pilot.press("enter")
+        await wait_for_screen(pilot, "KeyPairStep")
+        await wait_until(pilot, WIZARD[STEP_NAMES.index("KeyPairStep")][1](pilot), TIMEOUT)
+        await pilot.press("enter", "enter")
+        await wait_for_screen(pilot, "ReviewStep")
+        await wait_until(pilot, WIZARD[STEP_NAMES.index("ReviewStep")][1](pilot), TIMEOUT)
+        framework = app.screen.query_one("#framework", Select)
+        assert framework.value == OWN_SETUP  # the storage step's choice, carried
+        framework.value = "pytorch"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ReviewStep"
+        assert "The disk is 12 GiB" in error_text(app) and "Only my own steps" in error_text(app)
+        framework.value = OWN_SETUP
+        await pilot.press("ctrl+n")
+        await wait_for_screen(pilot, "CockpitScreen")
+        await wait_until(pilot, lambda: bool(app.screen.query(SetupPane)))
+        pane = app.screen.query_one(SetupPane)
+        assert pane.recipe is not None and [s.name for s in pane.recipe.steps] == ["my-data"]
+        assert "with your own steps" in str(pane.query_one(".pane-title").render())
+        await wait_until(pilot, lambda: pane.outcome is not None, 60)
+        assert pane.outcome is not None and pane.outcome.ok
+    [reservation] = ctx.aws.client("ec2").describe_instances()["Reservations"]
+    volume_id = reservation["Instances"][0]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    assert ctx.aws.client("ec2").describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Size"] == 12
+    await hosts.stop()

@@ -104,6 +104,12 @@ def add_parser(
         action="store_true",
         help="with --spot: agree that auto-stop terminates it (a one-time spot instance can't stop)",
     )
+    launch.add_argument(
+        "--own-setup",
+        action="store_true",
+        help=f"you will set it up with your own steps only (provision --recipe FILE), not the book's: "
+        f"the disk may then be smaller than the book's {launch_plan.BOOK_SETUP_DISK_GIB} GiB",
+    )
     launch.add_argument("--yes", action="store_true", help="go ahead: the instance is billed by the hour")
     launch.set_defaults(check=check, handler=run)
 
@@ -181,12 +187,15 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
                 "Choose an image for that architecture, or another instance type.",
             )
     disk = args.disk if args.disk is not None else launch_plan.default_disk(image.root_gib)
-    disk_refused = launch_plan.disk_problem(disk, image.kind, image.root_gib)
+    book_setup = not args.own_setup
+    disk_refused = launch_plan.disk_problem(disk, image.kind, image.root_gib, book_setup=book_setup)
     if disk_refused:
-        minimum, _ = launch_plan.minimum_disk(image.kind, image.root_gib)
+        minimum, _ = launch_plan.minimum_disk(image.kind, image.root_gib, book_setup=book_setup)
+        own, _ = launch_plan.minimum_disk(image.kind, image.root_gib, book_setup=False)
+        around = " (or add --own-setup if only your own steps will run)" if disk >= own else ""
         raise InputError(
             f"--disk {disk} GiB is too small. {disk_refused}",
-            f"Pass --disk {minimum} or more, or leave --disk out.",
+            f"Pass --disk {minimum} or more, or leave --disk out{around}.",
         )
     cidr = args.ssh_cidr
     if not cidr:

@@ -35,6 +35,9 @@ _AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 BOOK_SETUP_DISK_GIB = 30
 # Images that come with the book's environment already (an image saved from a set-up instance).
 _SET_UP_KINDS = frozenset({ImageKind.MY_AMI})
+# The setup choice "only my own steps": after the launch the app runs the user's recipe.toml and not
+# the book's, so the book's disk floor does not apply (the image's snapshot size still does).
+OWN_SETUP = "own"
 
 
 def default_disk(image_root_gib: int) -> int:
@@ -42,9 +45,10 @@ def default_disk(image_root_gib: int) -> int:
     return max(DEFAULT_DISK_GIB, image_root_gib)
 
 
-def minimum_disk(kind: ImageKind, image_root_gib: int) -> tuple[int, str]:
-    """(the smallest disk a launch on this image may ask for, why, as the end of a sentence)."""
-    if kind in _SET_UP_KINDS or image_root_gib >= BOOK_SETUP_DISK_GIB:
+def minimum_disk(kind: ImageKind, image_root_gib: int, *, book_setup: bool = True) -> tuple[int, str]:
+    """(the smallest disk a launch on this image may ask for, why, as the end of a sentence).
+    ``book_setup`` False: only the user's own setup will run, so only the snapshot size counts."""
+    if not book_setup or kind in _SET_UP_KINDS or image_root_gib >= BOOK_SETUP_DISK_GIB:
         return image_root_gib, "its snapshot size"
     return BOOK_SETUP_DISK_GIB, (
         "what the book's setup needs on this image: the NVIDIA driver, then PyTorch's CUDA wheels "
@@ -52,9 +56,9 @@ def minimum_disk(kind: ImageKind, image_root_gib: int) -> tuple[int, str]:
     )
 
 
-def disk_problem(size: int, kind: ImageKind, image_root_gib: int) -> str | None:
+def disk_problem(size: int, kind: ImageKind, image_root_gib: int, *, book_setup: bool = True) -> str | None:
     """The sentence refusing ``size`` GiB on this image, or None when it fits."""
-    minimum, why = minimum_disk(kind, image_root_gib)
+    minimum, why = minimum_disk(kind, image_root_gib, book_setup=book_setup)
     if size < minimum:
         return f"A disk on this image needs at least {minimum} GiB, {why}."
     return None

@@ -28,13 +28,35 @@ def plan_setup(
     link: Link, instance_type: str, *, fresh: bool, framework: str = "pytorch", only: Path | None = None
 ) -> SetupRun:
     """A fresh run of the book's recipe for this GPU and framework (plus the user's own steps; with
-    ``only``, just that file's), or a reattach. A recipe that can't be read raises its D2lError."""
+    ``only``, just that file's), or a reattach. A recipe that can't be read raises its D2lError.
+
+    ``framework`` OWN_SETUP (the launch chose "only my own steps"): the user's recipe.toml alone; an
+    InputError when there is none, so nothing runs that the user did not write."""
     if not fresh:
         return SetupRun(link, None, "reattach")
+    from tui.flows.launch_plan import OWN_SETUP
     from tui.services.remote.provision import recipe_for
+
+    if framework == OWN_SETUP:
+        return SetupRun(link, own_recipe(simulated=link.simulated), "fresh")
 
     recipe = recipe_for(instance_type, framework, simulated=link.simulated, only=only)
     return SetupRun(link, recipe, "fresh")
+
+
+def own_recipe(*, simulated: bool) -> Recipe:
+    """The user's recipe.toml alone (printed, not run, on the simulated cloud)."""
+    from tui.services.errors import InputError
+    from tui.services.remote.recipe import compose
+    from tui.services.remote.user_recipe import load_recipe_file, user_recipe_path
+
+    path = user_recipe_path()
+    if not path.exists():
+        raise InputError(
+            f"No setup ran: this launch asked for your own steps only, and {path} does not exist.",
+            f"Write your steps there, then run: d2l-tui provision NAME --recipe {path}",
+        )
+    return compose(None, load_recipe_file(path), "pytorch", simulated=simulated)
 
 
 def failed_step_words(outcome: RunOutcome, title: str, hint: str = "") -> str:

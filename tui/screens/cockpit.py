@@ -479,7 +479,10 @@ def open_provisioning(
     try:
         setup = plan_setup(link, instance.instance_type, fresh=True, framework=framework)
     except D2lError as exc:
-        app.notify(str(exc), severity="error", timeout=10, markup=False)
+        # The instance is up all the same (e.g. "own steps only" and no recipe.toml): its cockpit,
+        # with the sentence that says why no setup runs.
+        app.push_screen(CockpitScreen(ctx, instance, pane="details", key=key_path))
+        app.notify(str(exc), severity="error", timeout=15, markup=False)
         return
     cockpit = CockpitScreen(
         ctx, instance, pane="setup", recipe=setup.recipe, setup_mode=setup.mode, key=key_path

@@ -124,7 +124,10 @@ class SetupPane(Vertical, can_focus=True):
     def _title(self) -> Content:
         title = f"Setting up {self.link.label}"  # the instance's name: never markup
         if self.recipe is not None:
-            title += f" for {self.recipe.framework}"
+            from tui.services.remote.recipe import BOOK_STEP_NAMES
+
+            book = any(step.name in BOOK_STEP_NAMES for step in self.recipe.steps)
+            title += f" for {self.recipe.framework}" if book else " with your own steps"
         note = "  [dim](simulated: the demo instance prints the commands it would run)[/dim]"
         return then_markup(title, note if self.link.simulated else "")
 

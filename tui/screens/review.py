@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Select, Static
 
 from tui.flows import autostop
-from tui.flows.launch_plan import default_name
+from tui.flows.launch_plan import OWN_SETUP, default_name, disk_problem
 from tui.models import AutostopSetting, Purchase
 from tui.screens.base import StepScreen
 from tui.services.cloud.ebs_prices import LIST_PRICES, EbsPrices, region_prices
@@ -24,6 +24,7 @@ FRAMEWORK_OPTIONS = [
     ("TensorFlow 2.12", "tensorflow"),
     ("JAX 0.4.13", "jax"),
     ("MXNet 1.9.1 (retired to the Apache Attic in 2023)", "mxnet"),
+    ("Only my own steps (recipe.toml), not the book's", OWN_SETUP),
 ]
 
 
@@ -265,5 +266,15 @@ class ReviewStep(StepScreen):
         self.state.name = name
         self.state.ssh_cidr = cidr
         framework = self.query_one("#framework", Select).value
-        self.state.framework = framework if isinstance(framework, str) else "pytorch"
+        framework = framework if isinstance(framework, str) else "pytorch"
+        image = self.state.image
+        assert image is not None
+        disk = self.state.disk_gib or self.state.default_disk()
+        too_small = framework != OWN_SETUP and disk_problem(disk, image.kind, image.root_gib)
+        if too_small:  # the storage step let it through for "own steps only", now changed here
+            return (
+                f"The disk is {disk} GiB. {too_small} Press Esc back to Storage for a larger disk, "
+                "or choose 'Only my own steps' as the setup."
+            )
+        self.state.framework = framework
         return None
