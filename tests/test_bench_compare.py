@@ -143,3 +143,29 @@ def test_figures_are_written_for_a_reader() -> None:
     assert seconds(24.58) == "24.6 s"
     assert seconds(79.7) == "1 min 20 s"
     assert seconds(7300) == "2 h 01 min"
+
+
+def test_the_fixtures_are_what_their_generator_writes() -> None:
+    """published.py holds the rule (SOURCES.md); a figure edited by hand in a JSON file fails here."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("published", FIXTURES / "published.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    for itype, gpu, count, price in generator.INSTANCES:
+        path = FIXTURES / generator.file_name(itype, gpu)
+        assert json.loads(path.read_text()) == generator.record(itype, gpu, count, price).to_json(), path.name
+
+
+def test_the_fixtures_prices_and_gpu_counts_are_the_bundled_catalogs() -> None:
+    """SOURCES.md says so: us-east-1 on-demand in tui/data/aws-gpu-catalog.csv."""
+    import csv
+
+    catalog = Path(__file__).resolve().parents[1] / "tui" / "data" / "aws-gpu-catalog.csv"
+    with catalog.open() as f:
+        rows = {r["instance_type"]: r for r in csv.DictReader(f) if r["region"] == "us-east-1"}
+    for itype, raw in published_raw().items():
+        assert raw["price_per_hour"] == pytest.approx(float(rows[itype]["ondemand_usd_per_hour"])), itype
+        assert raw["gpu_count"] == int(rows[itype]["gpu_count"]), itype

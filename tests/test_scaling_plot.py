@@ -38,3 +38,12 @@ def test_the_legend_says_every_speedup_and_efficiency(tmp_path: Path) -> None:
     assert keys[3].startswith("D p4d.24xlarge (published), 8× A100: ")
     assert keys[3].endswith(", 6.86× on 8 (86%)")
     assert keys[0].startswith("A g4dn.12xlarge (published), 4× T4: 1.80× on 2 (90%)")
+
+
+def test_any_size_draws_within_its_width(tmp_path: Path) -> None:
+    plotted = series(tmp_path)
+    for width in (12, 40, 79, 118):
+        for height in (3, 8, 30):
+            lines = draw(plotted, width, height)
+            assert all(len(line) <= width for line in lines), (width, height)
+            assert len(lines) == max(height - 2, 4) + 2

@@ -89,6 +89,17 @@ async def test_a_damaged_line_is_named_and_the_other_runs_are_compared(tmp_path:
         assert len(screen.query_one("#bench-table", DataTable).columns) == 4
 
 
+async def test_a_type_named_like_markup_is_shown_as_it_is(tmp_path: Path) -> None:
+    t4 = next(r for r in published_records() if r.instance_type == "g4dn.12xlarge")
+    odd = dataclasses.replace(t4, run_id="odd", instance_type="[/]g5.[bold]x", source="measured")
+    path = results_file_of(tmp_path / "r.jsonl", [odd])
+    async with ResultsApp(BenchResultsScreen(path, tab="scaling")).run_test(size=(120, 40)) as pilot:
+        screen = await shown(pilot)
+        table = screen.query_one("#bench-table", DataTable)
+        assert [str(c.label) for c in table.columns.values()][1] == "[/]g5.[bold]x"
+        assert "A [/]g5.[bold]x, 4× T4: 1.80× on 2" in str(screen.query_one(ScalingPlot).render())
+
+
 async def test_no_runs_says_how_to_make_one(tmp_path: Path) -> None:
     async with ResultsApp(BenchResultsScreen(tmp_path / "none.jsonl")).run_test(size=(80, 24)) as pilot:
         screen = await shown(pilot)

@@ -97,13 +97,13 @@ class BenchResultsScreen(Screen[None]):
         problems.update(plain(" ".join(comparison.problems)))  # they name a path: plain text
         problems.set_class(not comparison.problems, "empty")
         empty = self.query_one("#bench-empty", Static)
-        empty.update(NO_RUNS)
+        empty.update(plain(NO_RUNS))
         empty.display = not comparison.rows
         self.query_one(TabbedContent).display = bool(comparison.rows)
         if not comparison.rows:
             return
         self._fill_table(comparison)
-        self.query_one("#bench-notes", Static).update(" ".join(notes(comparison)))
+        self.query_one("#bench-notes", Static).update(plain(" ".join(notes(comparison))))
         plot = self.query_one(ScalingPlot)
         plot.series = comparison.series
         plot.empty_words = ONE_GPU_ONLY
