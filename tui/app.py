@@ -289,7 +289,13 @@ class D2lApp(App[None]):
             return
         self.push_screen(InstancesScreen(self.ctx))
 
+    def action_bench_results(self) -> None:
+        from tui.screens.bench_results import BenchResultsScreen
+
+        self.push_screen(BenchResultsScreen())
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        from tui.screens.bench_results import BenchResultsScreen
         from tui.screens.instance_actions import InstanceActions
 
         yield from super().get_system_commands(screen)
@@ -299,6 +305,12 @@ class D2lApp(App[None]):
             )
         if isinstance(screen, InstanceActions):
             yield from screen.palette_commands()  # every key that applies now, gated like the footer
+        elif not isinstance(screen, BenchResultsScreen):  # the instances list offers it with its key
+            yield SystemCommand(
+                "Benchmark results",
+                "Every benchmark run compared across types: speed, $ per epoch, scaling",
+                self.action_bench_results,
+            )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # One place for worker failures; the default branch catches workers nobody else handles.

@@ -112,8 +112,20 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         *LEFTOVER_BINDINGS,
         Binding("enter", "details", "Details", id="instances.details", tooltip="This instance's own view"),
         Binding("escape", "back", "Back", id="instances.back", tooltip="Back to the launch wizard"),
+        # Hidden: the footer is full at 80 columns; the status line and the palette name it.
+        Binding(
+            "B",
+            "bench_results",
+            "Bench results",
+            show=False,
+            id="instances.bench_results",
+            tooltip="Benchmark runs compared across types: speed, cost, scaling",
+        ),
     ]
-    EXTRA_PALETTE = LEFTOVER_PALETTE
+    EXTRA_PALETTE = [
+        *LEFTOVER_PALETTE,
+        ("Benchmark results", "bench_results", "Every benchmark run compared: speed, $ per epoch, scaling"),
+    ]
 
     def __init__(self, ctx: AppContext, regions: list[str] | None = None) -> None:
         super().__init__()
@@ -479,3 +491,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+    def action_bench_results(self) -> None:
+        from tui.screens.bench_results import BenchResultsScreen
+
+        self.app.push_screen(BenchResultsScreen())
