@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from tui.cli import autostop, gpu, launch, lifecycle, listing, provision, ssh, tunnel
+from tui.cli import autostop, bench, gpu, launch, lifecycle, listing, provision, ssh, tunnel
 from tui.cli import open as open_command
 from tui.cli.output import EXIT_CODES, PROG, UsageError, say
 from tui.flows import launch_plan
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_parser(sub, common)
     tunnel.add_parser(sub, common)
     gpu.add_parser(sub, common)
+    bench.add_parser(sub, common)
     lifecycle.add_parsers(sub, common)
     autostop.add_parser(sub, common)
     ssh.add_parsers(sub, common)

@@ -1,0 +1,176 @@
+"""`d2l-tui bench NAME [--quick] [--attach | --stop]`: benchmark an instance's GPUs with the book's work.
+
+The run is the setup's detached runner (tui/flows/bench.py): its lines go to stdout as they come,
+connection news to stderr, then a summary of the figures on stdout, recorded once in the local
+results table. Ctrl+C stops following, not the run: `--attach` collects its figures later, `--stop`
+cancels it. Exit status: 0 figures, 1 none (the sentence says why), 3 no run to attach to, 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import TYPE_CHECKING
+
+from tui.cli.instance import add_instance_command, trusting_once
+from tui.cli.output import PROG, say, waiting_notice
+
+if TYPE_CHECKING:
+    from tui.bench_record import BenchRecord
+    from tui.context import AppContext
+    from tui.services.remote.provision import Update
+
+
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    what = (
+        "benchmark an instance: matmul TFLOPS, memory bandwidth, and the book's ResNet-18 on 1..N GPUs, "
+        "in money at its $/h"
+    )
+    parser = add_instance_command(sub, common, "bench", what, over_ssh=True)
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes and few steps; trains on 1 and all GPUs only"
+    )
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument(
+        "--attach", action="store_true", help="only follow (or collect) the latest run; start none"
+    )
+    how.add_argument("--stop", action="store_true", help="cancel the benchmark running on the instance")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, ctx: AppContext) -> int:
+    from tui.flows import bench
+
+    with waiting_notice(f"Looking up {args.name} and its price"):
+        target = bench.target_for(ctx, args.name, args.region, quick=args.quick)
+    label = target.label
+    if args.stop:
+        stopped = asyncio.run(
+            trusting_once(target.link, args.trust_host_key, lambda: bench.stop_bench(target.link))
+        )
+        say(f"Cancelled the benchmark on {label}." if stopped else f"No benchmark is running on {label}.")
+        return 0 if stopped is not None else 1
+    for notice in target.notices():
+        say(notice)
+    try:
+        outcome = asyncio.run(
+            trusting_once(
+                target.link,
+                args.trust_host_key,
+                lambda: bench.run_bench(target, _print_update, attach=args.attach),
+            )
+        )
+    except KeyboardInterrupt:
+        say(
+            f"Stopped following. The benchmark goes on on {label}: `{PROG} bench {label} --attach` "
+            f"collects its figures, `{PROG} bench {label} --stop` cancels it."
+        )
+        return 130
+    if outcome is None:
+        return 1
+    if outcome.record is None:
+        say(outcome.sentence)
+        return 3 if outcome.rc is None and outcome.sentence.startswith("No benchmark") else 1
+    print("\n".join(summary(outcome.record)), flush=True)
+    if outcome.recorded:
+        from tui.services.bench_results import results_file
+
+        say(f"Recorded in {results_file()}.")
+    else:
+        say("This run was already in the results table: not recorded twice.")
+    return 0
+
+
+def _print_update(update: Update) -> None:
+    from tui.models import StepEvent, StepState
+    from tui.services.remote.bench import RESULT_PREFIX
+    from tui.services.remote.provision import LinkState
+
+    if isinstance(update, LinkState):
+        words = {"connecting": "Connecting…", "connected": "Connected.", "reconnecting": "Reconnecting…"}
+        say(f"{words.get(update.state, update.state)} {update.detail}".rstrip())
+        return
+    if not isinstance(update, list):
+        return
+    out = []
+    for item in update:
+        if isinstance(item, StepEvent):
+            if item.step and item.state is StepState.RUNNING and not item.note:
+                out.append("==> Benchmark: running")
+            elif item.step and item.state is not StepState.RUNNING:
+                out.append(f"==> Benchmark: {'done' if item.state is StepState.DONE else 'stopped'}")
+        elif item.startswith(RESULT_PREFIX):
+            out.append("bench: figures received")
+        else:
+            out.append(item)
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
+        sys.stdout.flush()
+
+
+def _money(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"${value:.{digits}f}"
+
+
+def summary(record: BenchRecord) -> list[str]:
+    """What was measured, in a few lines: TFLOPS beside the peak, GB/s, images/s with speed-up and
+    efficiency per GPU count, $ per epoch and per PFLOP."""
+    price = (
+        f"{record.purchase} ${record.price_per_hour:.3f}/h"
+        if record.price_per_hour is not None
+        else "no price"
+    )
+    gpus = f"{record.gpu_count} × {record.gpu_name}" if record.gpu_count else "no GPU"
+    stack = ", ".join(
+        x
+        for x in (
+            f"{record.framework} {record.framework_version}".strip(),
+            f"CUDA {record.cuda}" if record.cuda else "",
+            f"driver {record.driver}" if record.driver else "",
+        )
+        if x
+    )
+    head = "SIMULATED (not measured): " if record.source == "simulated" else ""
+    lines = [
+        f"{head}Benchmark of {record.instance_name or record.instance_id} ({record.instance_type}, {gpus}, {price})"
+        f"{'; ' + stack if stack else ''}{'; quick' if record.quick else ''}"
+    ]
+    for device in record.devices:
+        parts = []
+        for m in device.matmul:
+            of = f" of {m.peak_tflops:g} ({m.tflops / m.peak_tflops:.0%})" if m.peak_tflops else ""
+            parts.append(f"{m.precision} {m.tflops:.3g}{of} TFLOPS")
+        if device.memory_gbs is not None:
+            parts.append(f"memory {device.memory_gbs:.0f} GB/s")
+        if device.host_to_device_gbs is not None:
+            parts.append(f"host→device {device.host_to_device_gbs:.1f} GB/s")
+        lines.append(
+            f"  {'GPU' if record.gpu_count else 'CPU'} {device.index} {device.name}: " + ", ".join(parts)
+        )
+    if record.scaling:
+        data = {"fashion-mnist": "Fashion-MNIST", "generated": "generated images of its shape"}.get(
+            record.data, record.data
+        )
+        lines.append(f"  The book's ResNet-18, batch 256 per GPU, on {data}:")
+        lines.append("    GPUs  images/s  speed-up  efficiency  epoch     $/epoch")
+        for point in record.scaling:
+            speedup, efficiency = record.speedup(point), record.efficiency(point)
+            lines.append(
+                f"    {point.gpus:<4}  {point.images_per_s:<8.0f}  "
+                f"{'—' if speedup is None else f'{speedup:.2f}×':<8}  "
+                f"{'—' if efficiency is None else f'{efficiency:.0%}':<10}  "
+                f"{point.epoch_s:<6.1f} s  {_money(record.dollars_per_epoch(point), 4)}"
+            )
+    per_pflop = [
+        f"{p} {_money(v, 4)}"
+        for p in ("fp32", "tf32", "fp16", "bf16", "fp64")
+        if (v := record.dollars_per_pflop(p)) is not None
+    ]
+    if per_pflop:
+        lines.append("  $ per PFLOP of matmul (all GPUs busy): " + ", ".join(per_pflop))
+    lines.extend(f"  Note: {note}" for note in record.notes)
+    return lines
