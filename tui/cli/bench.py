@@ -124,7 +124,11 @@ def summary(record: BenchRecord) -> list[str]:
         if record.price_per_hour is not None
         else "no price"
     )
-    gpus = f"{record.gpu_count} × {record.gpu_name}" if record.gpu_count else "no GPU"
+    gpus = (
+        f"{record.gpu_count} × {record.gpu_name}"
+        if record.gpu_count
+        else f"CPU only, {record.backend} backend"
+    )
     stack = ", ".join(
         x
         for x in (
@@ -171,6 +175,6 @@ def summary(record: BenchRecord) -> list[str]:
         if (v := record.dollars_per_pflop(p)) is not None
     ]
     if per_pflop:
-        lines.append("  $ per PFLOP of matmul (all GPUs busy): " + ", ".join(per_pflop))
+        lines.append("  $ per PFLOP of matmul (the whole instance busy): " + ", ".join(per_pflop))
     lines.extend(f"  Note: {note}" for note in record.notes)
     return lines
