@@ -71,9 +71,14 @@ def target_for(ctx: AppContext, name: str, region: str | None, *, quick: bool) -
     """The instance called ``name``, refused with a sentence unless it is running; its GPUs and
     price from the app's catalog (asks AWS: call it from a thread)."""
     from tui.flows.reach import find_link
+
+    return target_from(ctx, find_link(ctx, name, region), quick=quick)
+
+
+def target_from(ctx: AppContext, link: InstanceLink, *, quick: bool) -> BenchTarget:
+    """The benchmark target for an instance already at hand (the cockpit's), as ``target_for``."""
     from tui.services.cloud.bundled_catalog import bundled_specs
 
-    link = find_link(ctx, name, region)
     instance = link.instance
     if instance.state != "running":
         raise BenchRefused(
@@ -238,7 +243,77 @@ async def stop_bench(link: InstanceLink) -> bool:
         conn.close()
 
 
+def _money(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"${value:.{digits}f}"
+
+
+def summary_lines(record: BenchRecord) -> list[str]:
+    """What was measured, in a few lines: TFLOPS beside the peak, GB/s, images/s with speed-up and
+    efficiency per GPU count, $ per epoch and per PFLOP."""
+    price = (
+        f"{record.purchase} ${record.price_per_hour:.3f}/h"
+        if record.price_per_hour is not None
+        else "no price"
+    )
+    gpus = (
+        f"{record.gpu_count} × {record.gpu_name}"
+        if record.gpu_count
+        else f"CPU only, {record.backend} backend"
+    )
+    stack = ", ".join(
+        x
+        for x in (
+            f"{record.framework} {record.framework_version}".strip(),
+            f"CUDA {record.cuda}" if record.cuda else "",
+            f"driver {record.driver}" if record.driver else "",
+        )
+        if x
+    )
+    head = "SIMULATED (not measured): " if record.source == "simulated" else ""
+    lines = [
+        f"{head}Benchmark of {record.instance_name or record.instance_id} ({record.instance_type}, {gpus}, {price})"
+        f"{'; ' + stack if stack else ''}{'; quick' if record.quick else ''}"
+    ]
+    for device in record.devices:
+        parts = []
+        for m in device.matmul:
+            of = f" of {m.peak_tflops:g} ({m.tflops / m.peak_tflops:.0%})" if m.peak_tflops else ""
+            parts.append(f"{m.precision} {m.tflops:.3g} TFLOPS{of}")
+        if device.memory_gbs is not None:
+            parts.append(f"memory {device.memory_gbs:.0f} GB/s")
+        if device.host_to_device_gbs is not None:
+            parts.append(f"host→device {device.host_to_device_gbs:.1f} GB/s")
+        lines.append(
+            f"  {'GPU' if record.gpu_count else 'CPU'} {device.index} {device.name}: " + ", ".join(parts)
+        )
+    if record.scaling:
+        data = {"fashion-mnist": "Fashion-MNIST", "generated": "generated images of its shape"}.get(
+            record.data, record.data
+        )
+        lines.append(f"  The book's ResNet-18, batch 256 per GPU, on {data}:")
+        lines.append("    GPUs  images/s  speed-up  efficiency  epoch     $/epoch")
+        for point in record.scaling:
+            speedup, efficiency = record.speedup(point), record.efficiency(point)
+            lines.append(
+                f"    {point.gpus:<4}  {point.images_per_s:<8.0f}  "
+                f"{'—' if speedup is None else f'{speedup:.2f}×':<8}  "
+                f"{'—' if efficiency is None else f'{efficiency:.0%}':<10}  "
+                f"{f'{point.epoch_s:.1f} s':<8}  {_money(record.dollars_per_epoch(point), 4)}"
+            )
+    per_pflop = [
+        f"{p} {_money(v, 4)}"
+        for p in ("fp32", "tf32", "fp16", "bf16", "fp64")
+        if (v := record.dollars_per_pflop(p)) is not None
+    ]
+    if per_pflop:
+        lines.append("  $ per PFLOP of matmul (the whole instance busy): " + ", ".join(per_pflop))
+    lines.extend(f"  Note: {note}" for note in record.notes)
+    return lines
+
+
 __all__ = [
+    "summary_lines",
+    "target_from",
     "BenchOutcome",
     "BenchRefused",
     "BenchTarget",

@@ -376,11 +376,11 @@ def torch_bench(quick: bool) -> dict:
 
 
 def replay(path: str, delay_s: float) -> dict:
-    """A published record told again with progress lines, labelled simulated: the demo's machine has
+    """A prepared record told again with progress lines, labelled simulated: the demo's machine has
     no GPU, and its figures must never pass for a measurement."""
     with open(path, encoding="utf-8") as f:
         record = json.load(f)
-    say("SIMULATED: this demo instance has no GPU; replaying published figures, nothing is measured")
+    say("SIMULATED: this demo instance has no GPU; replaying a prepared record, nothing is measured")
     for device in record.get("devices", []):
         for m in device.get("matmul", []):
             time.sleep(delay_s)
@@ -391,7 +391,7 @@ def replay(path: str, delay_s: float) -> dict:
     record["source"] = "simulated"
     record["notes"] = [
         *record.get("notes", []),
-        "Simulated (--demo): published figures replayed, not measured.",
+        "Simulated (--demo): a prepared record replayed, not measured.",
     ]
     return record
 
