@@ -63,3 +63,33 @@ async def test_the_demo_instance_replays_a_record_labelled_simulated(
     assert any("not measured" in note for note in record.notes)
     (line,) = results.read_text().splitlines()
     assert json.loads(line)["source"] == "simulated"
+
+
+def test_each_setup_state_is_its_own_sentence() -> None:
+    from tui.flows.bench import setup_problem
+    from tui.services.remote.provision import RemoteState
+
+    def state(status: str, running: bool = False) -> RemoteState:
+        return RemoteState(True, running, status, 0, 0, "boot")
+
+    assert setup_problem("box", state("done")) is None
+    running = setup_problem("box", state("running", running=True))
+    assert running is not None and "still running" in running.what and "--attach" in running.next_step
+    rebooting = setup_problem("box", state("rebooting b-1"))
+    assert rebooting is not None and "still running" in rebooting.what
+    failed = setup_problem("box", state("failed nvidia-driver"))
+    assert failed is not None and "step 'nvidia-driver' failed" in failed.what
+    assert "finished steps are skipped" in failed.next_step
+    never = setup_problem("box", RemoteState(False, False, "", 0, 0, "boot"))
+    assert never is not None and "hasn't been run on box" in never.what
+
+
+def test_a_run_without_figures_says_why_by_its_exit_status() -> None:
+    from tui.flows.bench import failure_sentence
+    from tui.services.remote import bench
+
+    said = ["bench: backend torch", "d2l-bench: no GPU visible: PyTorch sees no CUDA device."]
+    assert failure_sentence("box", bench.EXIT_NO_GPU, said).startswith("no GPU visible: PyTorch sees no CUDA")
+    assert "cancelled" in failure_sentence("box", bench.EXIT_CANCELLED, [])
+    assert "--quick" in failure_sentence("box", 124, [])  # the runner's timeout
+    assert "exit code 9" in failure_sentence("box", 9, [])

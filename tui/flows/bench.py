@@ -157,6 +157,14 @@ async def run_bench(
         sink(update)
 
     follow = attach or running
+    if running and not attach:
+        from tui.services.remote.provision import LinkState
+
+        sink(
+            LinkState(
+                "connecting", "a benchmark is already running there: following it, not starting another"
+            )
+        )
     recipe = (
         None
         if follow

@@ -246,7 +246,7 @@ def book_resnet18(torch, num_classes: int = 10, in_channels: int = 1):
     return net
 
 
-def fashion_mnist(torch, quick: bool):
+def fashion_mnist(torch, quick: bool, most_gpus: int):
     """(dataset, "fashion-mnist" | "generated"): the book's data where torchvision can download it
     (to the book's ../data folder), else tensors of the same shape and classes."""
     if not quick:
@@ -266,7 +266,9 @@ def fashion_mnist(torch, quick: bool):
             )
     else:
         say("data: generated images of Fashion-MNIST's shape (--quick downloads nothing)")
-    count = 256 * 8 if quick else EPOCH_IMAGES
+    # At least one whole batch on the most GPUs trained (256 images each): a loader with drop_last and
+    # fewer images than a batch would yield nothing.
+    count = 256 * max(8, most_gpus) if quick else max(EPOCH_IMAGES, 256 * most_gpus)
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(count, 1, 28, 28, generator=generator)
     labels = torch.randint(0, 10, (count,), generator=generator)
@@ -344,7 +346,7 @@ def torch_bench(quick: bool) -> dict:
         devices.append(
             {"index": i, "name": names[i], "matmul": matmul, "memory_gbs": memory, "host_to_device_gbs": h2d}
         )
-    dataset, data = fashion_mnist(torch, quick)
+    dataset, data = fashion_mnist(torch, quick, count)
     scaling = []
     counts = gpu_counts(count, quick)
     notes = []
@@ -424,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"d2l-bench: {exc}", flush=True)
         return exc.status
     except Cancelled as exc:
+        exc.__traceback__ = None  # its frames hold the tensors: let them go before the cache is emptied
         _free_gpu()
         print(
             f"d2l-bench: cancelled ({exc}); the GPU memory is freed and nothing is left running.", flush=True
