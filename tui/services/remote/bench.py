@@ -63,7 +63,7 @@ def step_script(run_id: str, *, quick: bool) -> str:
         'if [ -n "${D2L_BENCH_REPLAY:-}" ]; then\n'
         '    replay=(--replay "$D2L_BENCH_REPLAY" --replay-delay "${D2L_BENCH_REPLAY_DELAY:-0.5}")\n'
         "fi\n"
-        "cd /tmp  # not $HOME, where the folder ~/d2l sits beside the d2l package\n"
+        "cd /tmp || exit 1  # not $HOME, where the folder ~/d2l sits beside the d2l package\n"
         f'exec "$python" - --backend "${{D2L_BENCH_BACKEND:-torch}}" --run-id {run_id}{quick_flag} '
         f'--pgid-file "$here/bench.pgid" ${{replay[@]+"${{replay[@]}}"}} <<\'{_HEREDOC_END}\'\n'
         f"{script.rstrip()}\n{_HEREDOC_END}\n"
