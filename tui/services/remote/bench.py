@@ -52,13 +52,16 @@ def step_script(run_id: str, *, quick: bool) -> str:
     return (
         "#!/usr/bin/env bash\n"
         f"# d2l-tui benchmark, run {run_id} (the id makes each run's step new to the runner)\n"
+        'here="$(cd "$(dirname "$0")/.." && pwd)"\n'
+        "# This step's process group (the runner's `timeout` made it), for a cancel: written first, so no\n"
+        "# earlier run's group is ever signalled (the script writes the same number again).\n"
+        'awk \'{print $5}\' "/proc/$$/stat" > "$here/bench.pgid"\n'
         'env_dir="${D2L_ENV_DIR:-$HOME/d2l}"\n'
         'python="${D2L_BENCH_PYTHON:-$env_dir/bin/python}"\n'
         'if [ ! -x "$python" ]; then\n'
         '    echo "d2l-bench: the book\'s environment ($env_dir) is not there: run the setup first."\n'
         f"    exit {EXIT_NO_SETUP}\n"
         "fi\n"
-        'here="$(cd "$(dirname "$0")/.." && pwd)"\n'
         "replay=()\n"
         'if [ -n "${D2L_BENCH_REPLAY:-}" ]; then\n'
         '    replay=(--replay "$D2L_BENCH_REPLAY" --replay-delay "${D2L_BENCH_REPLAY_DELAY:-0.5}")\n'
