@@ -99,6 +99,8 @@ def test_quick_bench_cancelled_mid_run_then_reattached_is_recorded_once(
     data = instance_behind(server, client_key, tmp_path, monkeypatch)
     set_up(tmp_path, moto_endpoint)
     book_environment(server, slow_s=4)
+    nothing = d2l(tmp_path, moto_endpoint, "bench", NAME, "--attach")
+    assert nothing.returncode == 3 and f"No benchmark has run on {NAME} yet." in nothing.stderr
 
     follower = subprocess.Popen(
         [sys.executable, "-m", "tui", "bench", NAME, "--quick"],
