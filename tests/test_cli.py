@@ -183,7 +183,9 @@ def test_own_setup_lifts_the_books_floor_but_not_the_snapshot(endpoint: str, tmp
     below = d2l(env, *LAUNCH, "--image", "ubuntu", "--disk", "6", "--own-setup", "--yes")
     assert_one_line_failure(below, 1, "6 GiB", "at least 8 GiB", "--disk 8")
     assert "--own-setup" not in below.stderr
-    result = d2l(env, *LAUNCH, "--image", "ubuntu", "--disk", "10", "--own-setup", "--autostop", "off", "--yes")
+    result = d2l(
+        env, *LAUNCH, "--image", "ubuntu", "--disk", "10", "--own-setup", "--autostop", "off", "--yes"
+    )
     assert result.returncode == 0, result.stderr
     [data] = instances()
     volume_id = data["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]

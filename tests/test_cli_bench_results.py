@@ -100,7 +100,19 @@ def test_no_runs_says_how_to_make_one(tmp_path: Path) -> None:
     assert done.stdout == "" and NO_RUNS in done.stderr
 
 
-def test_bench_without_results_is_refused_with_a_sentence(tmp_path: Path) -> None:
+def test_bench_without_name_or_results_is_refused_with_a_sentence(tmp_path: Path) -> None:
     done = d2l(tmp_path, "bench")
     assert done.returncode == 2
-    assert "--results" in done.stderr and "Traceback" not in done.stderr
+    assert "needs an instance NAME" in done.stderr and "--results" in done.stderr
+    assert "Traceback" not in done.stderr
+    both = d2l(tmp_path, "bench", "my-box", "--results")
+    assert both.returncode == 2 and "NAME or --results, not both" in both.stderr
+    json_alone = d2l(tmp_path, "bench", "my-box", "--json")
+    assert json_alone.returncode == 2 and "--json goes with --results" in json_alone.stderr
+
+
+def test_results_are_read_from_this_machine_without_starting_a_cloud(results: Path, tmp_path: Path) -> None:
+    """--demo would start a simulated cloud (and say so) for a command that asks no cloud anything."""
+    done = d2l(tmp_path, "--demo", "bench", "--results")
+    assert done.returncode == 0, done.stderr
+    assert "g4dn.12xlarge" in done.stdout and "simulated cloud" not in done.stderr

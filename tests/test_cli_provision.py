@@ -36,7 +36,7 @@ run = "for i in 1 2 3; do echo n$i; done"
 """
 
 
-def launch_instance(name: str, public_key: str) -> dict[str, Any]:
+def launch_instance(name: str, public_key: str, instance_type: str = "g4dn.xlarge") -> dict[str, Any]:
     ec2 = Aws(region="us-east-1").client("ec2", "us-east-1")
     ec2.import_key_pair(KeyName=name, PublicKeyMaterial=public_key.encode())
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -47,7 +47,7 @@ def launch_instance(name: str, public_key: str) -> dict[str, Any]:
     ]
     answer = ec2.run_instances(
         ImageId=image,
-        InstanceType="g4dn.xlarge",
+        InstanceType=instance_type,
         MinCount=1,
         MaxCount=1,
         KeyName=name,

@@ -305,7 +305,7 @@ class D2lApp(App[None]):
             )
         if isinstance(screen, InstanceActions):
             yield from screen.palette_commands()  # every key that applies now, gated like the footer
-        elif not isinstance(screen, BenchResultsScreen):  # the instances list offers it with its key
+        if not isinstance(screen, BenchResultsScreen):
             yield SystemCommand(
                 "Benchmark results",
                 "Every benchmark run compared across types: speed, $ per epoch, scaling",

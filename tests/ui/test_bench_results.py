@@ -133,12 +133,17 @@ async def test_the_palette_offers_the_results_outside_the_instances_list(tmp_pat
         assert app.screen.__class__.__name__ == "RegionStep"
 
 
-async def test_B_on_the_instances_list_opens_the_results(
+async def test_B_on_the_instances_list_benchmarks_that_instance_from_its_cockpit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """B means the same on the list as in the cockpit: this instance's benchmark (its cockpit opens,
+    then the benchmark's screen). Gated like the footer: nothing opens for a stopped instance."""
     from moto import mock_aws
 
+    from tests.test_lifecycle import run
     from tests.ui import test_instances_snapshots as listing
+    from tui.screens.bench import BenchScreen
+    from tui.screens.cockpit import CockpitScreen
     from tui.screens.instances import InstancesScreen
 
     every_region = InstancesScreen.__init__
@@ -148,13 +153,36 @@ async def test_B_on_the_instances_list_opens_the_results(
 
     monkeypatch.setattr(InstancesScreen, "__init__", three_regions)
     with mock_aws():
-        app = listing.instances_app(listing.cloud(), tmp_path)
+        aws = listing.cloud()
+        run(aws, "us-east-1", "running", itype="g4dn.xlarge")
+        resting = run(aws, "us-east-1", "resting", itype="g4dn.xlarge")
+        aws.client("ec2", "us-east-1").stop_instances(InstanceIds=[resting])
+        app = listing.instances_app(aws, tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await listing.loaded(pilot)
-            palette = [c.title for c in app.screen.palette_commands()]  # type: ignore[attr-defined]
-            assert "Benchmark results · B" in palette, palette
-            await pilot.press("B")
-            screen = await shown(pilot)
-            assert "No benchmark runs yet" in str(screen.query_one("#bench-empty", Static).render())
-            await pilot.press("escape")
-            assert isinstance(app.screen, InstancesScreen)
+            screen = app.screen
+            assert isinstance(screen, InstancesScreen)
+            assert "Benchmark results" in [c.title for c in app.get_system_commands(screen)]
+            seen = set()
+            for _ in range(2):  # each row in turn: the stopped one first if it is on top
+                row = screen.selected()
+                assert row is not None
+                seen.add(row.instance.state)
+                palette = [c.title for c in screen.palette_commands()]
+                if row.instance.state == "stopped":
+                    assert "Benchmark · B" not in palette, palette
+                    await pilot.press("B")
+                    await pilot.pause()
+                    assert app.screen is screen
+                else:
+                    assert "Benchmark · B" in palette, palette
+                    await pilot.press("B")
+                    await wait_until(pilot, lambda: isinstance(app.screen, BenchScreen))
+                    assert isinstance(app.screen_stack[-2], CockpitScreen)
+                    await pilot.press("escape")
+                    await wait_until(pilot, lambda: isinstance(app.screen, CockpitScreen))
+                    await pilot.press("escape")
+                    await wait_until(pilot, lambda: app.screen is screen)
+                await pilot.press("down")
+                await pilot.pause()
+            assert seen == {"running", "stopped"}

@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from tui.cli import autostop, bench_results, gpu, launch, lifecycle, listing, provision, ssh, tunnel
+from tui.cli import autostop, bench, gpu, launch, lifecycle, listing, provision, ssh, tunnel
 from tui.cli import open as open_command
 from tui.cli.output import EXIT_CODES, PROG, UsageError, say
 from tui.flows import launch_plan
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     provision.add_parser(sub, common)
     tunnel.add_parser(sub, common)
     gpu.add_parser(sub, common)
-    bench_results.add_parser(sub, common)
+    bench.add_parser(sub, common)
     lifecycle.add_parsers(sub, common)
     autostop.add_parser(sub, common)
     ssh.add_parsers(sub, common)
@@ -122,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         check = getattr(args, "check", None)
         if check is not None:
             check(args)  # refused before anything is sent (or the simulated cloud started)
+        local = getattr(args, "local", None)
+        if local is not None and local(args):  # answered from this machine's files (bench --results)
+            return int(args.handler(args, None))
         ctx = make_context(args.profile, args.region, args.demo)
         if args.demo:
             # Said first, not only on failure: `--demo launch` then `--demo ls` finds nothing otherwise.

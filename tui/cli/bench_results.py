@@ -63,23 +63,3 @@ def _scaling_rows(comparison: Comparison) -> list[list[str]]:
         for i, (gpus, speedup) in enumerate(s.points):
             rows.append([s.label if i == 0 else "", str(gpus), f"{speedup:.2f}×", f"{speedup / gpus:.0%}"])
     return rows
-
-
-def add_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    """`bench --results` alone, until the benchmark command's own parser (tui/cli/bench.py, `bench
-    NAME [--quick]`) takes these options with add_results_arguments and calls print_results."""
-    what = "benchmark an instance's GPUs; --results: the runs kept here, compared across types"
-    parser = sub.add_parser(
-        "bench", parents=[common], help=what, description=what[0].upper() + what[1:] + "."
-    )
-    add_results_arguments(parser)
-    parser.set_defaults(handler=print_results, check=_only_results)
-
-
-def _only_results(args: argparse.Namespace) -> None:
-    from tui.cli.output import UsageError
-
-    if not args.results:
-        raise UsageError("bench needs --results here: it prints the benchmark runs kept on this machine.")

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tui.demo.bench_replay import bench_environment
 from tui.demo.ssh_host import LoopbackHost
 from tui.models import Instance
 
@@ -55,6 +56,7 @@ class DemoHosts:
                     **_gpu_environment(instance.instance_type),
                     **machine_environment(home, image_has_driver(instance.region, instance.image_id)),
                     **autostop,
+                    **bench_environment(home, instance.instance_type),
                 }
                 host = LoopbackHost(
                     _public_key(key_path), home=home, extra_path=DEMO_BIN, environment=environment
@@ -98,6 +100,8 @@ class DemoHosts:
         for instance_id in self.hosts:
             home = self.root / instance_id / "ubuntu"
             _stop_run(home / ".d2l-tui" / "provision" / "runner.pid")
+            _stop_run(home / ".d2l-tui" / "bench" / "runner.pid")
+            _stop_run(home / ".d2l-tui" / "bench" / "bench.pgid")  # the script runs in its own group
             _stop_jupyter(home)
         for host in self.hosts.values():
             if host.running:

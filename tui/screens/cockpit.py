@@ -2,9 +2,9 @@
 
 Opened after a launch (on the Setup pane), with Enter (or l, g, t) from the instances list, and by
 ``d2l-tui open NAME``. The header is always AWS's last answer (polled like the list: quick while the
-instance changes state, slow when it is settled). The lifecycle keys (s S x i c o) work from every
-pane; a pane's own keys apply while it has focus, so the Jupyter pane copies its URL with u and
-opens it with b (c and o stay the ssh keys).
+instance changes state, slow when it is settled). The lifecycle keys (s S x i c o) and B (the
+benchmark, tui/screens/bench.py) work from every pane; a pane's own keys apply while it has focus, so
+the Jupyter pane copies its URL with u and opens it with b (c and o stay the ssh keys).
 
 The SSH panes are made when first shown and only while the instance can be reached: a stopped
 instance has no GPU stream to show. When the instance leaves "running" (stopped here, from the
@@ -83,6 +83,14 @@ class CockpitScreen(InstanceActions):
             show=False,
             id="cockpit.autostop",
             tooltip="Change when it stops itself",
+        ),
+        Binding(
+            "B",
+            "bench",
+            "Benchmark",
+            show=False,
+            id="cockpit.bench",
+            tooltip="Measure its GPUs and the book's training (issue 16)",
         ),
         Binding("escape", "back", "Back", id="cockpit.back", tooltip="Back; setup and tunnel keep running"),
     ]
@@ -423,6 +431,18 @@ class CockpitScreen(InstanceActions):
             log.info("auto-stop status of %s not read: %s", self.instance_id, exc)
             self.autostop_words = None
         self._show_instance()
+
+    def action_bench(self) -> None:
+        from tui.screens.bench import BenchScreen
+        from tui.services.remote.instance_link import InstanceLink
+
+        if self.gone or self.instance.state != "running":
+            self.say("The benchmark runs on the running instance: start it first (S).", error=True)
+            return
+        if not isinstance(self.link, InstanceLink):  # tests may hand in another Link
+            self.say("This instance can't be benchmarked from here.", error=True)
+            return
+        self.app.push_screen(BenchScreen(self.ctx, self.link))
 
     def action_autostop(self) -> None:
         from tui.screens.autostop_modal import AutostopModal

@@ -81,6 +81,7 @@ _NEEDS = {
     "tunnel": "ssh",
     "stop_jupyter": "ssh",
     "gpu": "ssh",
+    "bench": "ssh",
 }
 PALETTE = [
     ("Stop instance", "stop", "Stop the selected instance; its disk stays (and is billed)"),

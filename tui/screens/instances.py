@@ -113,18 +113,19 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         Binding("enter", "details", "Details", id="instances.details", tooltip="This instance's own view"),
         Binding("escape", "back", "Back", id="instances.back", tooltip="Back to the launch wizard"),
         # Hidden: the footer is full at 80 columns; the status line and the palette name it.
+        # B as in the cockpit: benchmark this instance (its cockpit opens, then the run).
         Binding(
             "B",
-            "bench_results",
-            "Bench results",
+            "bench",
+            "Benchmark",
             show=False,
-            id="instances.bench_results",
-            tooltip="Benchmark runs compared across types: speed, cost, scaling",
+            id="instances.bench",
+            tooltip="Benchmark this instance: TFLOPS, bandwidth, the book's ResNet-18 on 1..N GPUs",
         ),
     ]
     EXTRA_PALETTE = [
         *LEFTOVER_PALETTE,
-        ("Benchmark results", "bench_results", "Every benchmark run compared: speed, $ per epoch, scaling"),
+        ("Benchmark", "bench", "Measure this instance's GPUs with the book's work, in money at its $/h"),
     ]
 
     def __init__(self, ctx: AppContext, regions: list[str] | None = None) -> None:
@@ -479,10 +480,11 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             return
         self.open_cockpit(row, "gpu")
 
-    def open_cockpit(self, row: InstanceRow, pane: Pane, *, start_tunnel: bool = False) -> None:
+    def open_cockpit(self, row: InstanceRow, pane: Pane, *, start_tunnel: bool = False) -> CockpitScreen:
         key = self.key_path(row.instance)
         screen = CockpitScreen(self.ctx, row.instance, row=row, pane=pane, start_tunnel=start_tunnel, key=key)
         self.app.push_screen(screen, lambda _: self.refresh_soon())
+        return screen
 
     def action_details(self) -> None:
         row = self.selected()
@@ -492,7 +494,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     def action_back(self) -> None:
         self.dismiss(None)
 
-    def action_bench_results(self) -> None:
-        from tui.screens.bench_results import BenchResultsScreen
-
-        self.app.push_screen(BenchResultsScreen())
+    def action_bench(self) -> None:
+        row = self.selected()
+        if row is not None:
+            cockpit = self.open_cockpit(row, "details")
+            self.app.call_after_refresh(cockpit.action_bench)  # once it is on screen, as if B there
