@@ -183,9 +183,11 @@ async def test_an_interactive_login_keeps_it_up_but_the_apps_own_sessions_do_not
         conn.close()
 
 
-async def test_a_setup_run_in_progress_keeps_it_up(host: AutostopHost) -> None:
-    """The app's real runner (tui/data/runner.sh) holding its lock while a step runs."""
-    runner_dir = host.setup_dir
+@pytest.mark.parametrize("run", ["setup", "benchmark"])
+async def test_a_setup_or_benchmark_run_in_progress_keeps_it_up(host: AutostopHost, run: str) -> None:
+    """The app's real runner (tui/data/runner.sh) holding its lock while a step runs: the setup's, or
+    the benchmark's (whose data download and warm-up leave the GPU quiet)."""
+    runner_dir = host.setup_dir if run == "setup" else host.bench_dir
     (runner_dir / "steps").mkdir(parents=True)
     runner = Path(__file__).resolve().parents[1] / "tui" / "data" / "runner.sh"
     (runner_dir / "runner.sh").write_text(runner.read_text())
@@ -203,7 +205,7 @@ async def test_a_setup_run_in_progress_keeps_it_up(host: AutostopHost) -> None:
                 break
             await asyncio.sleep(0.05)
         running = await host.check()
-        assert running.state == "busy" and running.reason == "setup running"
+        assert running.state == "busy" and running.reason == f"{run} running"
     finally:
         # The step runs under `timeout`, in a process group of its own: every process of this run
         # (each has the run's unique folder on its command line) is ended by its id.

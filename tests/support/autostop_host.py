@@ -61,6 +61,10 @@ class AutostopHost:
     def setup_dir(self) -> Path:
         return self.server.home / ".d2l-tui" / "provision"
 
+    @property
+    def bench_dir(self) -> Path:  # the benchmark's run of the same runner
+        return self.server.home / ".d2l-tui" / "bench"
+
     def gpu(self, profile: str) -> None:
         self.gpu_control.write_text(f"profile={profile}\n")
 
@@ -79,7 +83,7 @@ class AutostopHost:
             "D2L_AUTOSTOP_CONFIG": str(self.config_path),
             "D2L_AUTOSTOP_STATE_DIR": str(self.state_dir),
             "D2L_AUTOSTOP_JUPYTER": str(self.jupyter_runtime),
-            "D2L_AUTOSTOP_SETUP": str(self.setup_dir),
+            "D2L_AUTOSTOP_SETUP": f"{self.setup_dir}:{self.bench_dir}",
             "D2L_AUTOSTOP_BOOT_ID_FILE": str(self.boot_id),
             "D2L_AUTOSTOP_UPTIME_FILE": str(self.uptime),
             "D2L_AUTOSTOP_SSHD_PID": str(self.server.process.pid),

@@ -160,7 +160,7 @@ def autostop_environment(home: Path, minute_s: float | None = None) -> dict[str,
         "D2L_AUTOSTOP_SUDO": "",
         "D2L_AUTOSTOP_AGENT": shlex.join([sys.executable, "-I", "-S", str(agent)]),
         "D2L_AUTOSTOP_JUPYTER": str(home / ".local" / "share" / "jupyter" / "runtime"),
-        "D2L_AUTOSTOP_SETUP": str(home / ".d2l-tui" / "provision"),
+        "D2L_AUTOSTOP_SETUP": f"{home / '.d2l-tui' / 'provision'}:{home / '.d2l-tui' / 'bench'}",
         # The demo's shells are this process's children, not an sshd's: no login on this laptop counts.
         "D2L_AUTOSTOP_SSHD_PID": str(os.getpid()),
         **({"D2L_AUTOSTOP_MINUTE_S": f"{minute_s:g}"} if minute_s is not None else {}),

@@ -14,7 +14,7 @@ The machine is idle when ALL of these hold, and stops once it has been idle for 
   - no interactive SSH login (a session leader on a pseudo-terminal under sshd; the app's GPU stream
     and tunnel have no terminal). A terminal nobody typed in for `idle_minutes` (a laptop asleep with
     its ssh still open) stops counting;
-  - no setup run in progress (d2l-tui's runner holds its lock, or wrote "running"/"rebooting" lately);
+  - no setup or benchmark run in progress (d2l-tui's runner holds its lock, or wrote "running"/"rebooting" lately);
   - CPU below `cpu_cores` cores busy, on average since the last check (/proc/stat).
 `max_hours` (optional) stops the machine that long after it booted, busy or not. Either way a
 warning goes out (`wall` and the status file) `warn_minutes` before, and the stop is
@@ -25,7 +25,7 @@ Files (each overridable through the environment, so tests run this as an ordinar
   D2L_AUTOSTOP_STATE_DIR  /var/lib/d2l-autostop           state.json (kept across reboots),
                                                           status.json (what the app reads), lock
   D2L_AUTOSTOP_JUPYTER    /home/*/.local/share/jupyter/runtime:/root/.local/share/jupyter/runtime
-  D2L_AUTOSTOP_SETUP      /home/*/.d2l-tui/provision:/root/.d2l-tui/provision
+  D2L_AUTOSTOP_SETUP      /home/*/.d2l-tui/provision:/root/.d2l-tui/provision (and .../bench)
   D2L_AUTOSTOP_BOOT_ID_FILE, D2L_AUTOSTOP_UPTIME_FILE    /proc/sys/kernel/random/boot_id, /proc/uptime
   D2L_AUTOSTOP_SSHD_PID   only logins under this sshd count (tests; unset: any sshd)
   D2L_AUTOSTOP_MINUTE_S   seconds in a "minute" (60; the demo and tests make minutes seconds)
@@ -44,7 +44,11 @@ STATE_DIR = ENV("D2L_AUTOSTOP_STATE_DIR") or "/var/lib/d2l-autostop"
 JUPYTER = (
     ENV("D2L_AUTOSTOP_JUPYTER") or "/home/*/.local/share/jupyter/runtime:/root/.local/share/jupyter/runtime"
 )
-SETUP = ENV("D2L_AUTOSTOP_SETUP") or "/home/*/.d2l-tui/provision:/root/.d2l-tui/provision"
+# The runner's folders: the setup's, and the benchmark's (the same runner; its data download and
+# warm-up leave the GPU quiet for a while, yet the run is work the user is waiting for).
+SETUP = ENV("D2L_AUTOSTOP_SETUP") or (
+    "/home/*/.d2l-tui/provision:/root/.d2l-tui/provision:/home/*/.d2l-tui/bench:/root/.d2l-tui/bench"
+)
 BOOT_ID = ENV("D2L_AUTOSTOP_BOOT_ID_FILE") or "/proc/sys/kernel/random/boot_id"
 UPTIME = ENV("D2L_AUTOSTOP_UPTIME_FILE") or "/proc/uptime"
 SSHD_PID = int(ENV("D2L_AUTOSTOP_SSHD_PID") or 0)
@@ -308,7 +312,8 @@ def setup_signals(conf, now):
         status = os.path.join(run_dir, "status")
         recent = os.path.exists(status) and now - os.path.getmtime(status) < conf["idle_minutes"] * MINUTE
         if key in locked or (recent and read(status).split()[:1] in (["running"], ["rebooting"])):
-            return [(now, "setup running")]
+            what = "benchmark" if os.path.basename(run_dir.rstrip("/")) == "bench" else "setup"
+            return [(now, what + " running")]
     return []
 
 
