@@ -59,7 +59,15 @@ async def test_the_demo_instance_replays_a_record_labelled_simulated(
     assert efficiency is not None and 0 < efficiency < 1
     fp16 = record.devices[0].at("fp16")
     assert fp16 is not None and fp16.peak_tflops == 70  # the A10G's datasheet figure, looked up
-    assert record.dollars_per_epoch() is not None
+    per_epoch = record.dollars_per_epoch()
+    assert per_epoch is not None
+    from tui.flows.bench import summary_lines
+
+    book = [line for line in summary_lines(record) if "The book's training" in line]
+    assert book == [
+        f"  The book's training at this rate: about ${per_epoch * 100:.2f} "
+        "(taken as 100 epochs of its ResNet-18 on Fashion-MNIST, on every GPU)"
+    ]
     assert any("not measured" in note for note in record.notes)
     (line,) = results.read_text().splitlines()
     assert json.loads(line)["source"] == "simulated"

@@ -17,6 +17,12 @@ from typing import Any
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 # One epoch of the book's Fashion-MNIST training set (d2l.load_data_fashion_mnist: 60,000 images).
 EPOCH_IMAGES = 60_000
+# What the book's training costs is "$ per epoch × BOOK_EPOCHS". The heavy part of the book's
+# training is Chapters 7-8 (LeNet to DenseNet: about seven networks costing, per image, roughly what
+# its ResNet-18 does: 0.3-1 GMAC), each trained 10 epochs on Fashion-MNIST, plus the multi-GPU
+# chapter's ResNet-18 runs (Chapter 13) and the computer-vision examples (Chapter 14, ResNet-18 on
+# CIFAR-10 and fine-tuning): about 100 such epochs. The other chapters' models are small beside them.
+BOOK_EPOCHS = 100
 # Where a record's figures came from: a run of the script, a datasheet (fixtures and docs only), or
 # the --demo cloud's replay of a published record (never mixed into a comparison as a measurement).
 SOURCES = ("measured", "published", "simulated")

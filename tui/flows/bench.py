@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui.bench_record import BenchRecord, DeviceFigures
+from tui.bench_record import BOOK_EPOCHS, BenchRecord, DeviceFigures
 from tui.services.errors import D2lError
 
 if TYPE_CHECKING:
@@ -315,6 +315,12 @@ def summary_lines(record: BenchRecord) -> list[str]:
     ]
     if per_pflop:
         lines.append("  $ per PFLOP of matmul (the whole instance busy): " + ", ".join(per_pflop))
+    per_epoch = record.dollars_per_epoch()
+    if per_epoch is not None:
+        lines.append(
+            f"  The book's training at this rate: about {_money(per_epoch * BOOK_EPOCHS, 2)} "
+            f"(taken as {BOOK_EPOCHS} epochs of its ResNet-18 on Fashion-MNIST, on every GPU)"
+        )
     lines.extend(f"  Note: {note}" for note in record.notes)
     return lines
 

@@ -13,15 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tui.bench_record import EPOCH_IMAGES, SOURCES, BenchRecord, ScalingPoint
+from tui.bench_record import BOOK_EPOCHS, EPOCH_IMAGES, SOURCES, BenchRecord, ScalingPoint
 from tui.services.bench_results import BenchResults
 
-# What the book's training costs is "$ per epoch × BOOK_EPOCHS". The heavy part of the book's
-# training is Chapters 7-8 (LeNet to DenseNet: about seven networks costing, per image, roughly what
-# its ResNet-18 does: 0.3-1 GMAC), each trained 10 epochs on Fashion-MNIST, plus the multi-GPU
-# chapter's ResNet-18 runs (Chapter 13) and the computer-vision examples (Chapter 14, ResNet-18 on
-# CIFAR-10 and fine-tuning): about 100 such epochs. The other chapters' models are small beside them.
-BOOK_EPOCHS = 100
 BOOK_ASSUMPTION = (
     f"Book $ takes the book's training as about {BOOK_EPOCHS} epochs of its ResNet-18 on Fashion-MNIST "
     "(mostly the CNN chapters' ten-epoch runs)."
