@@ -55,7 +55,7 @@ async def test_b_runs_the_demo_benchmark_with_progress_then_a_simulated_summary(
                 log_view = screen.query_one("#bench-log", LogView)
                 # Progress while it runs, before the summary.
                 await wait_until(pilot, lambda: any("SIMULATED" in line for line in log_view.lines), 30)
-                assert screen.outcome is None
+                assert screen.outcome is None and screen.check_action("cancel_run", ())
                 await wait_until(pilot, lambda: screen.outcome is not None or bool(screen.problem), 60)
                 assert not screen.problem, screen.problem
                 summary = str(screen.query_one("#bench-summary").render())
@@ -64,6 +64,7 @@ async def test_b_runs_the_demo_benchmark_with_progress_then_a_simulated_summary(
                 )
                 assert "Recorded in the results table." in summary
                 assert any("(simulated)" in line for line in log_view.lines)
+                assert not pilot.app.screen.check_action("cancel_run", ())  # nothing left to cancel
                 # c: the run just recorded, compared with the others kept here (its own column).
                 await pilot.press("c")
                 await wait_until(pilot, lambda: isinstance(pilot.app.screen, BenchResultsScreen))

@@ -102,9 +102,16 @@ class BenchScreen(Screen[None]):
         )
         summary.update(plain("\n".join(lines)))
         self.query_one("#bench-link", Static).update(plain("Finished."))
+        self.refresh_bindings()  # nothing left to cancel
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_run":  # only while a run may be going on the instance
+            return self.outcome is None and not self.problem
+        return True
 
     def _say_problem(self, sentence: str) -> None:
         self.problem = sentence
+        self.refresh_bindings()
         self.query_one("#bench-summary", Static).update(plain(sentence, "bold"))
         self.notify(sentence, severity="error", markup=False)
 
