@@ -27,11 +27,13 @@ _AMI = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 
 
 # The smallest disk the book's setup fits on, on an image that doesn't have it (plain Ubuntu or any
-# other AMI; a Deep Learning AMI's own snapshot is larger already). What it holds, estimated from the
-# recipe's steps: Ubuntu itself ~2 GiB; the NVIDIA driver's packages ~1 GiB; PyTorch 2.0.0 with its
-# CUDA wheels, about 2 GB downloaded and several times that unpacked (uv's cache, which the
-# environment links to); Python, d2l, Jupyter and the notebooks ~1 GiB; then the data sets the
-# chapters download. About 12 GiB before the first data set: 30 GiB leaves room to work.
+# other AMI; a Deep Learning AMI's own snapshot is larger already). Measured on 2026-12-03: the
+# PyTorch environment's wheels (torch 2.0.0 with its 11 CUDA wheels, torchvision 0.15.1, d2l 1.0.3,
+# jupyter 1.0.0 and their dependencies) are 2.3 GB to download and 4.85 GiB installed (`pip
+# download`, then `pip install --target`, `du -sm`: 4,964 MiB). Beside them, estimated: Ubuntu itself
+# ~2.5 GiB, the NVIDIA driver's packages ~1 GiB, uv's cache of the downloads ~2.3 GB, the notebooks
+# and the first data sets ~1 GiB: about 12 GiB before the later chapters' data sets; 30 GiB leaves
+# room to work.
 BOOK_SETUP_DISK_GIB = 30
 # Images that come with the book's environment already (an image saved from a set-up instance).
 _SET_UP_KINDS = frozenset({ImageKind.MY_AMI})
@@ -52,7 +54,7 @@ def minimum_disk(kind: ImageKind, image_root_gib: int, *, book_setup: bool = Tru
         return image_root_gib, "its snapshot size"
     return BOOK_SETUP_DISK_GIB, (
         "what the book's setup needs on this image: the NVIDIA driver, then PyTorch's CUDA wheels "
-        "(about 2 GB to download, several times that installed) and the book's data"
+        "(2.3 GB to download, 4.9 GiB installed) and the book's data"
     )
 
 
