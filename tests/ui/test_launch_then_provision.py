@@ -28,6 +28,24 @@ from tui.services.remote.sshconfig import known_hosts_path
 from tui.widgets.log_view import LogView
 
 
+def demo_answers(hosts: DemoHosts) -> Any:
+    """The simulated cloud's answers, and console outputs with the loopback hosts' keys."""
+
+    def customize(session: Any) -> None:
+        simulated_answers(session)
+        console_hook(hosts.host_for_instance)(session)
+
+    return customize
+
+
+def launching_context(hosts: DemoHosts, tmp_path: Path) -> Any:
+    """The app's world as --demo's: a launch goes on to the setup, on the loopback hosts."""
+    ctx = build_context(Aws(region="us-east-1", customize=demo_answers(hosts)), tmp_path, simulated=True)
+    ctx.provision_after_launch = True
+    ctx.ssh_endpoint = hosts.endpoint
+    return ctx
+
+
 @pytest.fixture
 def hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoHosts]:
     monkeypatch.setenv("D2L_SIM_DELAY", "0")  # the simulated steps print without pausing
@@ -36,13 +54,7 @@ def hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoHosts
 
 
 async def test_launch_opens_provisioning_for_the_chosen_framework(hosts: DemoHosts, tmp_path: Path) -> None:
-    def customize(session: Any) -> None:
-        simulated_answers(session)
-        console_hook(hosts.host_for_instance)(session)
-
-    ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
-    ctx.provision_after_launch = True
-    ctx.ssh_endpoint = hosts.endpoint
+    ctx = launching_context(hosts, tmp_path)
     app = make_app(ctx, wizard=choices_before(ctx, ReviewStep))  # the launch is the subject
     async with app.run_test(size=(120, 40)) as pilot:
         for name, ready, keys in WIZARD[STEP_NAMES.index("ReviewStep") :]:
@@ -70,15 +82,11 @@ async def test_launch_opens_provisioning_for_the_chosen_framework(hosts: DemoHos
 async def test_a_garbled_known_hosts_stops_the_setup_with_its_name_not_a_long_connecting(
     hosts: DemoHosts, tmp_path: Path
 ) -> None:
-    def customize(session: Any) -> None:
-        simulated_answers(session)
-        console_hook(hosts.host_for_instance)(session)
-
     garbled = b"# d2l-tui\ni-0abc ssh-ed25519 AAAA\xff\xfe\n"
     path = known_hosts_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(garbled)
-    ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
+    ctx = build_context(Aws(region="us-east-1", customize=demo_answers(hosts)), tmp_path, simulated=True)
     ctx.provision_after_launch = True
     ctx.ssh_endpoint = hosts.endpoint
     app = make_app(ctx, wizard=choices_before(ctx, ReviewStep))
@@ -114,13 +122,7 @@ async def test_plain_ubuntu_needs_a_bigger_disk_and_its_setup_installs_the_drive
 
     monkeypatch.setattr(provision, "REBOOT_SETTLE_S", 0.2)
 
-    def customize(session: Any) -> None:
-        simulated_answers(session)
-        console_hook(hosts.host_for_instance)(session)
-
-    ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
-    ctx.provision_after_launch = True
-    ctx.ssh_endpoint = hosts.endpoint
+    ctx = launching_context(hosts, tmp_path)
     app = make_app(ctx, wizard=choices_before(ctx, ImageStep))  # from the image the disk depends on
     async with app.run_test(size=(120, 40)) as pilot:
         for name, ready, keys in WIZARD[STEP_NAMES.index("ImageStep") :]:
@@ -180,13 +182,7 @@ async def test_own_steps_only_on_ubuntu_launches_a_small_disk_and_runs_just_the_
     user_recipe_path().parent.mkdir(parents=True, exist_ok=True)
     user_recipe_path().write_text('[[step]]\nname = "my-data"\nrun = "echo fetching my data"\n')
 
-    def customize(session: Any) -> None:
-        simulated_answers(session)
-        console_hook(hosts.host_for_instance)(session)
-
-    ctx = build_context(Aws(region="us-east-1", customize=customize), tmp_path, simulated=True)
-    ctx.provision_after_launch = True
-    ctx.ssh_endpoint = hosts.endpoint
+    ctx = launching_context(hosts, tmp_path)
     state, step = choices_before(ctx, StorageStep)
     images, _ = image_options(ctx.aws, "us-east-1", "x86_64")
     state.image = next(i for i in images if i.kind is ImageKind.UBUNTU_2404)
