@@ -8,10 +8,11 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets._footer import FooterKey
 
+from tests.ui.driving import wait_until
 from tui.widgets.keys_footer import KeysFooter
 
 
-class KeysApp(App[None]):
+class KeysApp(App[object]):
     BINDINGS = [Binding("s", "stop", "Stop"), Binding("x", "terminate", "Terminate")]
     running = reactive(True, bindings=True)
 
@@ -25,14 +26,14 @@ class KeysApp(App[None]):
         self.running = False
 
 
-def keys(app: App[None]) -> dict[str, bool]:
+def keys(app: App[object]) -> dict[str, bool]:
     return {key.key: not key.has_class("-disabled") for key in app.query(FooterKey)}
 
 
 async def test_same_keys_keep_their_widgets_and_a_change_shows() -> None:
     app = KeysApp()
     async with app.run_test() as pilot:
-        await pilot.pause()
+        await wait_until(pilot, lambda: bool(keys(app)))  # shown once the app has focus
         shown = list(app.query(FooterKey))
         assert keys(app) == {"s": True, "x": True, "ctrl+p": True}
         for _ in range(5):
@@ -41,10 +42,8 @@ async def test_same_keys_keep_their_widgets_and_a_change_shows() -> None:
         assert list(app.query(FooterKey)) == shown  # nothing changed: not rebuilt
 
         await pilot.press("s")  # Stop greys out
-        await pilot.pause()
-        assert keys(app) == {"s": False, "x": True, "ctrl+p": True}
+        await wait_until(pilot, lambda: keys(app) == {"s": False, "x": True, "ctrl+p": True})
 
         app.bind("g", "gpu", description="GPU")
         app.screen.refresh_bindings()
-        await pilot.pause()
-        assert keys(app)["g"] is True
+        await wait_until(pilot, lambda: keys(app).get("g") is True)
