@@ -19,9 +19,11 @@ from moto import mock_aws  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from tests.support.botocore_cache import share_botocore_models  # noqa: E402
+from tests.support.pilot_pace import quicker_pilot_waits  # noqa: E402
 from tui.services.cloud.aws import Aws  # noqa: E402
 
 share_botocore_models()
+quicker_pilot_waits()
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -1,6 +1,8 @@
 """The idle auto-stop agent end to end on the real sshd, as an ordinary process (minutes made
 seconds): each check is a run over SSH, as the instance's timer starts it, and the status is read
-back the way the app reads it (tests/support/autostop_host.py has the stand-ins)."""
+back the way the app reads it (tests/support/autostop_host.py has the stand-ins). Waits for the
+agent's own times (idle, warning, cap) move its clock on (host.advance_to) instead of sleeping;
+waits for signals with times of their own (a kernel, CPU counters, logins) are slept."""
 
 from __future__ import annotations
 
@@ -33,22 +35,18 @@ async def host(sshd: OpenSshServer, client_key: tuple[Path, str]) -> AsyncIterat
     await h.close()
 
 
-async def sleep_until(epoch: float) -> None:
-    await asyncio.sleep(max(0.0, epoch - time.time()) + 0.05)
-
-
 async def test_idle_machine_is_warned_then_stopped(host: AutostopHost) -> None:
     """Idle GPU (a real capture at 0 %), no kernel, login or setup: counts up, warns with `wall`
     two "minutes" before, then runs `shutdown -h now`."""
     first = await host.check()
     assert first.state == "idle" and first.idle_minutes == 0 and first.idle_of_minutes == 4
-    assert first.stop_at is not None and first.stop_at == pytest.approx(time.time() + 4, abs=1.5)
+    assert first.stop_at is not None and first.stop_at == pytest.approx(host.now() + 4, abs=1.5)
     assert (
         describe(first, clock) == f"idle 0 of 4 min — stops at {clock(first.stop_at)} (a minute is 1 s here)"
     )
     assert host.calls("wall") == [] and host.calls("shutdown") == []
 
-    await sleep_until(first.stop_at - 2)
+    host.advance_to(first.stop_at - 2)
     warned = await host.check()
     assert warned.state == "warning" and warned.idle_minutes == 2
     assert describe(warned, clock).startswith(
@@ -61,7 +59,7 @@ async def test_idle_machine_is_warned_then_stopped(host: AutostopHost) -> None:
     again = await host.check()  # still warning: one wall message per warning, not one per check
     assert again.state == "warning" and len(host.calls("wall")) == 1
 
-    await sleep_until(warned.stop_at or 0)
+    host.advance_to(warned.stop_at or 0)
     stopping = await host.check()
     assert stopping.state == "stopping" and stopping.last_stop_why == "idle 4 min"
     assert host.calls("shutdown") == ["-h now d2l-tui auto-stop: idle 4 min"]
@@ -73,12 +71,12 @@ async def test_busy_gpu_keeps_it_up_and_idle_counts_from_when_it_went_quiet(host
     busy = await host.check()
     assert busy.state == "busy" and busy.reason == "GPU 100%" and busy.stop_at is None
     assert describe(busy, clock) == "not idle: GPU 100% (a minute is 1 s here)"
-    await asyncio.sleep(5)  # past the whole idle window: busy all along, so nothing happens
+    host.advance_to(host.now() + 5)  # past the whole idle window: busy all along, so nothing happens
     still = await host.check()
     assert still.state == "busy" and host.calls("wall") == [] and host.calls("shutdown") == []
 
     host.gpu(IDLE_GPU)
-    quiet_from = time.time()
+    quiet_from = host.now()
     idle = await host.check()
     assert idle.state == "idle" and idle.idle_minutes == 0
     assert idle.stop_at == pytest.approx(quiet_from + 4, abs=1.5)
@@ -95,13 +93,13 @@ async def test_state_survives_a_restart_of_the_agent_and_a_reboot(host: Autostop
     """Each check is a new process: the idle clock lives in state.json. After a reboot the idle clock
     starts over (a boot is a start), and the record of the stop that ended the last boot is kept."""
     first = await host.check()
-    await asyncio.sleep(1.1)
+    host.advance_to(host.now() + 1.05)
     later = await host.check()
     assert later.idle_minutes == 1 and later.stop_at == first.stop_at  # counted on, not restarted
 
-    await sleep_until((later.stop_at or 0) - 2)
+    host.advance_to((later.stop_at or 0) - 2)
     assert (await host.check()).state == "warning"
-    await sleep_until((later.stop_at or 0) + 0.5)
+    host.advance_to((later.stop_at or 0) + 0.5)
     stopped = await host.check()
     assert stopped.state == "stopping" and len(host.calls("shutdown")) == 1
 
@@ -125,10 +123,10 @@ async def test_cap_stops_a_busy_machine_after_a_warning(host: AutostopHost) -> N
         f"not idle: GPU 100% — cap 0.1 h stops it at {clock(busy.stop_at or 0)}"
     )
 
-    await sleep_until(host.booted_at + 4)
+    host.advance_to(host.booted_at + 4)
     warned = await host.check()
     assert warned.state == "warning" and warned.reason == "GPU 100%" and len(host.calls("wall")) == 1
-    await sleep_until(warned.stop_at or 0)
+    host.advance_to(warned.stop_at or 0)
     stopping = await host.check()
     assert stopping.state == "stopping" and host.calls("shutdown") == ["-h now d2l-tui auto-stop: cap 0.1 h"]
 
@@ -138,8 +136,8 @@ async def test_a_cap_already_passed_still_warns_first(host: AutostopHost) -> Non
     host.configure(AutostopConfig(idle_minutes=0, warn_minutes=2, max_hours=0.01))  # 0.6 s, long past
     first = await host.check()
     assert first.state == "warning" and host.calls("shutdown") == [] and len(host.calls("wall")) == 1
-    assert first.stop_at == pytest.approx(time.time() + 2, abs=1)
-    await sleep_until(first.stop_at or 0)
+    assert first.stop_at == pytest.approx(host.now() + 2, abs=1)
+    host.advance_to(first.stop_at or 0)
     assert (await host.check()).state == "stopping"
     assert len(host.calls("shutdown")) == 1
 

@@ -61,6 +61,7 @@ def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
 @pytest.fixture
 def quick_notice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tui.widgets.patience, "NOTICE_AFTER_S", 0.5)  # 3 s for a person
+    monkeypatch.setattr(tui.widgets.patience, "TICK_S", 0.25)  # counted every second for a person
 
 
 @pytest.fixture
@@ -69,9 +70,9 @@ def impatient(
 ) -> tuple[str, list[socket.socket]]:
     """The silent endpoint as AWS_ENDPOINT_URL, with shorter waits than a person gets (reads of
     10 s for STS and 30 s for EC2, 2 STS and 6 EC2 attempts): the same sequence, in seconds. One
-    attempt each, of 3 s: the notices come at the 1 s tick, with 2 s to be seen."""
+    attempt each, of 1.5 s: the notices come at the 0.5 s tick, with 1 s to be seen."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", silent_endpoint[0])
-    monkeypatch.setattr(tui.services.cloud.aws, "_READ_TIMEOUT_S", {"sts": 3, "ec2": 3})
+    monkeypatch.setattr(tui.services.cloud.aws, "_READ_TIMEOUT_S", {"sts": 1.5, "ec2": 1.5})
     monkeypatch.setitem(tui.services.cloud.aws._ATTEMPTS, "ec2", 1)
     monkeypatch.setitem(tui.services.cloud.aws._ATTEMPTS, "sts", 1)
     return silent_endpoint

@@ -17,12 +17,13 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, LoadingIndicator, Static
+from textual.widgets import LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from tui.context import AppContext, make_context
 from tui.screens.base import BACK, StepScreen
 from tui.screens.wizard_state import WizardState
+from tui.widgets.keys_footer import KeysFooter
 
 if TYPE_CHECKING:
     # Handlers are found by name (on_launch_from_image_chosen): the classes are only annotations.
@@ -100,7 +101,7 @@ class D2lApp(App[None]):
         with Vertical(id="starting"):
             yield self._starting_status
             yield LoadingIndicator()
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         if self.open_instances and not self.demo:

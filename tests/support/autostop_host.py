@@ -43,6 +43,8 @@ class AutostopHost:
         self.gpu_control = self.root / "nvidia-smi.control"
         self.boot_id = self.root / "boot_id"
         self.uptime = self.root / "uptime"
+        self.clock = self.root / "clock"
+        self.skew = 0.0  # seconds the agent's clock is ahead of this one (see advance_to)
         self.booted_at = time.time() - 3600
         self.boot_id.write_text("boot-1\n")
         for name in ("shutdown", "wall"):
@@ -73,7 +75,19 @@ class AutostopHost:
 
     def reboot(self, boot_id: str, uptime_s: float = 10) -> None:
         self.boot_id.write_text(boot_id + "\n")
-        self.booted_at = time.time() - uptime_s
+        self.booted_at = self.now() - uptime_s
+
+    def now(self) -> float:
+        """The time on this machine's clock, as the agent reads it."""
+        return time.time() + self.skew
+
+    def advance_to(self, epoch: float) -> None:
+        """Move the machine's clock just past ``epoch``, as sleeping until then would, at once: the
+        agent reads it from D2L_AUTOSTOP_CLOCK_FILE (its idle, warning and cap times, the uptime
+        written for it). Signals with times of their own (a kernel's last activity, CPU counters,
+        a file's age) still pass in real time: tests of those sleep."""
+        self.skew = max(self.skew, epoch + 0.05 - time.time())
+        self.clock.write_text(f"{self.skew:.3f}\n")
 
     def env(self) -> dict[str, str]:
         assert self.server.process is not None
@@ -86,6 +100,7 @@ class AutostopHost:
             "D2L_AUTOSTOP_SETUP": f"{self.setup_dir}:{self.bench_dir}",
             "D2L_AUTOSTOP_BOOT_ID_FILE": str(self.boot_id),
             "D2L_AUTOSTOP_UPTIME_FILE": str(self.uptime),
+            "D2L_AUTOSTOP_CLOCK_FILE": str(self.clock),
             "D2L_AUTOSTOP_SSHD_PID": str(self.server.process.pid),
             "D2L_FAKE_NVIDIA_SMI_CONTROL": str(self.gpu_control),
         }
@@ -108,7 +123,7 @@ class AutostopHost:
         """One run of the agent (what the timer does every minute), then the status as the app reads it."""
         if self.conn is None:
             self.conn = await self.connect()
-        self.uptime.write_text(f"{time.time() - self.booted_at:.2f} 0.00\n")
+        self.uptime.write_text(f"{self.now() - self.booted_at:.2f} 0.00\n")
         result = await self.conn.run(self.agent_command(), check=False)
         assert result.exit_status == 0, result.stderr
         self.journal = str(result.stdout)

@@ -12,13 +12,13 @@ from moto import mock_aws
 from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from tui.app import D2lApp
 from tui.demo.cloud import add_realistic_image_sizes
 from tui.demo.hosts import DemoHosts
 from tui.demo.ssh_host import console_hook
 from tui.services.cloud.aws import Aws
+from tui.widgets.keys_footer import KeysFooter
 
 TCSS = Path(__file__).resolve().parents[2] / "tui" / "app.tcss"
 
@@ -34,7 +34,7 @@ class PaneScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield self.pane
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.pane.focus()

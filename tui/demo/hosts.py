@@ -57,6 +57,7 @@ class DemoHosts:
                     **machine_environment(home, image_has_driver(instance.region, instance.image_id)),
                     **autostop,
                     **bench_environment(home, instance.instance_type),
+                    **_pace_environment(),
                 }
                 host = LoopbackHost(
                     _public_key(key_path), home=home, extra_path=DEMO_BIN, environment=environment
@@ -114,6 +115,14 @@ def _gpu_environment(instance_type: str) -> dict[str, str]:
     """The replaying nvidia-smi shows the instance type's GPUs (captures of that model, that many;
     a test's control file can still set another profile)."""
     return {"D2L_FAKE_NVIDIA_SMI_INSTANCE_TYPE": instance_type}
+
+
+def _pace_environment() -> dict[str, str]:
+    """The simulated setup's pause between the commands it prints (recipe.py's D2L_SIM_DELAY, 0.2 s
+    unless set): a D2L_SIM_DELAY set here reaches the simulated machine's shells, whose environment
+    is otherwise their own (D2L_SIM_DELAY=0 d2l-tui --demo, or a test, runs the setup at full speed)."""
+    delay = os.environ.get("D2L_SIM_DELAY")
+    return {"D2L_SIM_DELAY": delay} if delay is not None else {}
 
 
 def image_has_driver(region: str, image_id: str) -> bool:

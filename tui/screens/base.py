@@ -26,10 +26,11 @@ from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
 
 from tui.screens.wizard_state import WizardState
 from tui.services.errors import D2lError
+from tui.widgets.keys_footer import KeysFooter
 from tui.widgets.patience import no_answer_words, while_loading
 from tui.widgets.plain import plain
 from tui.widgets.step_header import StepHeader
@@ -89,7 +90,7 @@ class StepScreen(Screen[str]):
         with Horizontal(id="step-buttons"):
             yield Button("Back", id="back", disabled=self.STEP == 0)
             yield Button(self.NEXT_LABEL, id="next", variant="primary")
-        yield Footer()
+        yield KeysFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from tui.screens.instance_actions import INSTANCES_CSS, InstanceActions, lifecycle_bindings
 from tui.services.cloud import lifecycle
@@ -30,6 +30,7 @@ from tui.services.cloud.costs import InstanceRow, money
 from tui.services.errors import D2lError
 from tui.services.remote import sshconfig
 from tui.widgets.instance_header import InstanceHeader
+from tui.widgets.keys_footer import KeysFooter
 from tui.widgets.plain import plain
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class CockpitScreen(InstanceActions):
                     else:
                         yield Static("", classes="pane-waiting")
         yield Static("", id="instances-status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._show_instance()

@@ -7,9 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
 
 from tui.services.errors import CredentialsError, D2lError
+from tui.widgets.keys_footer import KeysFooter
 from tui.widgets.plain import plain
 
 HOW_TO = """\
@@ -51,7 +52,7 @@ class CredentialsScreen(Screen[str]):
                 yield Button("Try the simulated cloud", id="demo", variant="primary")
                 yield Button("Retry", id="retry")
                 yield Button("Quit", id="quit")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#retry" if self.unreachable else "#demo", Button).focus()

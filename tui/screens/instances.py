@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tui.messages import InstancesListed
 from tui.screens.cockpit import CockpitScreen, Pane
@@ -35,6 +35,7 @@ from tui.services.cloud import lifecycle
 from tui.services.cloud.costs import InstanceRow, money, uptime
 from tui.services.cloud.leftovers import Leftover
 from tui.services.errors import D2lError
+from tui.widgets.keys_footer import KeysFooter
 from tui.widgets.live_table import LiveTable
 from tui.widgets.patience import no_answer_words, while_silent
 from tui.widgets.plain import by_text, plain
@@ -155,7 +156,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             yield Static("", id="instances-address")
             yield from self.leftovers_widgets()
             yield Static("Asking every region for the app's instances…", id="instances-status")
-        yield Footer()
+        yield KeysFooter()
 
     def tunnel_cell(self, instance_id: str) -> str:
         from tui.services.remote.tunnel_registry import short_state

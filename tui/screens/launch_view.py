@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, LoadingIndicator, Log, Static
+from textual.widgets import LoadingIndicator, Log, Static
 
 from tui.models import Instance, LaunchProgress, LaunchSpec
 from tui.services.errors import D2lError
+from tui.widgets.keys_footer import KeysFooter
 from tui.widgets.plain import assemble, plain
 from tui.widgets.step_header import StepHeader
 
@@ -65,7 +66,7 @@ class LaunchScreen(Screen[str]):
             yield Log(id="launch-log", max_lines=500)
             yield Static("", id="step-error")
             yield Static("", id="launch-result")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.run_launch()

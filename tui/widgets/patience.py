@@ -12,6 +12,8 @@ from textual.widget import Widget
 
 # Most AWS answers take well under a second; after this long, say what is being waited for.
 NOTICE_AFTER_S = 3.0
+# How often the notice is checked and its seconds counted up (tests that wait on it set less).
+TICK_S = 1.0
 
 
 def no_answer_words(waited: float) -> str:
@@ -19,7 +21,7 @@ def no_answer_words(waited: float) -> str:
 
 
 def while_silent(node: MessagePump, say: Callable[[float], None]) -> Timer:
-    """Every second once NOTICE_AFTER_S has passed, ``say(seconds waited)``; stop the timer when
+    """Every TICK_S (a second) once NOTICE_AFTER_S has passed, ``say(seconds waited)``; stop the timer when
     the answer comes."""
     asked = time.monotonic()
 
@@ -28,11 +30,11 @@ def while_silent(node: MessagePump, say: Callable[[float], None]) -> Timer:
         if waited >= NOTICE_AFTER_S:
             say(waited)
 
-    return node.set_interval(1.0, tick)
+    return node.set_interval(TICK_S, tick)
 
 
 def while_loading(node: Widget, say: Callable[[float | None], None]) -> Timer:
-    """Every second: ``say(seconds)`` while a widget under ``node`` has shown its loading indicator
+    """Every TICK_S (a second): ``say(seconds)`` while a widget under ``node`` has shown its loading indicator
     for NOTICE_AFTER_S or more, then ``say(None)`` once none does."""
     since: float | None = None
 
@@ -48,4 +50,4 @@ def while_loading(node: Widget, say: Callable[[float | None], None]) -> Timer:
         if now - since >= NOTICE_AFTER_S:
             say(now - since)
 
-    return node.set_interval(1.0, tick)
+    return node.set_interval(TICK_S, tick)

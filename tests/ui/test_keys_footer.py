@@ -1,0 +1,49 @@
+"""The footer rebuilds only when the keys it shows change: the same keys keep the same widgets,
+a key that becomes disabled (check_action) or a new binding still shows at once."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.widgets._footer import FooterKey
+
+from tests.ui.driving import wait_until
+from tui.widgets.keys_footer import KeysFooter
+
+
+class KeysApp(App[object]):
+    BINDINGS = [Binding("s", "stop", "Stop"), Binding("x", "terminate", "Terminate")]
+    running = reactive(True, bindings=True)
+
+    def compose(self) -> ComposeResult:
+        yield KeysFooter()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if action == "stop" and not self.running else True
+
+    def action_stop(self) -> None:
+        self.running = False
+
+
+def keys(app: App[object]) -> dict[str, bool]:
+    return {key.key: not key.has_class("-disabled") for key in app.query(FooterKey)}
+
+
+async def test_same_keys_keep_their_widgets_and_a_change_shows() -> None:
+    app = KeysApp()
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: bool(keys(app)))  # shown once the app has focus
+        shown = list(app.query(FooterKey))
+        assert keys(app) == {"s": True, "x": True, "ctrl+p": True}
+        for _ in range(5):
+            app.screen.refresh_bindings()
+        await pilot.pause()
+        assert list(app.query(FooterKey)) == shown  # nothing changed: not rebuilt
+
+        await pilot.press("s")  # Stop greys out
+        await wait_until(pilot, lambda: keys(app) == {"s": False, "x": True, "ctrl+p": True})
+
+        app.bind("g", "gpu", description="GPU")
+        app.screen.refresh_bindings()
+        await wait_until(pilot, lambda: keys(app).get("g") is True)
