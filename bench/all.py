@@ -124,8 +124,14 @@ def ratio(rounds: list[Figures], key: str, base: str) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def say(*text: str) -> None:
+    """To the real stdout: moto's server prints a line for every call it cannot route (the Pricing
+    API) to sys.stdout, which MotoWorld points elsewhere."""
+    print(*text, file=sys.__stdout__, flush=True)
+
+
 def row(path: str, ours: str, beside: str, ratios: str) -> None:
-    print(f"| {path} | {ours} | {beside} | {ratios} |")
+    say(f"| {path} | {ours} | {beside} | {ratios} |")
 
 
 def s(value: float) -> str:
@@ -161,10 +167,10 @@ def main_table(world: MotoWorld, rounds: int, aws: str | None) -> list[Figures]:
 
     figures = run_rounds(rounds, one, "main")
     r = figures
-    print(f"\n{count} managed instances in {len(REGIONS)} regions on a moto server ({world.endpoint});")
-    print(f"medians of {rounds} interleaved rounds; ratios are medians of per-round ratios.\n")
-    print("| path | d2l-tui | beside it | ratio |")
-    print("|---|---|---|---|")
+    say(f"\n{count} managed instances in {len(REGIONS)} regions on a moto server ({world.endpoint});")
+    say(f"medians of {rounds} interleaved rounds; ratios are medians of per-round ratios.\n")
+    say("| path | d2l-tui | beside it | ratio |")
+    say("|---|---|---|---|")
     row(
         "first frame, wizard",
         s(med(r, "wizard.first")),
@@ -216,7 +222,7 @@ def main_table(world: MotoWorld, rounds: int, aws: str | None) -> list[Figures]:
         f"{ratio(r, 'demo.ready', 'bare.first'):.2f}× bare",
     )
     if MISSING_PEERS:
-        print(f"\nNot measured (not installed here): {', '.join(MISSING_PEERS)}.")
+        say(f"\nNot measured (not installed here): {', '.join(MISSING_PEERS)}.")
     return figures
 
 
@@ -242,14 +248,14 @@ def grow(world: MotoWorld, rounds: int, aws: str | None, n60: list[Figures] | No
             fig["aws"] = fig.pop("g.aws", float("nan"))
 
         results[count] = run_rounds(rounds, one, f"{count} instances")
-    print("\nHow cost grows (first start of the instances screen; medians):\n")
-    print(
+    say("\nHow cost grows (first start of the instances screen; medians):\n")
+    say(
         "| instances | `ls --json` | its CPU | aws, one region | instances on screen | app CPU then | costs shown | peak RSS |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    say("|---|---|---|---|---|---|---|---|")
     for count in sorted(results):
         r = results[count]
-        print(
+        say(
             f"| {count} | {s(med(r, 'ls'))} | {med(r, 'ls_cpu'):.2f} s | {s(med(r, 'aws'))} | "
             f"{s(med(r, 'inst.rows'))} | {med(r, 'inst.rows_cpu'):.2f} s | {s(med(r, 'inst.done'))} | "
             f"{med(r, 'inst.rss'):.0f} MiB |"
@@ -257,7 +263,7 @@ def grow(world: MotoWorld, rounds: int, aws: str | None, n60: list[Figures] | No
     if 0 in results and 300 in results:
         slope = (med(results[300], "inst.done_cpu") - med(results[0], "inst.done_cpu")) / 300
         ls_slope = (med(results[300], "ls_cpu") - med(results[0], "ls_cpu")) / 300
-        print(
+        say(
             f"\nPer instance: app CPU +{slope * 1000:.2f} ms (to costs shown); `ls` CPU +{ls_slope * 1000:.2f} ms."
         )
 
@@ -271,10 +277,10 @@ def main() -> int:
     parser.add_argument("--only", choices=["table", "grow"], default=None)
     opts = parser.parse_args()
     if not shutil.which("tmux"):
-        print("tmux is not installed (apt-get install tmux)")
+        say("tmux is not installed (apt-get install tmux)")
         return 1
     aws = real_aws_cli()
-    print(f"d2l-tui: {BIN}; aws CLI: {aws or 'not installed (its rows are left out)'}")
+    say(f"d2l-tui: {BIN}; aws CLI: {aws or 'not installed (its rows are left out)'}")
     with MotoWorld() as world:
         n60 = main_table(world, opts.rounds, aws) if opts.only in (None, "table") else None
         if opts.only in (None, "grow"):

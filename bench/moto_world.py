@@ -61,6 +61,9 @@ class MotoWorld:
         # A line per request, and a traceback per action moto lacks (the app expects those and
         # falls back), would bury the figures: this process's logging is off.
         logging.disable(logging.CRITICAL)
+        # And moto prints a line for every call it cannot route (the Pricing API): bench/all.py
+        # writes its figures to sys.__stdout__.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()
         host, port = self.server.get_host_and_port()
@@ -70,6 +73,7 @@ class MotoWorld:
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
+        sys.stdout = sys.__stdout__
 
     def env(self, home: str | None = None) -> dict[str, str]:
         home = home or tempfile.mkdtemp(prefix="d2l-bench-")
