@@ -121,7 +121,7 @@ async def loaded(pilot: Pilot[Any], leftovers: int = 0) -> None:
         screen = pilot.app.screen
         if not isinstance(screen, InstancesScreen) or not screen.loaded:
             return False
-        busy = any(w.node is screen and not w.is_finished for w in pilot.app.workers)
+        busy = screen.leftovers_due or any(w.node is screen and not w.is_finished for w in pilot.app.workers)
         return not busy and len(screen.leftovers) == leftovers
 
     await wait_until(pilot, ready, TIMEOUT)
