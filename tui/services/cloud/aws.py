@@ -136,39 +136,53 @@ class Session:
         return self._core.create_client(service, region_name=region_name, config=config)
 
 
-_CLASSES_SHARED = False
-_CLASSES_LOCK = threading.Lock()
+_SHARED = False
+_SHARED_LOCK = threading.Lock()
 
 
 def _share_client_classes() -> None:
-    """One client class per (event hooks, service, API version) instead of one per client.
+    """One service model and one client class per Session and service, instead of one per client.
 
-    botocore builds a new class for every client, with a method per API operation (about 750 for
-    EC2): the instances screen and `ls` make one EC2 client per region (~20), and those classes
-    were a third of `ls`'s CPU and about 1 MiB each. The class holds only the methods; each client
-    keeps its own region, config, endpoint and copy of the hooks. The classes are kept per event
-    emitter (one a Session), because a `creating-client-class` hook of one Session may shape it.
+    The instances screen and `ls` make one EC2 client per region (~20 on AWS, 38 on moto), and
+    botocore made each from scratch: a new service model (whose endpoint-discovery check walks all
+    ~750 EC2 operations) and a new class with a method per operation. That was most of a client's
+    cost (~17 ms, ~1 MiB). Both are read-only descriptions of the API: each client still has its own
+    region, config, endpoint, credentials and copy of the hooks. They are kept per Session (its
+    loader, its event emitter), because a Session's `creating-client-class` hook may shape the class.
     """
-    global _CLASSES_SHARED
+    global _SHARED
     import weakref
 
     from botocore.client import ClientCreator
 
-    with _CLASSES_LOCK:
-        if _CLASSES_SHARED:
+    with _SHARED_LOCK:
+        if _SHARED:
             return
-        _CLASSES_SHARED = True
+        _SHARED = True
+        load_model = ClientCreator._load_service_model
         make_class = ClientCreator._create_client_class
+        models: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Any]] = (
+            weakref.WeakKeyDictionary()
+        )
         classes: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], type]] = weakref.WeakKeyDictionary()
+
+        def service_model(creator: ClientCreator, service_name: str, api_version: str | None = None) -> Any:
+            key = (service_name, api_version)
+            with _SHARED_LOCK:
+                made = models.setdefault(creator._loader, {})
+                if key not in made:
+                    made[key] = load_model(creator, service_name, api_version)
+                return made[key]
 
         def client_class(creator: ClientCreator, service_name: str, service_model: Any) -> type:
             key = (service_name, service_model.api_version)
-            with _CLASSES_LOCK:
+            with _SHARED_LOCK:
                 made = classes.setdefault(creator._event_emitter, {})
                 if key not in made:
                     made[key] = make_class(creator, service_name, service_model)
                 return made[key]
 
+        ClientCreator._load_service_model = service_model  # type: ignore[method-assign]
         ClientCreator._create_client_class = client_class  # type: ignore[method-assign]
 
 
