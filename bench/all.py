@@ -61,7 +61,10 @@ def instances(
     """`d2l-tui --instances`: the first frame, every row on screen, the sweep done with costs, and
     the peak memory with the screen open (leftovers listed too)."""
     with TmuxRun([str(BIN), "--instances"], env) as run:
-        fig[f"{prefix}.first"] = run.wait_for("first", lambda s: "Your instances" in s)
+        # Its first frame: the starting screen that says it opens them, or the screen itself.
+        fig[f"{prefix}.first"] = run.wait_for(
+            "first", lambda s: "Opening your instances" in s or "Your instances" in s
+        )
         fig[f"{prefix}.first_cpu"] = run.seen.cpu["first"]
         if count:
 
