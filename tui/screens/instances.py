@@ -353,6 +353,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         fresh = {r.key: r for r in rows}
         now = self.ctx.clock()
         added = False
+        was_remembered = self.remembered
         with self.app.batch_update():
             for key in list(self.shown):
                 if key not in fresh:
@@ -385,7 +386,12 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         if stage == "first":
             # Not `loaded` yet: the sweep of every region is still going, and may add or remove rows.
             self.say(f"{len(rows)} instance(s) in the regions used last time; checking every other region…")
-            self.refresh_bindings()
+            # Only when last time's rows gave way to live ones (their keys apply now): each refresh
+            # recomposes the footer, and the first sweep paints once per region (~20, 38 on moto),
+            # which was a third of the app's CPU before the rows were all on screen. A new cursor
+            # row refreshes them itself (on_data_table_row_highlighted).
+            if was_remembered:
+                self.refresh_bindings()
             return
         first_answer = not self.loaded
         self.loaded = True
