@@ -117,7 +117,9 @@ class TmuxRun:
                 self.seen.peak_rss_mib = peak_rss_mib(self.pid)
             except OSError:
                 pass
-        server = self._tmux("display-message", "-p", "#{pid}").stdout.strip()
+        server, _, socket = (
+            self._tmux("display-message", "-p", "#{pid} #{socket_path}").stdout.strip().partition(" ")
+        )
         self._tmux("kill-server")
         # Wait for the program and the server to be gone: the next run must not overlap them.
         deadline = time.monotonic() + 10
@@ -126,6 +128,8 @@ class TmuxRun:
                 if _zombie(pid):
                     break
                 time.sleep(0.01)
+        if socket:
+            Path(socket).unlink(missing_ok=True)  # a killed server may leave its socket file
 
 
 def _zombie(pid: int) -> bool:
