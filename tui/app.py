@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECKING = "Checking your AWS credentials…"
+OPENING = "Opening your instances…"
 
 
 def wizard_steps() -> list[type[StepScreen]]:
@@ -95,7 +96,8 @@ class D2lApp(App[None]):
         self._quota_news_asked = False
         self._instances_closed: asyncio.Event | None = None  # set when `--instances`' first screen closes
         self._wizard_from_start = False  # launch from an image: the loop goes back to the first step
-        self._starting_status = Static("Starting the simulated cloud…" if demo else CHECKING)
+        opening = OPENING if self.open_instances and not demo else CHECKING
+        self._starting_status = Static("Starting the simulated cloud…" if demo else opening)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="starting"):
@@ -108,19 +110,26 @@ class D2lApp(App[None]):
             # `--instances` on AWS: that screen is the first frame, painting last time's list. Its
             # own listing proves the credentials (when every region fails it says why), so the
             # identity round trip and the quota-request news wait (on_instances_screen_listed).
-            from tui.screens.instances import InstancesScreen
-
+            # The light starting screen paints first (as the wizard's does): building the table,
+            # its styles and keys took as long again as the whole first frame.
             self.open_instances = False
             self._instances_closed = asyncio.Event()
-            self.push_screen(InstancesScreen(self._aws_context()), lambda _: self._instances_closed.set())
-            if self.open_instance is not None:
-                from tui.screens.cockpit import CockpitScreen
-
-                # Escape leaves the cockpit for the list, as when it was opened from there.
-                self.push_screen(CockpitScreen(self._aws_context(), self.open_instance))
+            self.call_after_refresh(self._open_instances_first)
         # After the first frame: the worker imports boto3 (and moto) in a thread, and the GIL it
         # holds while importing would otherwise delay the first paint.
         self.call_after_refresh(self.run_wizard)
+
+    def _open_instances_first(self) -> None:
+        from tui.screens.instances import InstancesScreen
+
+        closed = self._instances_closed
+        assert closed is not None
+        self.push_screen(InstancesScreen(self._aws_context()), lambda _: closed.set())
+        if self.open_instance is not None:
+            from tui.screens.cockpit import CockpitScreen
+
+            # Escape leaves the cockpit for the list, as when it was opened from there.
+            self.push_screen(CockpitScreen(self._aws_context(), self.open_instance))
 
     def _aws_context(self) -> AppContext:
         if self.ctx is None:

@@ -60,7 +60,10 @@ def loaded(pilot: Pilot[object], selector: str) -> Callable[[], bool]:
     def check() -> bool:
         screen = pilot.app.screen
         found = screen.query(selector)
-        busy = any(w.node is screen and not w.is_finished for w in pilot.app.workers)
+        # The instances screen's leftovers sweep waits for a quiet moment before its worker starts.
+        busy = getattr(screen, "leftovers_due", False) or any(
+            w.node is screen and not w.is_finished for w in pilot.app.workers
+        )
         return bool(found) and not found.first().loading and not busy
 
     return check

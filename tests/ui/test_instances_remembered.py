@@ -25,7 +25,9 @@ from tui.services.cloud.lifecycle import describe_one
 
 
 def idle(screen: InstancesScreen) -> bool:
-    return all(w.is_finished for w in screen.app.workers if w.node is screen)
+    """No worker of the screen running, and none waiting to start (the leftovers sweep waits for
+    a quiet moment after the list is painted)."""
+    return not screen.leftovers_due and all(w.is_finished for w in screen.app.workers if w.node is screen)
 
 
 def scope(aws: Aws) -> str:

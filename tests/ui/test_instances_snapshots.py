@@ -121,7 +121,7 @@ async def loaded(pilot: Pilot[Any], leftovers: int = 0) -> None:
         screen = pilot.app.screen
         if not isinstance(screen, InstancesScreen) or not screen.loaded:
             return False
-        busy = any(w.node is screen and not w.is_finished for w in pilot.app.workers)
+        busy = screen.leftovers_due or any(w.node is screen and not w.is_finished for w in pilot.app.workers)
         return not busy and len(screen.leftovers) == leftovers
 
     await wait_until(pilot, ready, TIMEOUT)
@@ -217,6 +217,8 @@ def test_remembered_list_while_aws_does_not_answer(
     on_every_call(aws, "before-call.ec2", offline)
 
     async def run_before(pilot: Pilot[Any]) -> None:
+        # Pushed once the starting screen has painted (tui/app.py): wait for it.
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, InstancesScreen), TIMEOUT)
         screen = pilot.app.screen
         assert isinstance(screen, InstancesScreen)
         status = screen.query_one("#instances-status")

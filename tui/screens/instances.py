@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Seconds the leftovers sweep waits after the list is painted (tui/screens/leftovers_section.py).
+LEFTOVERS_AFTER_S = 0.5
+
 COLUMNS = [
     ("name", "Name"),
     ("region", "Region"),
@@ -144,6 +147,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         self._unsubscribe: Callable[[], None] | None = None
         self._patience: Timer | None = None  # says so when AWS is slow to give its first answer
         self._gap_shown = False  # the status names regions that did not answer the last listing
+        self._leftovers_timer: Timer | None = None  # the leftovers sweep, waiting for a quiet moment
 
     def compose(self) -> ComposeResult:
         with Vertical(id="step-body"):
@@ -189,7 +193,8 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             self.call_after_refresh(self.load)
         else:
             table.loading = True
-            self.load()
+            # After the first frame, as above: the worker's imports would hold up the paint.
+            self.call_after_refresh(self.load)
         waiting = str(self.query_one("#instances-status", Static).render())  # with the remembered list's date
         self._patience = while_silent(self, lambda waited: self.say(f"{waiting} {no_answer_words(waited)}"))
 
@@ -258,14 +263,15 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             instance_memory.remember(self.ctx.cache_dir, scope, rows, self.ctx.clock())
         self._sync_ssh_config(rows, everywhere.complete)
         self.app.call_from_thread(self._show, rows, "done", everywhere.failed)
-        self.load_leftovers()
+        self.app.call_from_thread(self._leftovers_when_idle)
 
     def _region_answered(self, region: str, found: list[Instance], answered: int, asked: int) -> None:
         """From the sweep's thread: that region's rows join the table as soon as it answers."""
         from tui.services.cloud.costs import rows_without_costs
 
-        if answered < asked:  # the last answer is the complete list, painted next with its costs
-            self.app.call_from_thread(self._show_sweep, rows_without_costs(found), answered, asked)
+        # The last answer too: its rows are on screen before the costs are looked up (prices and
+        # volumes take a round trip or more per region), then the complete list replaces them.
+        self.app.call_from_thread(self._show_sweep, rows_without_costs(found), answered, asked)
 
     def _show_sweep(self, rows: list[InstanceRow], answered: int, asked: int) -> None:
         """Add the region's rows not shown yet; removals wait for the complete answer. Rows still
@@ -275,7 +281,10 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         kept = {} if self.remembered else dict(self.rows)
         merged = kept | {r.key: r for r in rows if r.key not in kept}
         self._show(list(merged.values()), "first")
-        self.say(f"{len(merged)} instance(s) so far; {answered} of {asked} regions answered…")
+        if answered < asked:
+            self.say(f"{len(merged)} instance(s) so far; {answered} of {asked} regions answered…")
+        else:
+            self.say(f"{len(merged)} instance(s) so far; every region answered; looking up their costs…")
 
     def _sort(self, table: DataTable[str]) -> None:
         """Region, then name (as `d2l-tui ls`). The cursor stays on the instance it was on, except
@@ -307,6 +316,28 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         except Exception as exc:  # a convenience: never hide the list because of it
             log.warning("ssh config include not updated: %s", exc)
 
+    def _leftovers_when_idle(self) -> None:
+        """The leftovers sweep (several calls in every region) starts once the list is painted and
+        no listing is in flight: it must never compete with the rows for the CPU or the network."""
+        if self._leftovers_timer is not None:
+            self._leftovers_timer.stop()
+        self._leftovers_timer = self.set_timer(LEFTOVERS_AFTER_S, self._leftovers_if_idle)
+
+    @property
+    def leftovers_due(self) -> bool:
+        """True while the leftovers sweep waits for its quiet moment (not started yet)."""
+        return self._leftovers_timer is not None
+
+    def _leftovers_if_idle(self) -> None:
+        self._leftovers_timer = None
+        listing = any(
+            w.node is self and w.group == "instances-refresh" and w.is_running for w in self.workers
+        )
+        if listing:
+            self._leftovers_when_idle()  # that listing ends by asking again
+            return
+        self.load_leftovers()
+
     @work(thread=True, exclusive=True, group="leftovers-refresh", exit_on_error=False)
     def load_leftovers(self) -> None:
         """After the instances, in its own worker: the table of instances never waits for it."""
@@ -336,6 +367,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         fresh = {r.key: r for r in rows}
         now = self.ctx.clock()
         added = False
+        was_remembered = self.remembered
         with self.app.batch_update():
             for key in list(self.shown):
                 if key not in fresh:
@@ -368,7 +400,12 @@ class InstancesScreen(InstanceActions, LeftoversSection):
         if stage == "first":
             # Not `loaded` yet: the sweep of every region is still going, and may add or remove rows.
             self.say(f"{len(rows)} instance(s) in the regions used last time; checking every other region…")
-            self.refresh_bindings()
+            # Only when last time's rows gave way to live ones (their keys apply now): each refresh
+            # recomposes the footer, and the first sweep paints once per region (~20, 38 on moto),
+            # which was a third of the app's CPU before the rows were all on screen. A new cursor
+            # row refreshes them itself (on_data_table_row_highlighted).
+            if was_remembered:
+                self.refresh_bindings()
             return
         first_answer = not self.loaded
         self.loaded = True

@@ -1,9 +1,13 @@
-"""boto3 access: one Session per (profile, region), clients made once and shared.
+"""botocore access: one Session per profile, clients made once per (service, region) and shared.
 
-boto3 clients are thread-safe but Sessions are not, so sessions and clients are created under a
-lock and then shared by the thread workers. boto3 itself honours ``AWS_ENDPOINT_URL`` (and the
+botocore clients are thread-safe but Sessions are not, so sessions and clients are created under a
+lock and then shared by the thread workers. botocore itself honours ``AWS_ENDPOINT_URL`` (and the
 per-service ``AWS_ENDPOINT_URL_EC2`` …), which is how a user or a test points the app at an
-emulator; nothing here overrides it. boto3 is imported lazily so the first frame paints first.
+emulator; nothing here overrides it. botocore is imported lazily so the first frame paints first.
+
+boto3 is not used: its Session is a thin layer over botocore's, and importing it (its S3 transfer
+manager, its resource models) cost 0.1 to 0.4 s of every start and `ls`. `Session` below is the
+part of a boto3 Session the app (and the hooks of the simulated cloud and the tests) use.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class Aws:
         self.simulated = simulated
         self._customize = customize
         self._lock = threading.Lock()
-        self._boto_session: Any = None  # the boto3 Session, made on first use
+        self._boto_session: Session | None = None  # made on first use
         self._clients: dict[tuple[str, str], Any] = {}
 
     @property
@@ -66,21 +70,12 @@ class Aws:
             region = None
         return region or DEFAULT_REGION
 
-    def _session(self, region: str | None = None) -> Any:
-        """The one boto3 Session of this profile. One Session serves every region: each new Session
+    def _session(self, region: str | None = None) -> Session:
+        """The one Session of this profile. One Session serves every region: each new Session
         re-parses the service models (seconds for EC2), while clients made from one share them."""
-        import boto3
-        import botocore.exceptions
-
         with self._lock:
             if self._boto_session is None:
-                try:
-                    session = boto3.session.Session(profile_name=self.profile)
-                except botocore.exceptions.ProfileNotFound as exc:
-                    raise CredentialsError(
-                        f"The AWS profile {self.profile!r} does not exist.",
-                        "Check `aws configure list-profiles`, or run without --profile.",
-                    ) from exc
+                session = Session(self.profile)
                 if self._customize is not None:
                     self._customize(session)
                 self._boto_session = session
@@ -111,6 +106,84 @@ class Aws:
     def identity(self) -> str:
         """The caller's ARN; raises CredentialsError with what to do when there is none."""
         return check_credentials(lambda: self.client("sts").get_caller_identity(), self.profile)
+
+
+class Session:
+    """What the app uses of a boto3 Session, on botocore alone: ``events`` (hooks), ``region_name``
+    and ``client``. A missing --profile is a CredentialsError here, as boto3's Session raised it."""
+
+    def __init__(self, profile: str | None = None) -> None:
+        import botocore.exceptions
+        import botocore.session
+
+        _share_client_classes()
+        self._core = botocore.session.Session(profile=profile)
+        try:
+            self._core.get_scoped_config()  # reads the profile now: a wrong name fails here
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise CredentialsError(
+                f"The AWS profile {profile!r} does not exist.",
+                "Check `aws configure list-profiles`, or run without --profile.",
+            ) from exc
+        self.events = self._core.get_component("event_emitter")
+
+    @property
+    def region_name(self) -> str | None:
+        region = self._core.get_config_variable("region")
+        return str(region) if region else None
+
+    def client(self, service: str, region_name: str | None = None, config: Any = None) -> Any:
+        return self._core.create_client(service, region_name=region_name, config=config)
+
+
+_SHARED = False
+_SHARED_LOCK = threading.Lock()
+
+
+def _share_client_classes() -> None:
+    """One service model and one client class per Session and service, instead of one per client.
+
+    The instances screen and `ls` make one EC2 client per region (~20 on AWS, 38 on moto), and
+    botocore made each from scratch: a new service model (whose endpoint-discovery check walks all
+    ~750 EC2 operations) and a new class with a method per operation. That was most of a client's
+    cost (~17 ms, ~1 MiB). Both are read-only descriptions of the API: each client still has its own
+    region, config, endpoint, credentials and copy of the hooks. They are kept per Session (its
+    loader, its event emitter), because a Session's `creating-client-class` hook may shape the class.
+    """
+    global _SHARED
+    import weakref
+
+    from botocore.client import ClientCreator
+
+    with _SHARED_LOCK:
+        if _SHARED:
+            return
+        _SHARED = True
+        load_model = ClientCreator._load_service_model
+        make_class = ClientCreator._create_client_class
+        models: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        classes: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], type]] = weakref.WeakKeyDictionary()
+
+        def service_model(creator: ClientCreator, service_name: str, api_version: str | None = None) -> Any:
+            key = (service_name, api_version)
+            with _SHARED_LOCK:
+                made = models.setdefault(creator._loader, {})
+                if key not in made:
+                    made[key] = load_model(creator, service_name, api_version)
+                return made[key]
+
+        def client_class(creator: ClientCreator, service_name: str, service_model: Any) -> type:
+            key = (service_name, service_model.api_version)
+            with _SHARED_LOCK:
+                made = classes.setdefault(creator._event_emitter, {})
+                if key not in made:
+                    made[key] = make_class(creator, service_name, service_model)
+                return made[key]
+
+        ClientCreator._load_service_model = service_model  # type: ignore[method-assign]
+        ClientCreator._create_client_class = client_class  # type: ignore[method-assign]
 
 
 def check_credentials(call: Any, profile: str | None = None) -> str:
