@@ -453,8 +453,12 @@ class InstancesScreen(InstanceActions, LeftoversSection):
     # -- selection ------------------------------------------------------------------------------
 
     def selected(self) -> InstanceRow | None:
-        table = self.query_one(DataTable)
-        if not self.rows or table.row_count == 0:
+        if not self.rows:
+            return None
+        # The footer asks (check_action) as soon as it mounts, which can be before the table has.
+        tables = self.query(DataTable)
+        table = tables.first() if tables else None
+        if table is None or table.row_count == 0:
             return None
         try:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value

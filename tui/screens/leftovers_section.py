@@ -141,8 +141,12 @@ class LeftoversSection(Screen[None]):
         self.refresh_bindings()
 
     def highlighted_leftover(self) -> Leftover | None:
-        table = self.query_one("#leftovers-table", DataTable)
-        if not self.leftovers or table.row_count == 0:
+        if not self.leftovers:
+            return None
+        # The footer asks (check_action) as soon as it mounts, which can be before the table has.
+        tables = self.query("#leftovers-table").results(DataTable)
+        table = next(tables, None)
+        if table is None or table.row_count == 0:
             return None
         try:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
