@@ -246,9 +246,12 @@ async def write_config(
     """Write the setting (the JSON travels on stdin: nothing of it on a command line), run one check,
     and return the status that check wrote. Paths left out are where the instance says."""
     quoted = _on_instance(config_path, INSTANCE_CONFIG)
+    # The setting is read from stdin first, whatever follows: a script that exits before reading it
+    # (no agent there) closes the channel under the app's write (BrokenPipeError, seen in the suite).
     script = (
+        "setting=$(cat)\n"
         f"test -e {quoted} || {{ echo '::not-installed::'; exit 3; }}\n"
-        f"{sudo} tee {quoted}.new >/dev/null && {sudo} mv {quoted}.new {quoted} || exit 4\n"
+        f"printf '%s\\n' \"$setting\" | {sudo} tee {quoted}.new >/dev/null && {sudo} mv {quoted}.new {quoted} || exit 4\n"
         f"{agent_command} >/dev/null 2>&1\n" + _status_command(status_path)
     )
     result = await conn.run("bash -c " + shlex.quote(script), input=config_json(config) + "\n", check=False)
