@@ -422,7 +422,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             monthly = sum(r.disk_usd_per_month for r in rows)
             self.say(
                 f"{len(rows)} instance(s); running: {money(hourly, '/h')}; disks: {money(monthly, '/month')}. "
-                "Enter: its cockpit (l setup, t Jupyter, g GPUs)."
+                "Enter: its cockpit (l setup, t Jupyter, g GPUs, B benchmark)."
             )
         self.refresh_bindings()
         self._arm()
