@@ -47,3 +47,26 @@ async def test_same_keys_keep_their_widgets_and_a_change_shows() -> None:
         app.bind("g", "gpu", description="GPU")
         app.screen.refresh_bindings()
         await wait_until(pilot, lambda: keys(app).get("g") is True)
+
+
+async def test_a_new_screens_footer_is_built_once() -> None:
+    """The keys its first compose shows count as shown: the bindings signal after a screen's mount
+    does not build the same keys again (it did: a fifth of Enter → cockpit's first paint). Fails if
+    Textual's _bindings_ready flag, read by KeysFooter.compose, goes away (the footer still works)."""
+    from textual.screen import Screen
+
+    class Second(Screen[None]):
+        BINDINGS = [Binding("g", "gpu", "GPU")]
+
+        def compose(self) -> ComposeResult:
+            yield KeysFooter()
+
+    app = KeysApp()
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: bool(keys(app)))
+        await app.push_screen(Second())
+        await wait_until(pilot, lambda: "g" in {k.key for k in app.screen.query(FooterKey)})
+        first = list(app.screen.query(FooterKey))
+        for _ in range(3):
+            await pilot.pause()
+        assert list(app.screen.query(FooterKey)) == first

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+from textual.app import ComposeResult
 from textual.widgets import Footer
 
 
@@ -33,6 +34,14 @@ class KeysFooter(Footer):
             for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
             if binding.show or key == palette
         ) + (self.show_command_palette, self.app.ENABLE_COMMAND_PALETTE)
+
+    def compose(self) -> ComposeResult:
+        # What the first compose shows counts as shown: the bindings signal that follows a new
+        # screen's mount would otherwise rebuild the same keys once more (a fifth of Enter → cockpit).
+        # _bindings_ready: Textual's own flag (False until the screen's bindings are known); its
+        # compose shows no keys before it, so only a compose that shows keys counts.
+        self._shown = self._keys() if getattr(self, "_bindings_ready", False) else None
+        yield from super().compose()
 
     async def recompose(self) -> None:
         keys = self._keys()
