@@ -295,7 +295,11 @@ class D2lApp(App[None]):
         from tui.screens.instance_actions import InstanceActions
         from tui.screens.instances import InstancesScreen
 
-        if self.ctx is None or not self.credentials_ok or isinstance(self.screen, InstanceActions):
+        if self.ctx is None or not self.credentials_ok or isinstance(self.screen, InstancesScreen):
+            return
+        below = self.screen_stack[-2] if len(self.screen_stack) > 1 else None
+        if isinstance(self.screen, InstanceActions) and isinstance(below, InstancesScreen):
+            self.screen.dismiss(None)  # a cockpit opened from the list: back to that list
             return
         self.push_screen(InstancesScreen(self.ctx))
 

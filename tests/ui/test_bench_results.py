@@ -164,6 +164,7 @@ async def test_B_on_the_instances_list_benchmarks_that_instance_from_its_cockpit
             assert isinstance(screen, InstancesScreen)
             assert "Benchmark results" in [c.title for c in app.get_system_commands(screen)]
             seen = set()
+            stack_depth = len(app.screen_stack)
             for _ in range(2):  # each row in turn: the stopped one first if it is on top
                 row = screen.selected()
                 assert row is not None
@@ -181,8 +182,9 @@ async def test_B_on_the_instances_list_benchmarks_that_instance_from_its_cockpit
                     assert isinstance(app.screen_stack[-2], CockpitScreen)
                     await pilot.press("escape")
                     await wait_until(pilot, lambda: isinstance(app.screen, CockpitScreen))
-                    await pilot.press("escape")
+                    await pilot.press("ctrl+l")  # the instances: the list this cockpit came from
                     await wait_until(pilot, lambda: app.screen is screen)
+                    assert len(app.screen_stack) == stack_depth
                 await pilot.press("down")
                 await pilot.pause()
             assert seen == {"running", "stopped"}

@@ -141,3 +141,23 @@ async def test_keys_cut_from_the_footer_at_80x24_are_listed_by_question_mark(
             assert words in listed, (words, listed)
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: not app.screen.query(HelpPanel))
+
+
+async def test_escape_while_typing_a_log_filter_leaves_the_filter_not_the_cockpit(
+    moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Input
+
+    cockpit = cockpit_on("setup", tmp_path, monkeypatch)
+    app = CockpitApp(cockpit)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: cockpit.live_pane("setup") is not None)
+        await pilot.press("slash", "u", "v")
+        box = cockpit.query_one("#provision-filter", Input)
+        assert box.display and box.value == "uv" and box.has_focus
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is cockpit  # the filter went, the cockpit stays
+        assert not box.display and box.value == ""
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is not cockpit)

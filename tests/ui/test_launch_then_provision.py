@@ -195,7 +195,7 @@ async def test_own_steps_only_on_ubuntu_launches_a_small_disk_and_runs_just_the_
         await pilot.pause()
         assert app.screen.__class__.__name__ == "StorageStep"
         refusal = error_text(app)
-        assert "at least 30 GiB" in refusal and "only my own setup steps" in refusal, refusal
+        assert "at least 30 GiB" in refusal and "Only my own setup steps" in refusal, refusal
         app.screen.query_one("#own-setup", Checkbox).value = True
         await pilot.pause()
         assert app.state.framework == OWN_SETUP
@@ -207,6 +207,13 @@ async def test_own_steps_only_on_ubuntu_launches_a_small_disk_and_runs_just_the_
         await wait_until(pilot, WIZARD[STEP_NAMES.index("ReviewStep")][1](pilot), TIMEOUT)
         framework = app.screen.query_one("#framework", Select)
         assert framework.value == OWN_SETUP  # the storage step's choice, carried
+        note = app.screen.query_one("#framework-note")
+        assert not note.display  # recipe.toml is there
+        recipe_text = user_recipe_path().read_text()
+        user_recipe_path().unlink()  # without it, the review says so before the launch
+        app.screen.render_framework_note(OWN_SETUP)  # type: ignore[attr-defined]
+        assert note.display and str(user_recipe_path()) in str(note.render())
+        user_recipe_path().write_text(recipe_text)
         framework.value = "pytorch"
         await pilot.press("ctrl+n")
         await pilot.pause()

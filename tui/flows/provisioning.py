@@ -38,13 +38,13 @@ def plan_setup(
     from tui.services.remote.provision import recipe_for
 
     if framework == OWN_SETUP:
-        return SetupRun(link, own_recipe(simulated=link.simulated), "fresh")
+        return SetupRun(link, own_recipe(simulated=link.simulated, name=link.label), "fresh")
 
     recipe = recipe_for(instance_type, framework, simulated=link.simulated, only=only)
     return SetupRun(link, recipe, "fresh")
 
 
-def own_recipe(*, simulated: bool) -> Recipe:
+def own_recipe(*, simulated: bool, name: str = "NAME") -> Recipe:
     """The user's recipe.toml alone (printed, not run, on the simulated cloud)."""
     from tui.services.errors import InputError
     from tui.services.remote.recipe import compose
@@ -54,7 +54,7 @@ def own_recipe(*, simulated: bool) -> Recipe:
     if not path.exists():
         raise InputError(
             f"No setup ran: this launch asked for your own steps only, and {path} does not exist.",
-            f"Write your steps there, then run: d2l-tui provision NAME --recipe {path}",
+            f"Write your steps there, then run: d2l-tui provision {name} --recipe {path}",
         )
     return compose(None, load_recipe_file(path), "pytorch", simulated=simulated)
 

@@ -91,7 +91,7 @@ class CockpitScreen(InstanceActions):
             "Benchmark",
             show=False,
             id="cockpit.bench",
-            tooltip="Measure its GPUs and the book's training (issue 16)",
+            tooltip="Measure its GPUs and the book's training, in money at its $/h",
         ),
         Binding("escape", "back", "Back", id="cockpit.back", tooltip="Back; setup and tunnel keep running"),
     ]
@@ -411,6 +411,15 @@ class CockpitScreen(InstanceActions):
         super().action_stop()
 
     def action_back(self) -> None:
+        """Esc leaves the innermost thing first: typing in the setup log's filter, then the cockpit."""
+        from textual.widgets import Input
+
+        focused = self.focused
+        if isinstance(focused, Input) and focused.id == "provision-filter":
+            pane = self.live_pane("setup")
+            if pane is not None:
+                pane.close_filter()  # type: ignore[attr-defined]
+                return
         self.dismiss(None)
 
     # -- auto-stop: the agent's words in the header (with the header's polls), `a` to change it ----

@@ -90,7 +90,7 @@ class TypeNameModal(ModalScreen[str | None]):
                     " and press Enter to terminate, or ctrl+o to create an image first.",
                 )
             )
-            yield Input(placeholder=self.expected, id="typed-name")
+            yield Input(placeholder="the name, as shown above", id="typed-name")
             yield Static("", classes="modal-error", id="terminate-error")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
@@ -139,7 +139,7 @@ class ImageNameModal(ModalScreen[tuple[str, bool] | None]):
         with Vertical(classes="modal-box"):
             yield Static(plain(f"Create an image of {self.instance_name}"), classes="modal-title")
             yield Static(
-                "The image keeps the disk (CUDA, conda, the book) as snapshots billed per GB-month; "
+                "The image keeps the disk (the driver, ~/d2l, the notebooks) as snapshots billed per GB-month; "
                 "launch it later from My AMIs. A running instance reboots once while it is taken."
             )
             yield Input(value=self.default, id="image-name")

@@ -335,6 +335,15 @@ class SetupPane(Vertical, can_focus=True):
         box.display = True
         box.focus()
 
+    def close_filter(self) -> None:
+        """Esc while typing a filter: the filter goes (all lines again), the log keeps the focus."""
+        box = self.query_one("#provision-filter", Input)
+        box.value = ""
+        box.display = False
+        view = self.query_one("#provision-log", LogView)
+        view.set_filter("")
+        view.focus()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "provision-filter":
             return

@@ -58,6 +58,7 @@ class ReviewStep(StepScreen):
             yield Select(
                 FRAMEWORK_OPTIONS, value=self.state.framework, allow_blank=False, id="framework", compact=True
             )
+            yield Static("", id="framework-note")
             yield Static("Stop it by itself when idle for (e.g. 30m, 2h, or off; Ctrl+O toggles):")
             yield Input(self.state.autostop.tag_value.split()[0], id="autostop", compact=True)
             yield Static("", id="autostop-note")
@@ -68,7 +69,28 @@ class ReviewStep(StepScreen):
         yield Static("", id="review-cost")
         yield Static("", id="review-placement")
 
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "framework":
+            self.render_framework_note(event.value)
+
+    def render_framework_note(self, framework: object) -> None:
+        """Own steps only, and no recipe.toml yet: said before the launch, not after it."""
+        from tui.services.remote.user_recipe import user_recipe_path
+
+        path = user_recipe_path()
+        missing = framework == OWN_SETUP and not path.exists()
+        note = self.query_one("#framework-note", Static)
+        note.update(
+            plain(
+                f"There is no {path} yet: nothing will run after the launch until you write it."
+                if missing
+                else ""
+            )
+        )
+        note.display = missing
+
     def on_mount(self) -> None:
+        self.render_framework_note(self.state.framework)
         assert self.state.gpu_type is not None
         self.query_one("#name", Input).value = self.state.name or default_name(
             self.state.gpu_type.instance_type

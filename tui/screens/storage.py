@@ -26,7 +26,7 @@ def validate_disk(text: str, image: ImageChoice, *, book_setup: bool = True) -> 
     if problem:
         own = minimum_disk(image.kind, image.root_gib, book_setup=False)[0]
         if book_setup and size >= own:  # only the book's floor refuses it: say the way around it
-            return None, f"{problem} Type {minimum} or more, or tick 'only my own setup steps' below."
+            return None, f"{problem} Type {minimum} or more, or tick 'Only my own setup steps'."
         return None, f"{problem} Type {minimum} or more."
     if size > MAX_DISK_GIB:
         return None, f"A gp3 volume can be at most {MAX_DISK_GIB} GiB."
@@ -48,7 +48,7 @@ class StorageStep(StepScreen):
         yield Input(id="disk", max_length=8)
         yield Static("", id="disk-cost")
         yield Checkbox(
-            f"Only my own setup steps (recipe.toml) after the launch, not the book's: no {BOOK_SETUP_DISK_GIB} GiB floor",
+            f"Only my own setup steps (recipe.toml): no {BOOK_SETUP_DISK_GIB} GiB floor",
             value=self.state.framework == OWN_SETUP,
             id="own-setup",
         )
