@@ -103,7 +103,10 @@ def test_launch_then_ls(endpoint: str, tmp_path: Path) -> None:
     assert progress[0].startswith(
         "Auto-stop: The instance stops (its disk stays, and is billed) after 30 min idle"
     )  # on by default
-    assert progress[1] == "Importing key pair d2l-tui into us-east-1 …" and progress[-1] == "Ready"
+    assert progress[1] == "Importing key pair d2l-tui into us-east-1 …" and progress[-2:] == [
+        "Ready",
+        "Launched book: `d2l-tui provision book` sets it up for the book.",
+    ]
 
     assert data["InstanceType"] == "g4dn.xlarge" and data["KeyName"] == "d2l-tui"
     assert data["MetadataOptions"]["HttpTokens"] == "required"

@@ -231,6 +231,9 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
 
     poll_interval = 0.2 if ctx.simulated else 3.0
     instance = launch(aws, spec, progress, poll_interval=poll_interval, key_dir=ctx.key_dir)
+    # stdout stays the id, then the ssh command (scripts read them); the name the other commands
+    # take goes with the next step on stderr.
+    say(f"Launched {spec.name}: `{PROG} provision {spec.name}` sets it up for the book.")
     print(instance.instance_id, flush=True)
     # The instance runs: from here a local file that fails is a warning and the exit code stays 0,
     # or a script retrying on failure would launch (and pay for) a second one.
