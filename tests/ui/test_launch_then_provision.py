@@ -232,3 +232,45 @@ async def test_own_steps_only_on_ubuntu_launches_a_small_disk_and_runs_just_the_
     volume_id = reservation["Instances"][0]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
     assert ctx.aws.client("ec2").describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Size"] == 12
     await hosts.stop()
+
+
+async def test_the_launch_screen_says_what_the_instance_is_now_after_the_cockpit_stopped_it(
+    hosts: DemoHosts, tmp_path: Path
+) -> None:
+    """Seen by a newcomer: after a stop in the cockpit, the launch screen still said "is running at"
+    the old address, and c copied an ssh command that could not work."""
+    from textual.widgets import Static
+
+    from tui.screens.cockpit import CockpitScreen
+    from tui.screens.launch_view import LaunchScreen
+
+    ctx = launching_context(hosts, tmp_path)
+    app = make_app(ctx, wizard=choices_before(ctx, ReviewStep))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name, ready, keys in WIZARD[STEP_NAMES.index("ReviewStep") :]:
+            await wait_for_screen(pilot, name)
+            await wait_until(pilot, ready(pilot), TIMEOUT)
+            await pilot.press(*keys)
+        await wait_for_screen(pilot, "CockpitScreen")
+        cockpit = app.screen
+        assert isinstance(cockpit, CockpitScreen)
+        await wait_until(pilot, lambda: cockpit.row is not None, 30)
+        await pilot.press("s")
+        await wait_for_screen(pilot, "ConfirmationModal")
+        await pilot.press("y")
+        ec2 = ctx.aws.client("ec2", "us-east-1")
+
+        def state() -> str:
+            [r] = ec2.describe_instances()["Reservations"]
+            return str(r["Instances"][0]["State"]["Name"])
+
+        await wait_until(pilot, lambda: state() == "stopped", 60)
+        await pilot.press("escape")
+        await wait_for_screen(pilot, "LaunchScreen")
+        view = app.screen
+        assert isinstance(view, LaunchScreen)
+        result = view.query_one("#launch-result", Static)
+        await wait_until(pilot, lambda: "is stopped" in str(result.render()), 30)
+        assert "running at" not in str(result.render())
+        assert not view.check_action("copy_ssh", ())
+    await hosts.stop()

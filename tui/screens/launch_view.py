@@ -73,7 +73,11 @@ class LaunchScreen(Screen[str]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_ssh":
-            return True if self.instance and self.instance.public_dns else False
+            return (
+                True
+                if self.instance and self.instance.state == "running" and self.instance.public_dns
+                else False
+            )
         if action == "back":
             return True if self.failed else False
         if action == "again":
@@ -140,20 +144,56 @@ class LaunchScreen(Screen[str]):
         error.add_class("visible")
         self.refresh_bindings()
 
+    def _show_result(self, instance: Instance | None) -> None:
+        """What the launched instance is now: running with its ssh command, or its state (a stop or
+        start changes the address; a terminate ends it), never a command that can't work."""
+        result = self.query_one("#launch-result", Static)
+        launched = self.instance
+        self.instance = instance
+        if instance is None:
+            gone = launched.instance_id if launched else self.spec.name
+            result.update(assemble((gone, "bold"), " no longer exists: it was terminated."))
+        elif instance.state != "running" or not (instance.public_dns or instance.public_ip):
+            result.update(
+                assemble(
+                    (instance.instance_id, "bold"),
+                    f" is {instance.state}. Its ssh command (and address) comes with the next start: "
+                    "ctrl+l, then Enter on it.",
+                )
+            )
+        else:
+            command = self._ssh_command(instance)
+            result.update(
+                assemble(
+                    (instance.instance_id, "bold"),
+                    " is running at ",
+                    (instance.public_dns or instance.public_ip or "-", "bold"),
+                    f"\n\n  {command}\n\nPress c to copy the ssh command.",  # a key path: plain
+                )
+            )
+        self.refresh_bindings()
+
+    def on_screen_resume(self) -> None:
+        # Back from the cockpit: it may have stopped, started (a new address) or terminated it.
+        if self.finished and self.instance is not None:
+            self.reread_instance(self.instance)
+
+    @work(thread=True, exclusive=True, group="launch-reread", exit_on_error=False)
+    def reread_instance(self, instance: Instance) -> None:
+        from tui.services.cloud.lifecycle import describe_one
+
+        try:
+            now = describe_one(self.ctx.aws, instance.region, instance.instance_id)
+        except Exception as exc:  # AWS not answering: the last words stay, the log says why
+            log.warning("could not re-read %s: %s", instance.instance_id, exc)
+            return
+        self.app.call_from_thread(self._show_result, now)
+
     def _succeeded(self, instance: Instance) -> None:
         self.instance = instance
         self.finished = True
         self.query_one("#launch-spinner").display = False
-        command = self._ssh_command(instance)
-        self.query_one("#launch-result", Static).update(
-            assemble(
-                (instance.instance_id, "bold"),
-                " is running at ",
-                (instance.public_dns or instance.public_ip or "-", "bold"),
-                f"\n\n  {command}\n\nPress c to copy the ssh command.",  # a key path: plain
-            )
-        )
-        self.refresh_bindings()
+        self._show_result(instance)
         self.notify(f"{instance.name} is ready.", title="Launched", markup=False)
         if self.ctx.provision_after_launch:
             from tui.screens.cockpit import open_provisioning
