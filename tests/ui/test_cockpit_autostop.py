@@ -130,6 +130,14 @@ async def test_the_header_says_the_agents_words_and_a_changes_them(
             await pilot.press("escape")
             await pilot.pause()
             assert '"idle_minutes": 45' in config.read_text()
+
+            # off: the header says off at once, never the last countdown beside "Off: …" below.
+            await pilot.press("a")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, AutostopModal))
+            pilot.app.screen.query_one("#autostop-idle", Input).value = "off"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: status(pilot).startswith("Off:"), 30)
+            assert header(pilot)[2] == "auto-stop off · a to change", header(pilot)
     finally:
         await hosts.stop()
     assert not os.path.exists(home / ".d2l-simulated" / "autostop" / "shutdown.log")

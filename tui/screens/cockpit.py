@@ -487,7 +487,9 @@ class CockpitScreen(InstanceActions):
                 error=True,
             )
             return
-        self.autostop_words = agent.removeprefix("Agent: ")
+        # Off is off: the agent's words may still be its last check's ("idle 18 of 30 min"), when
+        # its timer held the lock and the one-off check after the change had nothing to add.
+        self.autostop_words = agent.removeprefix("Agent: ") if setting.on else "auto-stop off"
         self._autostop_read_at = time.monotonic()
         self._show_instance()
         self.say(plan)

@@ -189,7 +189,7 @@ def describe(status: AutostopStatus | None, clock: Callable[[float], str] = _loc
             text += f" — {verb} at {at}" + (
                 f" ({status.stop_why})" if status.stop_why.startswith("cap") else ""
             )
-    if status.minute_s != 60:
+    if status.minute_s != 60 and status.state != "off":  # a countdown's unit; nothing counts when off
         text += f" (a minute is {status.minute_s:g} s here)"
     return text
 
