@@ -156,6 +156,8 @@ async def test_the_demo_tunnel_end_to_end(
             runtime = hosts.root / iid / "ubuntu" / ".local" / "share" / "jupyter" / "runtime"
             await wait_until(pilot, lambda: not list(runtime.glob("jpserver-*.json")), 10)
             assert refused(port)
+            said = str(jupyter(app).query_one("#tunnel-detail").render())
+            assert "t starts it again" in said and "keeps running" not in said, said
 
             # t starts Jupyter again, with the token it had: the URL the person kept still works.
             await pilot.press("t")

@@ -261,7 +261,12 @@ class JupyterPane(Vertical, can_focus=True):
             self._failed(exc, "Stopping Jupyter failed")
         else:
             self._hide_error()
-            self.notify(stopped_words(stopped, self.link.label), markup=False)
+            words = stopped_words(stopped, self.link.label)
+            self.notify(words, markup=False)
+            # The tunnel's own last words ("Jupyter keeps running … J stops it") are no longer true.
+            detail = self.query_one("#tunnel-detail", Static)
+            detail.update(Content(f"{words} t starts it again."))
+            detail.display = True
         finally:
             self.stopping_jupyter = False
             self.refresh_bindings()
