@@ -100,6 +100,9 @@ async def test_the_whole_cockpit_journey_with_keys_only(hosts: DemoHosts, tmp_pa
             assert cockpit.live_pane("gpu") is None and cockpit.live_pane("jupyter") is None
             said = waiting_text(cockpit, "gpu")
             assert f"{name} stopped running." in said and "Press S to start it." in said
+            # The status line settles with the header: not "is stopping." under "● stopped".
+            line = cockpit.query_one("#instances-status")
+            await wait_until(pilot, lambda: str(line.render()) == f"{name} is stopped.", 10)
 
             # Start (S): LaunchTime reset; the GPU stream and the tunnel come back on their own.
             await asyncio.sleep(1.1)  # LaunchTime has one-second resolution

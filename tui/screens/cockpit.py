@@ -320,7 +320,24 @@ class CockpitScreen(InstanceActions):
         self.say(f"{message} Press r to retry now.", error=True)
         self._arm()
 
+    # A lifecycle action's sentence names a passing state ("book is stopping."): once a poll shows
+    # where it settled, the status line says that instead of staying on the passing one.
+    _PASSING = ("pending", "stopping", "shutting-down")
+    _passing_said = ""
+
+    def acted(self, message: str) -> None:
+        super().acted(message)
+        self._passing_said = message if message.rstrip(".").endswith(self._PASSING) else ""
+
+    def _settle_status_line(self) -> None:
+        if self._passing_said and self.instance.state not in self._PASSING:
+            status = self.query_one("#instances-status", Static)
+            if str(status.render()) == self._passing_said:
+                self.say(f"{self.instance.name or self.instance_id} is {self.instance.state}.")
+            self._passing_said = ""
+
     def _show_instance(self) -> None:
+        self._settle_status_line()
         now = self.ctx.clock()
         self.query_one(InstanceHeader).show(
             self.instance, None if self.gone else self.row, now, self.autostop_words
