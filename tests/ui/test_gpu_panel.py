@@ -142,6 +142,10 @@ async def test_eight_gpus_their_processes_and_the_keys(
         await pilot.press("space")
         assert screen.sampler.paused and "Paused" in state_text(screen)
         assert "-streaming" not in screen.query_one(GpuStateLine).classes
+        await pilot.press("plus")  # paused, a change says it applies once sampling again
+        assert screen.sampler.paused and screen.sampler.interval_ms == 5000
+        notes = [n.message for n in pilot.app._notifications]
+        assert "Paused: space samples again, every 5 s." in notes, notes
         await pilot.press("space")
         assert not screen.sampler.paused
 

@@ -280,6 +280,8 @@ class GpuPane(Vertical, can_focus=True):
             self.notify(
                 f"Already sampling every {interval_text(now)} (500 ms is the shortest).", markup=False
             )
+        elif self.sampler.paused:  # nothing is sampled now: say what the change will do
+            self.notify(f"Paused: space samples again, every {interval_text(now)}.", markup=False)
         else:
             self.notify(f"Sampling every {interval_text(now)}.", markup=False)
         self._show_summary()
