@@ -178,7 +178,12 @@ async def test_reattach_shows_a_finished_run_and_nothing_when_none(
     async with ProvisionApp(screen).run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: finished(pilot), 30)
         assert screen.outcome is not None and screen.outcome.not_started
-        assert "Nothing has been set up" in str(screen.query_one("#step-error", Static).render())
+        said = str(screen.query_one("#step-error", Static).render())
+        assert "Nothing has been set up" in said and f"d2l-tui provision {screen.link.label}" in said
+        # Not "Connecting…" above it: the link did connect, and found nothing to follow.
+        assert (
+            str(screen.query_one("#provision-link", Static).render()) == "Connected: no setup has run here."
+        )
     await cloud[1].stop()
 
 

@@ -275,9 +275,11 @@ class SetupPane(Vertical, can_focus=True):
             )
             self.notify(f"{self.link.label} is set up.", title="Provisioning finished", markup=False)
         elif outcome.not_started:
+            self.query_one("#provision-link", Static).update("Connected: no setup has run here.")
+            name = self.link.label
             self._show_error(
-                "Nothing has been set up on this instance yet. Start it from the launch, "
-                "or run `d2l-tui provision NAME`."
+                f"Nothing has been set up on this instance yet. `d2l-tui provision {name}` runs the "
+                f"book's steps; `d2l-tui provision {name} --recipe FILE` only yours."
             )
         else:
             from tui.flows.provisioning import failed_step_words
