@@ -233,3 +233,23 @@ async def test_escape_in_the_gpu_filter_leaves_the_filter_not_the_step(aws: Aws,
         assert app.screen.query_one("#gpu-types").has_focus
         await pilot.press("escape")  # now the step
         await wait_for_screen(pilot, "LimitsStep")
+
+
+async def test_the_reviews_setup_list_opens_with_every_choice(aws: Aws, tmp_path: Path) -> None:
+    """A Select's list is an OptionList: the app's OptionList rule (max-height: 1fr) opened it one
+    row tall, so a newcomer saw only the chosen framework."""
+    from textual.widgets import Select
+    from textual.widgets._select import SelectOverlay
+
+    from tui.screens.review import FRAMEWORK_OPTIONS
+
+    app = app_on(build_context(aws, tmp_path), "ReviewStep")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, "ReviewStep")
+        select = app.screen.query_one("#framework", Select)
+        select.focus()
+        await pilot.press("enter")
+        overlay = select.query_one(SelectOverlay)
+        await wait_until(pilot, lambda: overlay.region.height > 1)
+        await pilot.pause()
+        assert overlay.region.height >= len(FRAMEWORK_OPTIONS), overlay.region
