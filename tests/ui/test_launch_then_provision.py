@@ -46,6 +46,14 @@ def launching_context(hosts: DemoHosts, tmp_path: Path) -> Any:
     return ctx
 
 
+async def launch_from_review(pilot: Any) -> None:
+    """The review's defaults, then Launch, as keys."""
+    for name, ready, keys in WIZARD[STEP_NAMES.index("ReviewStep") :]:
+        await wait_for_screen(pilot, name)
+        await wait_until(pilot, ready(pilot), TIMEOUT)
+        await pilot.press(*keys)
+
+
 @pytest.fixture
 def hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoHosts]:
     monkeypatch.setenv("D2L_SIM_DELAY", "0")  # the simulated steps print without pausing
@@ -86,15 +94,10 @@ async def test_a_garbled_known_hosts_stops_the_setup_with_its_name_not_a_long_co
     path = known_hosts_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(garbled)
-    ctx = build_context(Aws(region="us-east-1", customize=demo_answers(hosts)), tmp_path, simulated=True)
-    ctx.provision_after_launch = True
-    ctx.ssh_endpoint = hosts.endpoint
+    ctx = launching_context(hosts, tmp_path)
     app = make_app(ctx, wizard=choices_before(ctx, ReviewStep))
     async with app.run_test(size=(120, 40)) as pilot:
-        for name, ready, keys in WIZARD[STEP_NAMES.index("ReviewStep") :]:
-            await wait_for_screen(pilot, name)
-            await wait_until(pilot, ready(pilot), TIMEOUT)
-            await pilot.press(*keys)
+        await launch_from_review(pilot)
         await wait_for_screen(pilot, "CockpitScreen")
         await wait_until(pilot, lambda: bool(app.screen.query(SetupPane)))
         screen = app.screen.query_one(SetupPane)
@@ -247,10 +250,7 @@ async def test_the_launch_screen_says_what_the_instance_is_now_after_the_cockpit
     ctx = launching_context(hosts, tmp_path)
     app = make_app(ctx, wizard=choices_before(ctx, ReviewStep))
     async with app.run_test(size=(120, 40)) as pilot:
-        for name, ready, keys in WIZARD[STEP_NAMES.index("ReviewStep") :]:
-            await wait_for_screen(pilot, name)
-            await wait_until(pilot, ready(pilot), TIMEOUT)
-            await pilot.press(*keys)
+        await launch_from_review(pilot)
         await wait_for_screen(pilot, "CockpitScreen")
         cockpit = app.screen
         assert isinstance(cockpit, CockpitScreen)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-PROG = "d2l-tui"
+from tui.logs import PROG  # the one program name, re-exported for the commands
 
 # Exit status of a listing (ls, ls --leftovers, cleanup) that some regions did not answer: what was
 # printed is what the other regions said, and the missing regions are named on stderr.

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui.bench_record import BOOK_EPOCHS, BenchRecord, DeviceFigures
+from tui.bench_record import BOOK_EPOCHS, BenchRecord
+from tui.logs import PROG
 from tui.services.errors import D2lError
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from tui.models import Instance
     from tui.services.remote.instance_link import InstanceLink
     from tui.services.remote.provision import RemoteState, Update
-
-PROG = "d2l-tui"
 
 
 class BenchRefused(D2lError):
@@ -109,7 +108,7 @@ def setup_problem(label: str, setup: RemoteState) -> BenchRefused | None:
     """The setup's state on the instance as a refusal; None when it finished."""
     if setup.status == "done" and not setup.running:
         return None
-    if setup.running or setup.status in ("running",) or setup.status.startswith("rebooting"):
+    if setup.running or setup.status == "running" or setup.status.startswith("rebooting"):
         return BenchRefused(
             f"The setup on {label} is still running: the benchmark needs the book's environment it installs.",
             f"Follow it (l in the cockpit, or `{PROG} provision {label} --attach`), then benchmark.",
@@ -122,7 +121,7 @@ def setup_problem(label: str, setup: RemoteState) -> BenchRefused | None:
         )
     return BenchRefused(
         f"The setup hasn't been run on {label}: the benchmark runs in the book's environment it installs.",
-        f"Run the setup first (s in the cockpit, or `{PROG} provision {label}`), then benchmark.",
+        f"Run the setup first (`{PROG} provision {label}`), then benchmark.",
     )
 
 
@@ -225,18 +224,16 @@ def record_from(raw: dict[str, Any], target: BenchTarget, when: datetime) -> Ben
             "price_per_hour": target.price_per_hour,
         }
     )
+    if record.backend == "numpy":  # the CPU check: no GPU datasheet applies
+        return record
     devices = []
     for device in record.devices:
-        peaks = peaks_for(device.name) if record.backend != "numpy" else None
-        if peaks is None and record.backend != "numpy":
-            peaks = peaks_for(target.gpu_name)
+        peaks = peaks_for(device.name) or peaks_for(target.gpu_name)
         matmul = tuple(
             replace(m, peak_tflops=peaks.tflops.get(m.precision)) if peaks and m.peak_tflops is None else m
             for m in device.matmul
         )
-        devices.append(
-            DeviceFigures(device.index, device.name, matmul, device.memory_gbs, device.host_to_device_gbs)
-        )
+        devices.append(replace(device, matmul=matmul))
     return replace(record, devices=tuple(devices))
 
 

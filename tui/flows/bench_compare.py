@@ -297,5 +297,5 @@ def _matmul_cell(figure: Matmul | None) -> str:
 
 NO_RUNS = (
     "No benchmark runs yet. Run one on an instance with `d2l-tui bench NAME` (add --quick for a short "
-    "run) or from the instance's view; every run's figures are kept and compared here."
+    "run) or with B on an instance; every run's figures are kept and compared here."
 )

@@ -15,8 +15,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
+from tui.widgets.keys_footer import KeysFooter
 from tui.widgets.log_view import LogView
 from tui.widgets.plain import plain, then_markup
 
@@ -69,7 +70,7 @@ class BenchScreen(Screen[None]):
         yield Static("Looking up the instance and its price…", id="bench-link")
         yield LogView(max_lines=5_000, id="bench-log")
         yield Static("", id="bench-summary")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.run_bench()
@@ -85,7 +86,7 @@ class BenchScreen(Screen[None]):
                 self.query_one("#bench-log", LogView).add_lines([notice])
             outcome = await bench.run_bench(target, self._update)
         except D2lError as exc:
-            self._say_problem(f"{exc.what} {exc.next_step}".strip())
+            self._say_problem(str(exc))
             return
         except Exception as exc:  # a dropped link that gave up, a host key: said, not a traceback
             log.warning("benchmark of %s failed", self.link.label, exc_info=True)

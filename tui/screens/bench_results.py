@@ -17,9 +17,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui.flows.bench_compare import NO_RUNS, Comparison, compare, notes, transposed
+from tui.widgets.keys_footer import KeysFooter
 from tui.widgets.plain import plain
 from tui.widgets.scaling_plot import ScalingPlot
 
@@ -72,7 +73,7 @@ class BenchResultsScreen(Screen[None]):
                     yield Static("", id="bench-notes", classes="bench-note")
                 with TabPane("Speed-up by GPUs (exercise 3)", id="scaling"):
                     yield ScalingPlot((), id="bench-plot")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(TabbedContent).display = False  # until there is something to compare
