@@ -68,7 +68,9 @@ def panel(
     instance = make_instance(aws)
     home = hosts.root / instance.instance_id / "ubuntu"
     home.mkdir(parents=True)
-    control(home, **{"profile": "h100", **settings})  # not the instance type's T4: these pictures are H100s
+    # Not the instance type's T4: these pictures are H100s, their loaded and idle captures taking turns
+    # (load=capture), not the demo's idle-until-a-process-trains (load=follow, tests/test_demo_gpu_load.py).
+    control(home, **{"profile": "h100", "load": "capture", **settings})
     link = InstanceLink(
         aws,
         instance,

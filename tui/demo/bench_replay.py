@@ -82,14 +82,19 @@ def replay_record(instance_type: str) -> dict[str, Any]:
     }
 
 
+# This Python, registered as holding the simulated GPUs while it runs (the GPU pane shows them busy).
+GPU_PYTHON = Path(__file__).resolve().parent / "bin" / "gpu-python"
+
+
 def bench_environment(home: Path, instance_type: str) -> dict[str, str]:
     """What the simulated machine's benchmark step reads (tui/services/remote/bench.py): this Python
-    in place of ~/d2l's, and the record to replay."""
+    (through gpu-python) in place of ~/d2l's, and the record to replay."""
     record = home / ".d2l-simulated" / "bench-replay.json"
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(replay_record(instance_type)))
     return {
-        "D2L_BENCH_PYTHON": sys.executable,
+        "D2L_BENCH_PYTHON": str(GPU_PYTHON),
+        "D2L_SIM_PYTHON": sys.executable,
         "D2L_BENCH_REPLAY": str(record),
         "D2L_BENCH_REPLAY_DELAY": f"{REPLAY_DELAY_S:g}",
     }

@@ -113,8 +113,9 @@ class DemoHosts:
 
 def _gpu_environment(instance_type: str) -> dict[str, str]:
     """The replaying nvidia-smi shows the instance type's GPUs (captures of that model, that many;
-    a test's control file can still set another profile)."""
-    return {"D2L_FAKE_NVIDIA_SMI_INSTANCE_TYPE": instance_type}
+    a test's control file can still set another profile), busy only while a training process holds
+    them, as on AWS (tui/demo/gpu_load.py)."""
+    return {"D2L_FAKE_NVIDIA_SMI_INSTANCE_TYPE": instance_type, "D2L_FAKE_NVIDIA_SMI_LOAD": "follow"}
 
 
 def _pace_environment() -> dict[str, str]:
