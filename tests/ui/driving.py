@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
 
 from tui.context import AppContext
+from tui.models import Instance
 from tui.services.cloud.aws import Aws
 
 # Fixed "measured" latencies: the region step sorts by them, so tests know which row is first.
@@ -67,3 +69,30 @@ def loaded(pilot: Pilot[object], selector: str) -> Callable[[], bool]:
         return bool(found) and not found.first().loading and not busy
 
     return check
+
+
+@contextlib.asynccontextmanager
+async def demo_instance_set_up(
+    tmp_path: Path, key: Path, name: str = "demo-box", instance_type: str = "g4dn.xlarge"
+) -> AsyncIterator[tuple[AppContext, Instance]]:
+    """A --demo instance whose setup finished (a real, tiny run of the setup's runner on its loopback
+    host, so "setup finished" checks pass as on an instance), and the context to open it with."""
+    from tests.support.instances import make_instance
+    from tests.support.screen_app import demo_cloud
+    from tui.models import Recipe, RecipeStep
+    from tui.services.remote.provision import follow_run
+
+    with demo_cloud(tmp_path) as (aws, hosts):
+        instance = make_instance(aws, name, instance_type)
+        ctx = build_context(aws, tmp_path, simulated=True)
+        ctx.ssh_endpoint = hosts.endpoint
+        link = ctx.instance_link(instance, key)
+        setup = Recipe(
+            steps=(RecipeStep(name="ready", title="Ready", script="echo ready\n"),), framework="pytorch"
+        )
+        try:
+            outcome, _ = await follow_run(link.connect, lambda _: None, recipe=setup, mode="fresh")
+            assert outcome.ok
+            yield ctx, instance
+        finally:
+            await hosts.stop()

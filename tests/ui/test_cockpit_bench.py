@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.instances import make_instance
-from tests.support.screen_app import ScreenApp, demo_cloud
-from tests.ui.driving import build_context, wait_until
-from tui.models import Recipe, RecipeStep
+from tests.support.screen_app import ScreenApp
+from tests.ui.driving import demo_instance_set_up, wait_until
 from tui.screens import cockpit
 from tui.screens.bench import BenchScreen
 from tui.screens.bench_results import BenchResultsScreen
 from tui.services.bench_results import results_file
-from tui.services.remote.provision import follow_run
 from tui.widgets.log_view import LogView
 
 
@@ -35,46 +32,34 @@ def compared(screen: object) -> str:
 async def test_b_runs_the_demo_benchmark_with_progress_then_a_simulated_summary(
     tmp_path: Path, client_key: tuple[Path, str]
 ) -> None:
-    with demo_cloud(tmp_path) as (aws, hosts):
-        instance = make_instance(aws, "demo-box", "g4dn.xlarge")
-        ctx = build_context(aws, tmp_path, simulated=True)
-        ctx.ssh_endpoint = hosts.endpoint
-        link = ctx.instance_link(instance, client_key[0])
-        setup = Recipe(
-            steps=(RecipeStep(name="ready", title="Ready", script="echo ready\n"),), framework="pytorch"
-        )
-        try:
-            outcome, _ = await follow_run(link.connect, lambda _: None, recipe=setup, mode="fresh")
-            assert outcome.ok
-            app = ScreenApp(cockpit.CockpitScreen(ctx, instance, pane="details", key=client_key[0]))
-            async with app.run_test(size=(120, 40)) as pilot:
-                await pilot.press("B")
-                await wait_until(pilot, lambda: isinstance(pilot.app.screen, BenchScreen))
-                screen = pilot.app.screen
-                assert isinstance(screen, BenchScreen)
-                log_view = screen.query_one("#bench-log", LogView)
-                # Progress while it runs, before the summary.
-                await wait_until(pilot, lambda: any("SIMULATED" in line for line in log_view.lines), 30)
-                assert screen.outcome is None and screen.check_action("cancel_run", ())
-                await wait_until(pilot, lambda: screen.outcome is not None or bool(screen.problem), 60)
-                assert not screen.problem, screen.problem
-                summary = str(screen.query_one("#bench-summary").render())
-                assert summary.startswith(
-                    "SIMULATED (not measured): Benchmark of demo-box (g4dn.xlarge, 1 × NVIDIA T4"
-                )
-                assert "Recorded in the results table." in summary
-                assert any("(simulated)" in line for line in log_view.lines)
-                assert not pilot.app.screen.check_action("cancel_run", ())  # nothing left to cancel
-                # c: the run just recorded, compared with the others kept here (its own column).
-                await pilot.press("c")
-                await wait_until(pilot, lambda: isinstance(pilot.app.screen, BenchResultsScreen))
-                await wait_until(pilot, lambda: "g4dn.xlarge" in compared(pilot.app.screen))
-                assert "simulated" in compared(pilot.app.screen)
-                await pilot.press("escape")
-                await wait_until(pilot, lambda: isinstance(pilot.app.screen, BenchScreen))
-                await pilot.press("escape")
-                await wait_until(pilot, lambda: isinstance(pilot.app.screen, cockpit.CockpitScreen))
-        finally:
-            await hosts.stop()
+    async with demo_instance_set_up(tmp_path, client_key[0]) as (ctx, instance):
+        app = ScreenApp(cockpit.CockpitScreen(ctx, instance, pane="details", key=client_key[0]))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("B")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, BenchScreen))
+            screen = pilot.app.screen
+            assert isinstance(screen, BenchScreen)
+            log_view = screen.query_one("#bench-log", LogView)
+            # Progress while it runs, before the summary.
+            await wait_until(pilot, lambda: any("SIMULATED" in line for line in log_view.lines), 30)
+            assert screen.outcome is None and screen.check_action("cancel_run", ())
+            await wait_until(pilot, lambda: screen.outcome is not None or bool(screen.problem), 60)
+            assert not screen.problem, screen.problem
+            summary = str(screen.query_one("#bench-summary").render())
+            assert summary.startswith(
+                "SIMULATED (not measured): Benchmark of demo-box (g4dn.xlarge, 1 × NVIDIA T4"
+            )
+            assert "Recorded in the results table." in summary
+            assert any("(simulated)" in line for line in log_view.lines)
+            assert not pilot.app.screen.check_action("cancel_run", ())  # nothing left to cancel
+            # c: the run just recorded, compared with the others kept here (its own column).
+            await pilot.press("c")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, BenchResultsScreen))
+            await wait_until(pilot, lambda: "g4dn.xlarge" in compared(pilot.app.screen))
+            assert "simulated" in compared(pilot.app.screen)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, BenchScreen))
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, cockpit.CockpitScreen))
     (line,) = results_file().read_text().splitlines()
     assert json.loads(line)["source"] == "simulated" and json.loads(line)["instance_name"] == "demo-box"
