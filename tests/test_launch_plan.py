@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from tui.flows import launch_plan
@@ -16,7 +14,9 @@ def test_default_disk_is_the_chapters_64_or_the_images_root() -> None:
 
 def test_the_wizard_and_the_cli_name_from_the_same_rule() -> None:
     assert launch_plan.default_name("g4dn.xlarge") == "d2l-g4dn-xlarge"
-    assert re.fullmatch(r"d2l-g4dn-xlarge-[0-9a-f]{4}", launch_plan.unique_default_name("g4dn.xlarge"))
+    assert launch_plan.default_name("g4dn.xlarge", {"d2l-g5-xlarge"}) == "d2l-g4dn-xlarge"
+    taken = {"d2l-g4dn-xlarge", "d2l-g4dn-xlarge-2", "d2l-g4dn-xlarge-4"}
+    assert launch_plan.default_name("g4dn.xlarge", taken) == "d2l-g4dn-xlarge-3"
 
 
 @pytest.mark.parametrize(("text", "ok"), [("us-east-1", True), ("eu-central-2", True), ("US-EAST-1", False)])

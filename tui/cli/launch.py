@@ -84,7 +84,9 @@ def add_parser(
         help="let --ssh-cidr be wider than a /24 (IPv6: /48), up to the whole internet",
     )
     launch.add_argument("--spot", action="store_true", help="a one-time spot instance")
-    launch.add_argument("--name", help="instance name (default: d2l-<type>-<random>)")
+    launch.add_argument(
+        "--name", help="instance name (default: d2l-<type>, then d2l-<type>-2, … if the region has it)"
+    )
     launch.add_argument(
         "--autostop",
         dest="idle_minutes",
@@ -126,9 +128,7 @@ def check(args: argparse.Namespace) -> None:
     problem = keys.validate_key_name(args.key)
     if problem:
         raise InputError(problem, "Pass another --key.")
-    if args.name is None:
-        args.name = launch_plan.unique_default_name(args.instance_type)
-    problem = launch_plan.name_problem(args.name)
+    problem = launch_plan.name_problem(args.name) if args.name is not None else None
     if problem:
         raise InputError(problem, "Pass another --name.")
     args.ssh_cidr, args.wide_ssh_warning = (
@@ -167,7 +167,7 @@ def _instance_arch(aws: Aws, region: str, instance_type: str) -> str:
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
     from tui.logs import log_exception
-    from tui.services.cloud import images, keys
+    from tui.services.cloud import images, keys, lifecycle
     from tui.services.cloud.launch import launch
     from tui.services.errors import D2lError, InputError
     from tui.services.remote import sshconfig
@@ -208,6 +208,8 @@ def run(args: argparse.Namespace, ctx: AppContext) -> int:
         cidr = f"{ip}/32"
     if args.wide_ssh_warning:
         say(f"{PROG}: warning: {args.wide_ssh_warning}")
+    if args.name is None:  # the wizard's rule: the type's name, numbered if the region has it already
+        args.name = launch_plan.default_name(args.instance_type, lifecycle.names_in_region(aws, region))
 
     spec = autostop.with_autostop(
         LaunchSpec(

@@ -4,7 +4,7 @@ name) and the checks on what a person typed (region, instance type, disk size, i
 from __future__ import annotations
 
 import re
-import secrets
+from collections.abc import Collection
 
 from tui.models import ImageKind
 
@@ -66,15 +66,16 @@ def disk_problem(size: int, kind: ImageKind, image_root_gib: int, *, book_setup:
     return None
 
 
-def default_name(instance_type: str) -> str:
-    """d2l-g4dn-xlarge: the type says what it is. The wizard shows it, editable, before the launch."""
-    return "d2l-" + instance_type.replace(".", "-")
-
-
-def unique_default_name(instance_type: str) -> str:
-    """d2l-g4dn-xlarge-3f9a: a headless launch has nobody to notice a second instance of the same
-    name, so the suffix keeps two launches apart (tests pin both forms)."""
-    return f"{default_name(instance_type)}-{secrets.token_hex(2)}"
+def default_name(instance_type: str, in_use: Collection[str] = ()) -> str:
+    """d2l-g4dn-xlarge: the type says what it is; d2l-g4dn-xlarge-2, -3, … when an instance in the
+    region has the name already (two of one name make `d2l-tui ssh NAME` ask for the id). Both doors
+    use it: the wizard shows it, editable, on the review; `launch` without --name takes it."""
+    base = "d2l-" + instance_type.replace(".", "-")
+    name, count = base, 1
+    while name in in_use:
+        count += 1
+        name = f"{base}-{count}"
+    return name
 
 
 def region_problem(text: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from rich.table import Table
 from textual import work
@@ -17,6 +18,8 @@ from tui.models import AutostopSetting, Purchase
 from tui.screens.base import StepScreen
 from tui.services.cloud.ebs_prices import LIST_PRICES, EbsPrices, region_prices
 from tui.widgets.plain import plain
+
+log = logging.getLogger(__name__)
 
 # The provisioning run after the launch installs one framework (the book has a notebook set per framework).
 FRAMEWORK_OPTIONS = [
@@ -92,9 +95,12 @@ class ReviewStep(StepScreen):
     def on_mount(self) -> None:
         self.render_framework_note(self.state.framework)
         assert self.state.gpu_type is not None
-        self.query_one("#name", Input).value = self.state.name or default_name(
-            self.state.gpu_type.instance_type
-        )
+        if self.state.name:
+            self.query_one("#name", Input).value = self.state.name
+        else:
+            offered = default_name(self.state.gpu_type.instance_type)
+            self.query_one("#name", Input).value = offered
+            self.find_free_name(offered)
         self.query_one("#open-world", Checkbox).display = False
         self.render_autostop()
         self.render_review()
@@ -106,6 +112,22 @@ class ReviewStep(StepScreen):
         if self.state.purchase == Purchase.SPOT:
             self.lookup_placement_score()
         self.query_one("#name", Input).focus()
+
+    @work(exclusive=True, group="free-name", exit_on_error=False)
+    async def find_free_name(self, offered: str) -> None:
+        """The type's name is offered at once; if an instance in the region has it already, the next
+        free one (launch_plan.default_name, as `launch` picks) takes its place, unless it was edited."""
+        from tui.services.cloud.lifecycle import names_in_region
+
+        assert self.state.region and self.state.gpu_type
+        try:
+            in_use = await asyncio.to_thread(names_in_region, self.ctx.aws, self.state.region.name)
+        except Exception as exc:  # the name stays the type's: a duplicate is allowed, only less handy
+            log.info("names in %s not read: %s", self.state.region.name, exc)
+            return
+        field = self.query_one("#name", Input)
+        if field.value == offered:
+            field.value = default_name(self.state.gpu_type.instance_type, in_use)
 
     @work(exclusive=True, group="placement", exit_on_error=False)
     async def lookup_placement_score(self) -> None:

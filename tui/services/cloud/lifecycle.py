@@ -54,6 +54,11 @@ def _managed_in_region(aws: Aws, region: str) -> list[Instance]:
     return found
 
 
+def names_in_region(aws: Aws, region: str) -> set[str]:
+    """The names of the d2l-tui instances in ``region`` that are not terminated (one DescribeInstances)."""
+    return {i.name for i in _managed_in_region(aws, region) if i.name}
+
+
 def _as_d2l_error(exc: BaseException, profile: str | None) -> D2lError:
     return as_d2l_error(
         exc,
