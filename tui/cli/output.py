@@ -15,7 +15,8 @@ from tui.logs import PROG  # the one program name, re-exported for the commands
 # printed is what the other regions said, and the missing regions are named on stderr.
 INCOMPLETE = 4
 EXIT_CODES = (
-    "Exit status: 0 done, 1 failed, 2 refused (bad arguments, or --yes missing), "
+    "Exit status: 0 done, 1 failed (also a choice AWS's answers rule out, as a --disk too small for "
+    "the image), 2 refused before anything is sent (bad arguments, or --yes missing), "
     f"{INCOMPLETE} incomplete (some regions did not answer: they are named on stderr, and the list "
     "may miss what runs there), 130 interrupted."
 )
