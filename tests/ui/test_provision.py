@@ -88,7 +88,7 @@ def screen_for(
     instance = make_instance(aws)
     known = KnownHosts(tmp_path / "known_hosts")
     link = InstanceLink(aws, instance, key, known, endpoint_for=hosts.endpoint, console_timeout_s=5)
-    return SetupPane(link, recipe=recipe, mode=mode)  # type: ignore[arg-type]
+    return SetupPane(link, recipe=recipe, mode=mode, instance_type=instance.instance_type)  # type: ignore[arg-type]
 
 
 def cells(pilot: Pilot[Any]) -> list[tuple[str, str]]:
@@ -171,19 +171,30 @@ async def test_filter_follow_and_save(cloud: tuple[Aws, DemoHosts], key: Path, t
     await cloud[1].stop()
 
 
-async def test_reattach_shows_a_finished_run_and_nothing_when_none(
-    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path
+async def test_nothing_set_up_says_so_then_p_runs_the_books_steps(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("D2L_SIM_DELAY", "0")  # the simulated setup prints its commands at full speed
     screen = screen_for(cloud, key, tmp_path, None, "reattach")
     async with ProvisionApp(screen).run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: finished(pilot), 30)
         assert screen.outcome is not None and screen.outcome.not_started
         said = str(screen.query_one("#step-error", Static).render())
-        assert "Nothing has been set up" in said and f"d2l-tui provision {screen.link.label}" in said
+        assert "Nothing has been set up" in said and "Press p to run the book's steps" in said
+        assert f"d2l-tui provision {screen.link.label} --framework F" in said
         # Not "Connecting…" above it: the link did connect, and found nothing to follow.
         assert (
             str(screen.query_one("#provision-link", Static).render()) == "Connected: no setup has run here."
         )
+        assert screen.check_action("setup_book", ()) is True and screen.check_action("retry", ()) is False
+
+        await pilot.press("p")
+        await wait_until(pilot, lambda: screen.outcome is not None and screen.outcome.ok, 60)
+        titles = [title for _, title in cells(pilot)]
+        assert "PyTorch 2.0.0" in titles and "GPU test: the book's try_gpu()" in titles
+        assert {icon for icon, _ in cells(pilot)} <= {"✓", "↷"}
+        assert "for pytorch" in str(screen.query_one(".pane-title", Static).render())
+        assert screen.check_action("setup_book", ()) is False  # done: nothing more to start
     await cloud[1].stop()
 
 

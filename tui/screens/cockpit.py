@@ -211,7 +211,9 @@ class CockpitScreen(InstanceActions):
 
             recipe, self.recipe = self.recipe, None  # a fresh run is started once; later: reattach
             mode: Mode = self.setup_mode if recipe is not None else "reattach"
-            return SetupPane(self.link, recipe=recipe, mode=mode)  # type: ignore[return-value]
+            return SetupPane(  # type: ignore[return-value]
+                self.link, recipe=recipe, mode=mode, instance_type=self.instance.instance_type
+            )
         if pane == "gpu":
             from tui.screens.gpu_panel import GpuPane
 

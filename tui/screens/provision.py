@@ -84,6 +84,13 @@ class SetupPane(Vertical, can_focus=True):
         Binding(
             "t", "trust", "Trust key", id="provision.trust", tooltip="Trust the host key shown (on first use)"
         ),
+        Binding(
+            "p",
+            "setup_book",
+            "Set up",
+            id="provision.setup",
+            tooltip="Nothing set up here yet: run the book's steps (PyTorch, plus your recipe.toml's)",
+        ),
     ]
 
     def __init__(
@@ -93,9 +100,11 @@ class SetupPane(Vertical, can_focus=True):
         recipe: Recipe | None = None,
         mode: Mode = "reattach",
         remote_dir: str | None = None,
+        instance_type: str = "",
     ) -> None:
         super().__init__()
         self.link = link
+        self.instance_type = instance_type  # which GPU the book's steps are for (p, where none ran)
         self.recipe = recipe
         self.mode: Mode = mode
         self.remote_dir = remote_dir
@@ -278,8 +287,9 @@ class SetupPane(Vertical, can_focus=True):
             self.query_one("#provision-link", Static).update("Connected: no setup has run here.")
             name = self.link.label
             self._show_error(
-                f"Nothing has been set up on this instance yet. `d2l-tui provision {name}` runs the "
-                f"book's steps; `d2l-tui provision {name} --recipe FILE` only yours."
+                "Nothing has been set up on this instance yet. Press p to run the book's steps "
+                f"(PyTorch). For another framework: `d2l-tui provision {name} --framework F`; "
+                f"only your own steps: `d2l-tui provision {name} --recipe FILE`."
             )
         else:
             from tui.flows.provisioning import failed_step_words
@@ -322,6 +332,8 @@ class SetupPane(Vertical, can_focus=True):
             return True if failed or self._link_failed() else False
         if action == "trust":
             return True if self.untrusted_key else False
+        if action == "setup_book":
+            return True if self.outcome is not None and self.outcome.not_started else False
         return True
 
     def _link_failed(self) -> bool:
@@ -358,6 +370,25 @@ class SetupPane(Vertical, can_focus=True):
     def action_retry(self) -> None:
         if self.outcome is not None and not self.outcome.ok:
             self.mode = "retry"
+        self.follow()
+
+    def action_setup_book(self) -> None:
+        """Where no setup ran: a fresh run of the book's steps for this GPU (the launch's default)."""
+        from tui.flows.provisioning import plan_setup
+        from tui.services.errors import D2lError
+
+        try:
+            run = plan_setup(self.link, self.instance_type, fresh=True)
+        except D2lError as exc:  # the user's recipe.toml can't be read: its sentence names the file
+            self._show_error(str(exc))
+            return
+        assert run.recipe is not None
+        self.recipe, self.mode = run.recipe, run.mode
+        for step in run.recipe.steps:
+            if step.name not in self.steps:
+                self.steps[step.name] = row = StepRow(step.name, step.title, step.hint)
+                self._add_row(row)
+        self.query_one(".pane-title", Static).update(self._title())
         self.follow()
 
     def action_trust(self) -> None:
