@@ -27,6 +27,11 @@ def test_open_starts_the_app_on_the_instances_cockpit(moto_endpoint: str, tmp_pa
         assert iid.encode() in drawn and b"Jupyter (t)" in drawn, drawn[-2000:]
         assert b"Choose a region" not in drawn
         os.write(fd, b"\x11")  # Ctrl+Q
+        # Quitting stops nothing on AWS: the terminal is given back with what was seen running.
+        said = read_until(fd, b"See them all", time.monotonic() + 15)
+        assert b"still running when you left, and billed by the hour" in said, said[-2000:]
+        assert b"  open-box  " in said and b" in us-east-1, running at " in said
+        assert b"d2l-tui stop open-box" in said
         status = exited_within(pid, fd, 15)
         assert status == 0
     finally:

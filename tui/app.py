@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -339,6 +340,14 @@ class D2lApp(App[None]):
         else:
             self.notify("Something went wrong; details are in the log file.", severity="error", timeout=10)
 
+    def farewell(self) -> list[str]:
+        """What to say once the screen is gone: the instances last seen running (services/sightings)."""
+        from tui.services.sightings import farewell
+
+        if self.ctx is None or self.ctx.simulated:
+            return []
+        return farewell(self.ctx.sightings.billed())
+
     async def on_unmount(self) -> None:
         if self.ctx is not None:
             await self.ctx.aclose()  # tunnels' local ports, the simulated cloud (Jupyter stays)
@@ -361,4 +370,11 @@ def run_app(args: argparse.Namespace) -> int:
     )
     from tui.leaving import run_then_leave
 
-    return run_then_leave(app)
+    return run_then_leave(app, then=lambda: print_farewell(app))
+
+
+def print_farewell(app: D2lApp) -> None:
+    """Quitting stops nothing on AWS: name what was last seen running (never for --demo, whose cloud
+    ends with the app)."""
+    for line in app.farewell():
+        print(line, file=sys.stderr)

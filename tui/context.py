@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tui.services.cloud.ebs_prices import EbsPrices
     from tui.services.remote.instance_link import InstanceLink
     from tui.services.remote.tunnel_registry import TunnelRegistry
+    from tui.services.sightings import Sightings
 
 LatencyProbe = Callable[[Iterable[str]], Awaitable[dict[str, float | None]]]
 
@@ -35,6 +36,12 @@ def _tunnel_registry() -> TunnelRegistry:
     from tui.services.remote.tunnel_registry import TunnelRegistry
 
     return TunnelRegistry()
+
+
+def _sightings() -> Sightings:
+    from tui.services.sightings import Sightings
+
+    return Sightings()
 
 
 @dataclass
@@ -55,6 +62,8 @@ class AppContext:
     ssh_endpoint: Callable[[Any, Path | None], Awaitable[tuple[str, int]]] | None = None
     # --demo: the in-process moto and loopback SSH hosts this context started (ended by aclose).
     cloud: SimulatedCloud | None = None
+    # Each instance as the screens last saw it: what the app reminds of on quitting (services/sightings).
+    sightings: Sightings = field(default_factory=_sightings)
     _pricebook: PriceBook | None = None
 
     @property

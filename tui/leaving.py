@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,8 +32,9 @@ log = logging.getLogger(__name__)
 GRACE_S = 0.5
 
 
-def run_then_leave(app: Any, grace_s: float = GRACE_S) -> int:
-    """App.run on a loop of our own, then exit without waiting for calls still in flight."""
+def run_then_leave(app: Any, grace_s: float = GRACE_S, then: Callable[[], None] | None = None) -> int:
+    """App.run on a loop of our own, ``then`` (what to say once the screen is gone), then exit
+    without waiting for calls still in flight."""
     loop = asyncio.new_event_loop()
     workers = ThreadPoolExecutor(thread_name_prefix="asyncio")  # what asyncio would make, but ours
     loop.set_default_executor(workers)
@@ -43,6 +45,8 @@ def run_then_leave(app: Any, grace_s: float = GRACE_S) -> int:
     loop.add_signal_handler(signal.SIGTERM, app.exit)
     app.run(loop=loop)
     status = int(app.return_code or 0)
+    if then is not None:
+        then()
     workers.shutdown(wait=False, cancel_futures=True)  # idle threads end; busy ones are not waited for
     status = leave(status, grace_s)
     loop.close()

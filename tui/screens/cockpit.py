@@ -112,6 +112,7 @@ class CockpitScreen(InstanceActions):
         self.key = key  # the launch's own key file, when it chose one outside the key folder
         self.ctx = ctx
         self.instance = instance
+        ctx.sightings.saw(instance, ctx.clock())  # as whoever opened it just read it from AWS
         self.row = row
         self.first_pane: Pane = pane
         self.recipe = recipe
@@ -286,8 +287,10 @@ class CockpitScreen(InstanceActions):
         was_running = self.instance.state == "running" and not self.gone
         if row is None:
             self.gone, self.row = True, None
+            self.ctx.sightings.gone(self.instance_id)
         else:
             self.row, self.instance = row, row.instance
+            self.ctx.sightings.saw(row.instance, self.ctx.clock())
         running = self.instance.state == "running" and not self.gone
         if was_running and not running:
             name = self.instance.name or self.instance_id

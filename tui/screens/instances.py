@@ -248,6 +248,7 @@ class InstancesScreen(InstanceActions, LeftoversSection):
             # The first sweep shows itself region by region; later polls just land.
             progress = None if self.loaded else self._region_answered
             everywhere = lifecycle.list_managed(self.ctx.aws, self.regions, progress)
+            self.ctx.sightings.listed(everywhere, self.ctx.clock(), self.regions)
             rows = rows_with_costs(
                 self.ctx.aws,
                 self.ctx.hourly_prices,

@@ -94,6 +94,7 @@ class LaunchScreen(Screen[str]):
         self.query_one("#launch-log", Log).write_line(event.message)
         if event.instance is not None:
             self.instance = event.instance
+            self.ctx.sightings.saw(event.instance, self.ctx.clock())
             self.refresh_bindings()
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
@@ -191,6 +192,7 @@ class LaunchScreen(Screen[str]):
 
     def _succeeded(self, instance: Instance) -> None:
         self.instance = instance
+        self.ctx.sightings.saw(instance, self.ctx.clock())
         self.finished = True
         self.query_one("#launch-spinner").display = False
         self._show_result(instance)
