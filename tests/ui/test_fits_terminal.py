@@ -16,6 +16,7 @@ from tests.ui import test_instances_snapshots as listing
 from tests.ui.test_snapshots import SIZE, drive_to, wizard_app
 from tui.screens.instances import InstancesScreen
 from tui.widgets.fit_width import fit_words
+from tui.widgets.step_header import STEPS, StepHeader
 
 
 @pytest.fixture
@@ -101,5 +102,10 @@ async def test_every_wizard_step_shows_back_next_and_quit_at_80x24(cloud: None, 
             await settle(pilot)
             shown = _footer_keys_in_view(app)
             assert {"back", "next", "quit"} <= shown, (step, shown)
+            # The breadcrumb fits: this step by name, the others by number, up to the last (8).
+            header = app.screen.query_one(StepHeader)
+            crumbs = str(header.render())
+            assert crumbs.rstrip().endswith("› 8") or crumbs.rstrip().endswith("8 Launch"), crumbs
+            assert STEPS[header.current] in crumbs and len(crumbs.rstrip()) <= 78, crumbs
             if step != "ReviewStep":  # the review's keys would launch
                 await pilot.press(*keys)
