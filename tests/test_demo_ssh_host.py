@@ -298,3 +298,20 @@ async def test_a_session_without_a_command_reads_its_commands_from_stdin(
 ) -> None:
     result = await conn.run(input="echo from-stdin\nexit 3\n")
     assert (result.stdout, result.exit_status) == ("from-stdin\n", 3)
+
+
+async def test_the_demo_machine_says_it_is_ubuntu_as_its_prompt_does(
+    tmp_path: Path, client_key: asyncssh.SSHKey
+) -> None:
+    from tui.demo.hosts import DEMO_BIN
+
+    server = LoopbackHost(
+        authorized_key=client_key.export_public_key().decode(), home=tmp_path / "ubuntu", extra_path=DEMO_BIN
+    )
+    await server.start()
+    try:
+        async with await _connect(server, client_key) as connection:
+            result = await connection.run("whoami", check=True)
+        assert result.stdout == "ubuntu\n"  # not the local account the demo's processes run as
+    finally:
+        await server.stop()
