@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,6 +238,17 @@ async def test_cpu_busy_keeps_it_up(host: AutostopHost) -> None:
     assert busy.state == "busy" and busy.reason.startswith("CPU ") and busy.reason.endswith(" cores")
 
 
+def runtime_info(runtime: Path) -> dict[str, Any] | None:
+    """The server's runtime file, once it holds the whole JSON."""
+    for path in runtime.glob("jpserver-*.json"):
+        try:
+            info = json.loads(path.read_text())
+        except ValueError:
+            return None
+        return info if isinstance(info, dict) and "port" in info else None
+    return None
+
+
 @pytest.fixture
 def jupyter(host: AutostopHost, tmp_path: Path) -> Iterator[dict[str, str]]:
     """A real Jupyter server (jupyter_server, as Notebook 7 runs it) with its runtime file where
@@ -252,12 +264,12 @@ def jupyter(host: AutostopHost, tmp_path: Path) -> Iterator[dict[str, str]]:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not list(runtime.glob("jpserver-*.json")):
+        # jupyter_server creates its runtime file, then writes it: one seen empty is not ready yet.
+        while (info := runtime_info(runtime)) is None:
             assert process.poll() is None and time.monotonic() < deadline, (
                 tmp_path / "jupyter.log"
             ).read_text()
             time.sleep(0.1)
-        info = json.loads(next(runtime.glob("jpserver-*.json")).read_text())
         yield {"url": f"http://127.0.0.1:{info['port']}", "token": token, "runtime": str(runtime)}
     finally:
         process.terminate()
