@@ -2,6 +2,8 @@
 round by round, with ratios taken per round (this shared machine's speed drifts minute to minute).
 
 Real mode runs WITH credentials against a moto server on loopback (AWS_ENDPOINT_URL), 3 regions.
+DescribeRegions answers as for a new AWS account (17 enabled regions; bench/moto_world.py says why);
+the rows marked "moto's 20 regions" ask what stock moto lists as enabled, measured in the same rounds.
 Each program runs in a private 120x40 tmux (bench/tmux_run.py); the bare Textual app
 (bench/bare_app.py) is measured in the same rounds and every time is also given as a ratio to it.
 `aws ec2 describe-instances` is called by its real path (not a shim), interleaved with `d2l-tui ls`.
@@ -167,10 +169,21 @@ def main_table(world: MotoWorld, rounds: int, aws: str | None) -> list[Figures]:
         instances(fig, world.env(warm_home), count, "warm", remembered=True)
         demo(fig)
         ls_and_aws(fig, world.env(), aws, "n60")
+        world.stock_regions()
+        try:
+            instances(fig, world.env(), count, "stock")
+            ls_and_aws(fig, world.env(), None, "stock")
+        finally:
+            world.default_account()
 
     figures = run_rounds(rounds, one, "main")
     r = figures
     say(f"\n{count} managed instances in {len(REGIONS)} regions on a moto server ({world.endpoint});")
+    default, stock = world.enabled_regions(), world.enabled_regions(stock=True)
+    say(
+        f"DescribeRegions lists a new account's {default} enabled regions (stock moto lists {stock}: "
+        "it marks af-south-1, eu-south-1 and ap-southeast-3 enabled, which are opt-in regions on AWS);"
+    )
     say(f"medians of {rounds} interleaved rounds; ratios are medians of per-round ratios.\n")
     say("| path | d2l-tui | beside it | ratio |")
     say("|---|---|---|---|")
@@ -196,6 +209,13 @@ def main_table(world: MotoWorld, rounds: int, aws: str | None) -> list[Figures]:
         f"{ratio(r, 'cold.rows', 'bare.first'):.2f}× bare (target ≤ 1.5 s)",
     )
     row(
+        f"the same, moto's {stock} regions",
+        f"{s(med(r, 'stock.rows'))}, {med(r, 'stock.rows_cpu'):.2f} s CPU; "
+        f"costs shown {s(med(r, 'stock.done'))}",
+        f"bare {s(med(r, 'bare.first'))}",
+        f"{ratio(r, 'stock.rows', 'bare.first'):.2f}× bare",
+    )
+    row(
         "the same, second start (remembered list)",
         s(med(r, "warm.rows")),
         f"bare {s(med(r, 'bare.first'))}",
@@ -211,6 +231,12 @@ def main_table(world: MotoWorld, rounds: int, aws: str | None) -> list[Figures]:
         )
     else:
         row("`ls --json`, every enabled region", s(med(r, "n60.ls")), "aws CLI not installed", "-")
+    row(
+        f"`ls --json`, moto's {stock} regions",
+        f"{s(med(r, 'stock.ls'))}, {med(r, 'stock.ls_cpu'):.2f} s CPU",
+        f"aws as above {s(med(r, 'n60.aws'))}" if aws else "-",
+        f"{ratio(r, 'stock.ls', 'n60.aws'):.2f}× aws" if aws else "-",
+    )
     row(
         "peak memory: real mode (instances open) / wizard / `--demo`",
         f"{med(r, 'cold.rss'):.0f} / {med(r, 'wizard.rss'):.0f} / {med(r, 'demo.rss'):.0f} MiB",
