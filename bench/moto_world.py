@@ -17,6 +17,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -85,7 +87,15 @@ class MotoWorld:
         self.count = 0
         self._stock = {r.name: r.opt_in_status for r in self._moto_regions()}
         self.default_account()
+        self._idle_threads = threading.active_count()  # the server's own; one more per request
         return self
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until the server has answered every request in flight (a program killed mid-call leaves
+        them), so the next run does not share the machine with them."""
+        deadline = time.monotonic() + timeout
+        while threading.active_count() > self._idle_threads and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     @staticmethod
     def _moto_regions() -> list[Any]:
