@@ -2,6 +2,8 @@
 round by round, with ratios taken per round (this shared machine's speed drifts minute to minute).
 
 Real mode runs WITH credentials against a moto server on loopback (AWS_ENDPOINT_URL), 3 regions.
+DescribeRegions answers as for a new AWS account (17 enabled regions; bench/moto_world.py says why);
+the rows marked "moto's 20 regions" ask what stock moto lists as enabled, measured in the same rounds.
 Each program runs in a private 120x40 tmux (bench/tmux_run.py); the bare Textual app
 (bench/bare_app.py) is measured in the same rounds and every time is also given as a ratio to it.
 `aws ec2 describe-instances` is called by its real path (not a shim), interleaved with `d2l-tui ls`.
@@ -15,6 +17,7 @@ Prints figures; not a test. Medians over rounds.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -160,17 +163,40 @@ def main_table(world: MotoWorld, rounds: int, aws: str | None) -> list[Figures]:
     demo({})
     bare({})
 
+    flips = itertools.cycle([False, True])
+
+    def both_region_lists(fig: Figures, run: Callable[[Figures, str], None], flip: bool) -> None:
+        """The new account's 17 regions ("cold"/"n60") and moto's stock list ("stock") side by side,
+        in turn first: a slot's place in the round showed in its figures (the cold start right after
+        the wizard ran slower whichever the regions)."""
+        pair = [("", world.default_account), ("stock", world.stock_regions)]
+        for prefix, regions in reversed(pair) if flip else pair:
+            regions()
+            try:
+                run(fig, prefix)
+            finally:
+                world.default_account()
+                world.wait_idle()  # calls still in flight when a run ended (the leftovers sweep) end first
+
     def one(fig: Figures) -> None:
+        flip = next(flips)
         bare(fig)
         wizard(fig, world.env())
-        instances(fig, world.env(), count, "cold")  # a fresh HOME: nothing remembered
+        # A fresh HOME each: nothing remembered.
+        both_region_lists(fig, lambda f, p: instances(f, world.env(), count, p or "cold"), flip)
         instances(fig, world.env(warm_home), count, "warm", remembered=True)
+        world.wait_idle()
         demo(fig)
-        ls_and_aws(fig, world.env(), aws, "n60")
+        both_region_lists(fig, lambda f, p: ls_and_aws(f, world.env(), None if p else aws, p or "n60"), flip)
 
     figures = run_rounds(rounds, one, "main")
     r = figures
     say(f"\n{count} managed instances in {len(REGIONS)} regions on a moto server ({world.endpoint});")
+    default, stock = world.enabled_regions(), world.enabled_regions(stock=True)
+    say(
+        f"DescribeRegions lists a new account's {default} enabled regions (stock moto lists {stock}: "
+        "it marks af-south-1, eu-south-1 and ap-southeast-3 enabled, which are opt-in regions on AWS);"
+    )
     say(f"medians of {rounds} interleaved rounds; ratios are medians of per-round ratios.\n")
     say("| path | d2l-tui | beside it | ratio |")
     say("|---|---|---|---|")
@@ -196,6 +222,13 @@ def main_table(world: MotoWorld, rounds: int, aws: str | None) -> list[Figures]:
         f"{ratio(r, 'cold.rows', 'bare.first'):.2f}× bare (target ≤ 1.5 s)",
     )
     row(
+        f"the same, moto's {stock} regions",
+        f"{s(med(r, 'stock.rows'))}, {med(r, 'stock.rows_cpu'):.2f} s CPU; "
+        f"costs shown {s(med(r, 'stock.done'))}",
+        f"bare {s(med(r, 'bare.first'))}",
+        f"{ratio(r, 'stock.rows', 'bare.first'):.2f}× bare",
+    )
+    row(
         "the same, second start (remembered list)",
         s(med(r, "warm.rows")),
         f"bare {s(med(r, 'bare.first'))}",
@@ -211,6 +244,12 @@ def main_table(world: MotoWorld, rounds: int, aws: str | None) -> list[Figures]:
         )
     else:
         row("`ls --json`, every enabled region", s(med(r, "n60.ls")), "aws CLI not installed", "-")
+    row(
+        f"`ls --json`, moto's {stock} regions",
+        f"{s(med(r, 'stock.ls'))}, {med(r, 'stock.ls_cpu'):.2f} s CPU",
+        f"aws as above {s(med(r, 'n60.aws'))}" if aws else "-",
+        f"{ratio(r, 'stock.ls', 'n60.aws'):.2f}× aws" if aws else "-",
+    )
     row(
         "peak memory: real mode (instances open) / wizard / `--demo`",
         f"{med(r, 'cold.rss'):.0f} / {med(r, 'wizard.rss'):.0f} / {med(r, 'demo.rss'):.0f} MiB",
@@ -247,6 +286,7 @@ def grow(world: MotoWorld, rounds: int, aws: str | None, n60: list[Figures] | No
         def one(fig: Figures, count: int = count) -> None:
             ls_and_aws(fig, world.env(), aws, "g")
             instances(fig, world.env(), count, "inst")
+            world.wait_idle()
             fig["ls"], fig["ls_cpu"] = fig.pop("g.ls"), fig.pop("g.ls_cpu")
             fig["aws"] = fig.pop("g.aws", float("nan"))
 

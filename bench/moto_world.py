@@ -1,5 +1,13 @@
 """A moto server on loopback holding N managed instances across 3 regions, and the environment
-that points a real-mode d2l-tui (or the aws CLI) at it with credentials, as a user's would be."""
+that points a real-mode d2l-tui (or the aws CLI) at it with credentials, as a user's would be.
+
+Its regions are a default account's unless told otherwise: on AWS, regions launched before 20 March
+2019 are enabled by default and later ones are opt-in ("not-opted-in" until the account enables
+them; AWS Account Management guide, "Enable or disable AWS Regions in your account"). moto 5.2
+reports three opt-in regions as enabled (af-south-1, 2020; eu-south-1, 2020; ap-southeast-3, 2021),
+so a real-mode app on stock moto asks 20 regions where a new account has 17. ``stock_regions()``
+restores moto's own answer.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -20,6 +30,12 @@ from tui.demo.cloud import configure_moto_environment  # noqa: E402
 configure_moto_environment()  # before moto is imported: it reads MOTO_AMIS_PATH then
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
+# The 17 regions of the aws partition enabled by default in a new account (launched before 20 March 2019).
+DEFAULT_ENABLED = frozenset(
+    {"us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1",
+     "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3",
+     "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2"}
+)  # fmt: skip
 UBUNTU = "ami-0286d0aea4d6c7a34"  # in every region of the bundled images
 BIN = Path(sys.executable).with_name("d2l-tui")
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +85,47 @@ class MotoWorld:
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self.count = 0
+        self._stock = {r.name: r.opt_in_status for r in self._moto_regions()}
+        self.default_account()
+        self._idle_threads = threading.active_count()  # the server's own; one more per request
         return self
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until the server has answered every request in flight (a program killed mid-call leaves
+        them), so the next run does not share the machine with them."""
+        deadline = time.monotonic() + timeout
+        while threading.active_count() > self._idle_threads and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    @staticmethod
+    def _moto_regions() -> list[Any]:
+        # The server runs in this process: its DescribeRegions answers from this class's list.
+        from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+
+        return list(RegionsAndZonesBackend.regions)
+
+    def default_account(self) -> None:
+        """DescribeRegions answers as for a new account: opt-in regions not opted in."""
+        for region in self._moto_regions():
+            stock = self._stock[region.name]
+            enabled_here = stock != "opt-in-not-required" or region.name in DEFAULT_ENABLED
+            in_aws = not region.name.startswith(("cn-", "us-gov-"))
+            region.opt_in_status = stock if enabled_here or not in_aws else "not-opted-in"
+
+    def stock_regions(self) -> None:
+        """DescribeRegions answers as moto does."""
+        for region in self._moto_regions():
+            region.opt_in_status = self._stock[region.name]
+
+    def enabled_regions(self, *, stock: bool = False) -> int:
+        """How many aws-partition regions DescribeRegions lists as enabled (what the app asks): now,
+        or as stock moto lists them."""
+        return sum(
+            1
+            for r in self._moto_regions()
+            if (self._stock[r.name] if stock else r.opt_in_status) != "not-opted-in"
+            and not r.name.startswith(("cn-", "us-gov-"))
+        )
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()

@@ -11,12 +11,16 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the app or the command; returns the exit status."""
+    from tui.start_gc import fewer_collections, freeze_once
+
+    fewer_collections()
     from tui import cli
 
     args = cli.parse_args(argv)
     if args.command is None:
         from tui.app import run_app
 
+        freeze_once("imports")  # Textual's and the app's modules: never garbage
         return run_app(args)
     if args.command == "open":
         # `open NAME`: the CLI finds the instance (or says in one line why not); the app opens on it.
@@ -25,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             return status
         from tui.app import run_app
 
+        freeze_once("imports")
         return run_app(args)
     from tui.leaving import leave
 

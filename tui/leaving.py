@@ -15,7 +15,6 @@ idempotent (ClientToken), and shows up in the instances list next time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -35,6 +34,8 @@ GRACE_S = 0.5
 def run_then_leave(app: Any, grace_s: float = GRACE_S, then: Callable[[], None] | None = None) -> int:
     """App.run on a loop of our own, ``then`` (what to say once the screen is gone), then exit
     without waiting for calls still in flight."""
+    import asyncio  # here: `leave` (every headless command) has no use for it
+
     loop = asyncio.new_event_loop()
     workers = ThreadPoolExecutor(thread_name_prefix="asyncio")  # what asyncio would make, but ours
     loop.set_default_executor(workers)

@@ -7,7 +7,6 @@ alarm) and then the agent's own words, read over SSH."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import TYPE_CHECKING
 
 from tui.cli.instance import add_instance_arguments, link_for, trust_or_refuse
@@ -64,6 +63,8 @@ def check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
+    import asyncio
+
     link = link_for(args, ctx)
     instance = link.instance
     if args.what == "status":

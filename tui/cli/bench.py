@@ -10,7 +10,6 @@ interrupted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import TYPE_CHECKING
 
@@ -66,6 +65,8 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, ctx: AppContext | None) -> int:
+    import asyncio
+
     from tui.flows import bench
 
     if args.results:

@@ -9,7 +9,6 @@ give numbers (the sentence says why). Never imports Textual.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
@@ -56,6 +55,8 @@ def _interval_arg(text: str) -> int:
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
+    import asyncio
+
     link = link_for(args, ctx)
     try:
         return asyncio.run(
@@ -75,6 +76,7 @@ async def watch(
     link: InstanceLink, *, once: bool, as_json: bool, interval_ms: int, trust: bool = False
 ) -> int:
     """Print samples until cancelled (or the first one, with once); the exit status."""
+    import asyncio
     from dataclasses import replace
 
     from tui.models import GpuState, GpuTick

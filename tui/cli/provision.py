@@ -8,7 +8,6 @@ each step's start and end as a `==>` line, connection news to stderr. The exit c
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,8 @@ def add_parser(
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
+    import asyncio
+
     from tui.flows.provisioning import plan_setup
 
     link = link_for(args, ctx)

@@ -11,7 +11,6 @@ Never imports Textual.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import TYPE_CHECKING
 
 from tui.cli.instance import (
@@ -62,6 +61,8 @@ def _port(text: str) -> int:
 
 
 def run(args: argparse.Namespace, ctx: AppContext) -> int:
+    import asyncio
+
     from tui.services.remote.ssh import HostKeyUnknown
 
     link = link_for(args, ctx)

@@ -63,33 +63,6 @@ def simulated_answers(session: Any) -> None:
     add_ec2_rules(session)
 
 
-def _lighter_offerings() -> None:
-    """moto loads EC2's instance-type offerings of every region for three location types when its
-    EC2 models are imported: ~45 MiB of JSON dicts, each repeated string its own object, a quarter
-    of `--demo`'s memory. The app asks by region and by zone, never by zone id: those files are
-    skipped, and the others' strings shared as each file loads, so the peak never holds them all."""
-    import sys
-
-    import moto.utilities.utils as moto_utils
-
-    if getattr(moto_utils.load_resource, "lighter", False):
-        return
-    load_resource = moto_utils.load_resource
-
-    def load(resource: str) -> Any:
-        if "instance_type_offerings" not in resource:
-            return load_resource(resource)
-        if "/availability-zone-id/" in resource:
-            return []
-        offers = load_resource(resource)
-        return [
-            {sys.intern(k): sys.intern(v) if isinstance(v, str) else v for k, v in o.items()} for o in offers
-        ]
-
-    load.lighter = True  # type: ignore[attr-defined]
-    moto_utils.load_resource = load
-
-
 class SimulatedCloud:
     """moto started in-process for the life of the app."""
 
@@ -108,7 +81,10 @@ class SimulatedCloud:
         os.environ["AWS_SECRET_ACCESS_KEY"] = "simulated"
         os.environ.setdefault("AWS_DEFAULT_REGION", DEMO_REGION)
         configure_moto_environment()
-        _lighter_offerings()
+        from tui.demo.moto_memory import lighter_offerings, share_service_descriptions
+
+        share_service_descriptions()
+        lighter_offerings()
         from moto import mock_aws
 
         self._mock = mock_aws()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 def cancellable_sleep(seconds: float, cancelled: Callable[[], bool]) -> bool:
@@ -25,6 +28,8 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     Not ``asyncio.wait_for``: before Python 3.12 it can swallow a cancellation that arrives as its
     timeout fires, and a loop that waits this way then never ends when its task is cancelled (seen
     as a hung test). ``asyncio.wait`` lets the cancellation through."""
+    import asyncio  # here: the headless commands that only sleep never load it
+
     waiter = asyncio.ensure_future(event.wait())
     try:
         await asyncio.wait({waiter}, timeout=timeout)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tui.services.errors import CredentialsError, D2lError, from_client_error
+from tui.start_gc import freeze_once
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,10 @@ class Aws:
         with self._lock:
             if key not in self._clients:
                 self._clients[key] = session.client(service, region_name=region, config=config)
-            return self._clients[key]
+            client = self._clients[key]
+        if service == "ec2":  # botocore, its endpoints and EC2's model (~28 MiB of dicts), for good
+            freeze_once("ec2-model")
+        return client
 
     def identity(self) -> str:
         """The caller's ARN; raises CredentialsError with what to do when there is none."""

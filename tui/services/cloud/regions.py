@@ -8,7 +8,6 @@ run them in thread workers.
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import logging
 import socket
@@ -115,6 +114,8 @@ def _ec2_host(region: str) -> tuple[str, int]:
 
 
 async def _probe(host: str, port: int, timeout: float) -> float | None:
+    import asyncio  # here: `ls` and the instances list use this module but never probe
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
@@ -145,6 +146,8 @@ async def probe_latencies(
 
     ``host_for(region) -> (host, port)`` defaults to ("ec2.<region>.amazonaws.com", 443).
     """
+    import asyncio
+
     where = host_for or _ec2_host
     names = list(region_names)
     # One connect per region, all at once: the whole probe takes about one timeout at worst.

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.models import TunnelStatus
 from tui.services.polling import wait_event
-from tui.services.remote.tunnel import Tunnel
 from tui.services.secrets import SecretStore
+
+if TYPE_CHECKING:  # the tunnel itself (asyncio, asyncssh's callers) loads with the first tunnel
+    from tui.services.remote.tunnel import Tunnel
 
 log = logging.getLogger(__name__)
 
