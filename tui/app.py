@@ -18,12 +18,14 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import LoadingIndicator, Static
+from textual.widget import Widget
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from tui.context import AppContext, make_context
 from tui.screens.base import BACK, StepScreen
 from tui.screens.wizard_state import WizardState
+from tui.widgets.calm_loading import CalmLoadingIndicator
 from tui.widgets.keys_footer import KeysFooter
 
 if TYPE_CHECKING:
@@ -103,7 +105,7 @@ class D2lApp(App[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="starting"):
             yield self._starting_status
-            yield LoadingIndicator()
+            yield CalmLoadingIndicator()
         yield KeysFooter()
 
     def on_mount(self) -> None:
@@ -339,6 +341,9 @@ class D2lApp(App[None]):
             self.notify(str(error), severity="error", timeout=10, markup=False)  # AWS's words: plain
         else:
             self.notify("Something went wrong; details are in the log file.", severity="error", timeout=10)
+
+    def get_loading_widget(self) -> Widget:
+        return CalmLoadingIndicator()  # every `widget.loading = True` in the app
 
     def farewell(self) -> list[str]:
         """What to say once the screen is gone: the instances last seen running (services/sightings)."""
