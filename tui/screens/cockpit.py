@@ -133,6 +133,13 @@ class CockpitScreen(InstanceActions):
     # -- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # Textual sets the breakpoint class on the screen's first Resize, after its first layout:
+        # a restyle of every widget and one more layout. Set now, that Resize changes nothing.
+        width = self.app.size.width
+        wide_enough = [name for at, name in sorted(self.HORIZONTAL_BREAKPOINTS) if width >= at]
+        self.update_classes(
+            {name: name == wide_enough[-1] for _, name in self.HORIZONTAL_BREAKPOINTS}, update=False
+        )
         yield InstanceHeader(id="cockpit-header")
         with TabbedContent(initial=self.first_pane, id="cockpit-panes"):
             for pane, title in PANES:
@@ -144,12 +151,15 @@ class CockpitScreen(InstanceActions):
                     else:
                         yield Static("", classes="pane-waiting")
         yield Static("", id="instances-status")
-        yield KeysFooter()
+        yield KeysFooter(keys_at_compose=True)  # check_action reads the instance, never a widget
 
     def on_mount(self) -> None:
         self._show_instance()
         self._open(self.first_pane)
-        self.refresh_soon()  # the header's prices and the instance's state as AWS says now
+        # The header's prices and the instance's state as AWS says now, once the screen is painted:
+        # asked at mount, the answer (and its thread's share of the GIL) came before the first paint
+        # and laid the screen out a second time.
+        self.call_after_refresh(self.refresh_soon)
 
     def key_path(self, instance: Instance) -> Path | None:
         return self.key or super().key_path(instance)
