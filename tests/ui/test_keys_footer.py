@@ -112,3 +112,38 @@ async def test_keys_at_compose_shows_the_keys_in_the_first_paint() -> None:
         await app.push_screen(late)
         assert late.at_mount == {}  # Textual's own way: keys after the first refresh
         await wait_until(pilot, lambda: "g" in {k.key for k in late.query(FooterKey)})
+
+
+async def test_keys_mount_already_compact_or_not_and_follow_the_footer() -> None:
+    """Each key mounts with the class it ends with: not restyled as it mounts (Textual's watcher
+    added -compact and the data binding removed it, twice per key); compact still follows."""
+    from textual.dom import DOMNode
+    from textual.screen import Screen
+
+    class Keyed(Screen[None]):
+        BINDINGS = [Binding("g", "gpu", "GPU")]
+
+        def compose(self) -> ComposeResult:
+            yield KeysFooter(keys_at_compose=True)
+
+    app = KeysApp()
+    async with app.run_test() as pilot:
+        await wait_until(pilot, lambda: bool(keys(app)))
+        restyled: list[DOMNode] = []
+        update_styles = app.update_styles
+
+        def counting(node: DOMNode, animate: bool = True) -> None:
+            restyled.append(node)
+            update_styles(node, animate)
+
+        app.update_styles = counting  # type: ignore[method-assign]
+        await app.push_screen(Keyed())
+        await wait_until(pilot, lambda: "g" in {k.key for k in app.screen.query(FooterKey)})
+        await pilot.pause()
+        assert not [node for node in restyled if isinstance(node, FooterKey)]
+        compact = {k.key: k.has_class("-compact") for k in app.screen.query(FooterKey)}
+        assert compact == {"g": False, "s": False, "x": False, "ctrl+p": True}  # as Textual's Footer
+
+        app.screen.query_one(KeysFooter).compact = True
+        await pilot.pause()
+        assert all(k.has_class("-compact") for k in app.screen.query(FooterKey))

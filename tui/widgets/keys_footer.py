@@ -13,7 +13,8 @@ signal, then rebuilds after the next refresh, so a new screen is painted once wi
 and again with its keys (a restyle, a layout and a paint more: a fifth of Enter → cockpit). A screen
 whose ``check_action`` answers before its widgets are mounted passes ``keys_at_compose=True``: its
 footer shows its keys from the first compose, and the signal after the mount rebuilds only if
-focusing a widget changed them.
+focusing a widget changed them. Each key is mounted already styled compact or not (Textual's
+restyles each one twice as it mounts).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Hashable
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 
 class KeysFooter(Footer):
@@ -55,7 +57,15 @@ class KeysFooter(Footer):
         # _bindings_ready: Textual's own flag (False until the screen's bindings are known); its
         # compose shows no keys before it, so only a compose that shows keys counts.
         self._shown = self._keys() if getattr(self, "_bindings_ready", False) else None
-        yield from super().compose()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey):
+                # Each key's compact flag and class as they end up once mounted, set before: else
+                # its watcher adds -compact and the data binding to Footer.compact removes it again,
+                # two restyles per key. The palette's key is not bound: it keeps FooterKey's True.
+                compact = True if widget.has_class("-command-palette") else self.compact
+                widget.set_reactive(FooterKey.compact, compact)
+                widget.set_class(compact, "-compact", update=False)
+            yield widget
 
     async def recompose(self) -> None:
         keys = self._keys()
