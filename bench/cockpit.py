@@ -106,7 +106,8 @@ class GcPauses:
 def cpu_ms(process: list[float], thread: list[float], gc_pauses: list[float]) -> str:
     return (
         f"CPU per open: process median {statistics.median(process) * 1000:.1f} ms, "
-        f"event-loop thread median {statistics.median(thread) * 1000:.1f} ms; "
+        f"event-loop thread median {statistics.median(thread) * 1000:.1f} ms "
+        f"(min {min(thread) * 1000:.1f}); "
         f"garbage collection per open median {statistics.median(gc_pauses) * 1000:.1f} ms "
         f"(max {max(gc_pauses) * 1000:.1f})"
     )
