@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane
@@ -162,6 +162,18 @@ class CockpitScreen(InstanceActions):
         # asked at mount, the answer (and its thread's share of the GIL) came before the first paint
         # and laid the screen out a second time.
         self.call_after_refresh(self.refresh_soon)
+
+    _resumed_once = False
+
+    @on(events.ScreenResume)
+    def _styles_just_applied(self, event: events.ScreenResume) -> None:
+        """Textual's Screen restyles every widget when a screen resumes (its handler runs after this
+        one). The first resume follows the mount, which has just styled each widget (with the
+        breakpoint class, set in compose): that second pass over all 32 was redundant. Later
+        resumes (back from a screen on top) restyle as before."""
+        if not self._resumed_once:
+            self._resumed_once = True
+            event.refresh_styles = False
 
     _resized_once = False
 
