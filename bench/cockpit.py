@@ -10,15 +10,19 @@
     once 8 GPUs show, after streaming, and its peak (ru_maxrss). The process holds what --demo
     holds: the app, moto and the loopback SSH host (nvidia-smi runs in child processes, not counted).
 
-Prints figures; not a test. Medians of N runs, in-process (headless Textual, no terminal).
+Prints figures; not a test. Medians of N runs, in-process (headless Textual, no terminal). Beside
+each wall-clock median, the CPU time per open: this process's (all threads: moto and the loopback SSH
+host run here too) and the event loop's thread alone (Textual's work), which other processes on a busy
+machine slow less than the wall clock. And the load average, to read the wall figures by.
 
-    .venv/bin/python bench/cockpit.py [--runs 20] [--seconds 20]
+    .venv/bin/python bench/cockpit.py [--runs 20] [--seconds 20] [--timing-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import resource
 import statistics
@@ -84,6 +88,31 @@ def ms(values: list[float]) -> str:
     )
 
 
+class GcPauses:
+    """Seconds the garbage collector held the process (its callbacks mark each collection)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._mark)
+
+    def _mark(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._started
+
+
+def cpu_ms(process: list[float], thread: list[float], gc_pauses: list[float]) -> str:
+    return (
+        f"CPU per open: process median {statistics.median(process) * 1000:.1f} ms, "
+        f"event-loop thread median {statistics.median(thread) * 1000:.1f} ms "
+        f"(min {min(thread) * 1000:.1f}); "
+        f"garbage collection per open median {statistics.median(gc_pauses) * 1000:.1f} ms "
+        f"(max {max(gc_pauses) * 1000:.1f})"
+    )
+
+
 async def until(condition: object, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -117,16 +146,24 @@ async def enter_to_cockpit(runs: int, tmp: Path) -> None:
         listing = InstancesScreen(ctx, ["us-east-1"])
         app = BenchApp(listing)
         figures: dict[str, list[float]] = {"enter": [], "g": []}
+        process_cpu: dict[str, list[float]] = {"enter": [], "g": []}
+        thread_cpu: dict[str, list[float]] = {"enter": [], "g": []}
+        gc_time: dict[str, list[float]] = {"enter": [], "g": []}
+        pauses = GcPauses()
         try:
             async with app.run_test(size=SIZE, headless=True) as pilot:
                 await until(lambda: listing.loaded and any(True for _ in listing.shown_rows()))
                 for n in range(runs + 1):  # the first is a warm-up (imports, CSS for new widgets)
                     for key in ("enter", "g"):
                         start = time.perf_counter()
+                        cpu0, thread0, gc0 = time.process_time(), time.thread_time(), pauses.total
                         send_key(app, key)  # not pilot.press: it also waits for every queue to be idle
                         await painted(app)
                         if n:
                             figures[key].append(time.perf_counter() - start)
+                            process_cpu[key].append(time.process_time() - cpu0)
+                            thread_cpu[key].append(time.thread_time() - thread0)
+                            gc_time[key].append(pauses.total - gc0)
                         if key == "g":
                             await until(lambda: bool(app.screen.query(GpuPane)))
                         await pilot.press("escape")
@@ -138,9 +175,12 @@ async def enter_to_cockpit(runs: int, tmp: Path) -> None:
     print(
         f"(a) Enter on an instance -> the cockpit's first pane painted (Details): {ms(figures['enter'])}  (target <= 100 ms)"
     )
+    print(f"    {cpu_ms(process_cpu['enter'], thread_cpu['enter'], gc_time['enter'])}")
     print(
         f"    g on an instance -> the cockpit painted on its GPU pane (stream starting): {ms(figures['g'])}"
     )
+    print(f"    {cpu_ms(process_cpu['g'], thread_cpu['g'], gc_time['g'])}")
+    print(f"    load average while measured (1, 5, 15 min): {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 async def memory_streaming(seconds: float, tmp: Path) -> None:
@@ -185,13 +225,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--timing-only", action="store_true", help="only (a): skip the memory run")
     opts = parser.parse_args()
     import logging
 
     logging.disable(logging.WARNING)  # the simulated cloud's chatter would bury the figures
     base = Path(tempfile.mkdtemp(prefix="d2l-bench-cockpit-run-"))
     # Memory first: the timing runs would raise the peak.
-    asyncio.run(memory_streaming(opts.seconds, base / "memory"))
+    if not opts.timing_only:
+        asyncio.run(memory_streaming(opts.seconds, base / "memory"))
     asyncio.run(enter_to_cockpit(opts.runs, base / "enter"))
     return 0
 

@@ -161,3 +161,22 @@ async def test_escape_while_typing_a_log_filter_leaves_the_filter_not_the_cockpi
         assert not box.display and box.value == ""
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is not cockpit)
+
+
+async def test_a_terminal_resize_still_lays_the_cockpit_out_again(
+    moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cockpit skips only the Resize its own first layout sends (same size); the terminal's
+    resizes are Textual's: the breakpoint class changes and the setup's steps go above its log."""
+    cockpit = cockpit_on("setup", tmp_path, monkeypatch)
+    app = CockpitApp(cockpit)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: cockpit.live_pane("setup") is not None)
+        await pilot.pause()
+        assert cockpit.has_class("-wide") and not cockpit.has_class("-narrow")
+        steps, log = cockpit.query_one("#provision-steps"), cockpit.query_one("#provision-log")
+        assert steps.region.y == log.region.y  # side by side
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: cockpit.has_class("-narrow") and not cockpit.has_class("-wide"))
+        await wait_until(pilot, lambda: steps.region.bottom <= log.region.y)  # the steps above the log
+        assert cockpit.query_one("KeysFooter").region.y == 23  # the footer on the new last row

@@ -221,6 +221,39 @@ async def test_unknown_host_key_is_trusted_only_by_choice(
     await asyncio.sleep(0)
 
 
+async def test_retry_is_offered_once_following_failed_not_before(
+    cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path
+) -> None:
+    """r is in the footer once the link failed; not while the pane has yet to connect (it was, when
+    no other worker of the app was running: the check read the app's first worker, not the pane's)."""
+    from textual.widgets._footer import FooterKey
+
+    aws, hosts = cloud
+    missing = tmp_path / "not-here.pem"  # the link fails at once: no private key to connect with
+    link = InstanceLink(
+        aws,
+        make_instance(aws),
+        missing,
+        KnownHosts(tmp_path / "kh"),
+        endpoint_for=hosts.endpoint,
+        console_timeout_s=5,
+    )
+    marker = tmp_path / "m"
+    marker.touch()  # the recipe's steps all pass
+    screen = SetupPane(link, recipe=quick_recipe(marker), mode="fresh")
+    assert screen.check_action("retry", ()) is False  # nothing has failed yet
+    async with ProvisionApp(screen).run_test(size=SIZE) as pilot:
+        footer = lambda: {k.key for k in pilot.app.screen.query(FooterKey)}  # noqa: E731
+        await wait_until(pilot, lambda: "is not on this computer" in str(screen.failure.render()), 30)
+        await wait_until(pilot, lambda: "r" in footer())
+        missing.write_bytes(key.read_bytes())
+        missing.chmod(0o400)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: finished(pilot) and screen.outcome.ok, 30)  # type: ignore[union-attr]
+        await wait_until(pilot, lambda: "r" not in footer())
+    await cloud[1].stop()
+
+
 def snap_app(cloud: tuple[Aws, DemoHosts], key: Path, tmp_path: Path, recipe: Recipe) -> ProvisionApp:
     return ProvisionApp(screen_for(cloud, key, tmp_path, recipe, "fresh"))
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from textual import work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane
@@ -133,7 +133,16 @@ class CockpitScreen(InstanceActions):
 
     # -- layout ---------------------------------------------------------------------------------
 
+    def _breakpoint_classes(self, width: int, *, update: bool = True) -> None:
+        """-narrow or -wide, as Textual's Screen sets them on a Resize."""
+        wide_enough = [name for at, name in sorted(self.HORIZONTAL_BREAKPOINTS) if width >= at]
+        classes = {name: name == wide_enough[-1] for _, name in self.HORIZONTAL_BREAKPOINTS}
+        self.update_classes(classes, update=update, animate=False)
+
     def compose(self) -> ComposeResult:
+        # Textual sets the breakpoint class on the screen's first Resize, after its first layout:
+        # a restyle of every widget and one more layout. Set now, that Resize changes nothing.
+        self._breakpoint_classes(self.app.size.width, update=False)
         yield InstanceHeader(id="cockpit-header")
         with TabbedContent(initial=self.first_pane, id="cockpit-panes"):
             for pane, title in PANES:
@@ -145,12 +154,40 @@ class CockpitScreen(InstanceActions):
                     else:
                         yield Static("", classes="pane-waiting")
         yield Static("", id="instances-status")
-        yield KeysFooter()
+        yield KeysFooter(keys_at_compose=True)  # check_action reads the instance, never a widget
 
     def on_mount(self) -> None:
         self._show_instance()
         self._open(self.first_pane)
-        self.refresh_soon()  # the header's prices and the instance's state as AWS says now
+        # The header's prices and the instance's state as AWS says now, once the screen is painted:
+        # asked at mount, the answer (and its thread's share of the GIL) came before the first paint
+        # and laid the screen out a second time.
+        self.call_after_refresh(self.refresh_soon)
+
+    _resumed_once = False
+
+    @on(events.ScreenResume)
+    def _styles_just_applied(self, event: events.ScreenResume) -> None:
+        """Textual's Screen restyles every widget when a screen resumes (its handler runs after this
+        one). The first resume follows the mount, which has just styled each widget (with the
+        breakpoint class, set in compose): that second pass over all 32 was redundant. Later
+        resumes (back from a screen on top) restyle as before."""
+        if not self._resumed_once:
+            self._resumed_once = True
+            event.refresh_styles = False
+
+    _resized_once = False
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Textual's Screen answers every Resize with a whole layout and paint (and a layout of each
+        screen under it). The first Resize is the one the screen's own first layout sends, at the
+        size it was just laid out at: that second layout and paint were a fifth of Enter → cockpit
+        painted. A later Resize (the terminal's) is Textual's to handle, as before."""
+        first, self._resized_once = not self._resized_once, True
+        if first and event.size == self.size:
+            event.stop()
+            event.prevent_default()  # Screen._on_resize: the layout again and the breakpoint classes
+            self._breakpoint_classes(event.size.width)  # unchanged since compose unless it resized
 
     def key_path(self, instance: Instance) -> Path | None:
         return self.key or super().key_path(instance)

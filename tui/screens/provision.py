@@ -113,6 +113,7 @@ class SetupPane(Vertical, can_focus=True):
         self.outcome: RunOutcome | None = None
         self.failure = SshFailure()  # the error line, and a host key to trust on first use
         self.link_state = "connecting"
+        self.link_lost = False  # following ended without an outcome (SSH refused or dropped): r retries
         if recipe is not None:
             for step in recipe.steps:
                 self.steps[step.name] = StepRow(step.name, step.title, step.hint)
@@ -160,6 +161,7 @@ class SetupPane(Vertical, can_focus=True):
         from tui.services.remote.provision import DEFAULT_REMOTE_DIR, follow_run
 
         self.outcome = None
+        self.link_lost = False
         self._hide_error()
         try:
             outcome, self.log_offset = await follow_run(
@@ -309,6 +311,7 @@ class SetupPane(Vertical, can_focus=True):
         self.query_one("#provision-log", LogView).flush()
         self.failure.failed(exc, "Following the setup failed unexpectedly")
         self.outcome = None
+        self.link_lost = True
         self.refresh_bindings()
 
     def _show_error(self, text: str) -> None:
@@ -337,8 +340,9 @@ class SetupPane(Vertical, can_focus=True):
         return True
 
     def _link_failed(self) -> bool:
-        worker = next(iter(self.workers), None)
-        return self.outcome is None and (worker is None or worker.is_finished) and not self.untrusted_key
+        # Its own flag, not a worker: self.workers is the app's, whose first worker was another
+        # screen's, or none before this pane's follow started (r showed before it had even tried).
+        return self.outcome is None and self.link_lost and not self.untrusted_key
 
     def action_follow(self) -> None:
         following = self.query_one("#provision-log", LogView).toggle_follow()
