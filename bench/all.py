@@ -324,10 +324,14 @@ def main() -> int:
         return 1
     aws = real_aws_cli()
     say(f"d2l-tui: {BIN}; aws CLI: {aws or 'not installed (its rows are left out)'}")
+    from bench.machine_speed import speed_line
+
+    say(f"{speed_line()} (before)")
     with MotoWorld() as world:
         n60 = main_table(world, opts.rounds, aws) if opts.only in (None, "table") else None
         if opts.only in (None, "grow"):
             grow(world, opts.grow_rounds, aws, n60)
+    say(f"{speed_line()} (after)")
     return 0
 
 

@@ -243,7 +243,11 @@ def main() -> int:
     # Memory first: the timing runs would raise the peak.
     if not opts.timing_only:
         asyncio.run(memory_streaming(opts.seconds, base / "memory"))
+    from bench.machine_speed import speed_line
+
+    print(speed_line(), "(before)")
     asyncio.run(enter_to_cockpit(opts.runs, base / "enter"))
+    print(speed_line(), "(after)")
     return 0
 
 
