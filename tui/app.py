@@ -381,5 +381,8 @@ def run_app(args: argparse.Namespace) -> int:
 def print_farewell(app: D2lApp) -> None:
     """Quitting stops nothing on AWS: name what was last seen running (never for --demo, whose cloud
     ends with the app)."""
-    for line in app.farewell():
-        print(line, file=sys.stderr)
+    try:
+        for line in app.farewell():
+            print(line, file=sys.stderr)
+    except OSError:  # the terminal is gone (closed window): nobody is there to read it
+        log.info("quit reminder not printed: no terminal")
