@@ -41,5 +41,18 @@ async def test_an_idle_demo_instance_stops_itself(tmp_path: Path, client_key: tu
             status = json.loads((root / "var" / "lib" / "d2l-autostop" / "status.json").read_text())
             assert status["state"] == "stopping" and status["minute_s"] == 0.2
             assert not hosts.hosts[instance.instance_id].running
+
+            # Started again, it is a new boot: its idle clock starts over (it stopped again at once
+            # when the agent saw this laptop's boot id, which never changes).
+            stopped_boot = json.loads((root / "var" / "lib" / "d2l-autostop" / "state.json").read_text())
+            ec2 = aws.client("ec2", "us-east-1")
+            await asyncio.to_thread(ec2.start_instances, InstanceIds=[instance.instance_id])
+            await hosts.endpoint(instance, client_key[0])
+            await asyncio.sleep(0.5)  # two of its minutes: the agent ran, not yet the 3 idle ones
+            after = json.loads((root / "var" / "lib" / "d2l-autostop" / "state.json").read_text())
+            assert after["boot_id"] != stopped_boot["boot_id"]
+            assert await state() == "running"
+            status = json.loads((root / "var" / "lib" / "d2l-autostop" / "status.json").read_text())
+            assert status["state"] != "stopping", status
         finally:
             await hosts.stop()

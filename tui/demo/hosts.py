@@ -13,6 +13,8 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 from tui.demo.bench_replay import bench_environment
@@ -35,6 +37,7 @@ class DemoHosts:
         self.agent_minute_s = agent_minute_s
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._environments: dict[str, dict[str, str]] = {}
+        self._booted_at: dict[str, float] = {}  # when each host last started: its uptime's zero
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="d2l-demo-hosts-")
@@ -65,7 +68,10 @@ class DemoHosts:
                 await asyncio.to_thread(run_user_data, instance, autostop)
                 self.hosts[instance.instance_id] = host
             if not host.running:
+                if host.port:  # it ran before and was stopped: this start is a new boot
+                    _new_boot(self.root / instance.instance_id / "ubuntu")
                 await host.start()
+                self._booted_at[instance.instance_id] = time.time()
             timer = self._timers.get(instance.instance_id)
             if self.agent_minute_s is not None and (timer is None or timer.done()):
                 self._timers[instance.instance_id] = asyncio.create_task(self._agent_timer(instance, host))
@@ -85,6 +91,8 @@ class DemoHosts:
         requested = Path(env["D2L_AUTOSTOP_ROOT"]) / SHUTDOWN_REQUEST
         while host.running:
             await asyncio.sleep(self.agent_minute_s)
+            booted_at = self._booted_at.get(instance.instance_id, time.time())
+            Path(env["D2L_AUTOSTOP_UPTIME_FILE"]).write_text(f"{time.time() - booted_at:.2f} 0.00\n")
             if Path(env["D2L_AUTOSTOP_CONFIG"]).exists():
                 await asyncio.to_thread(_run_agent, env)
             if requested.exists():
@@ -173,8 +181,19 @@ def autostop_environment(home: Path, minute_s: float | None = None) -> dict[str,
         "D2L_AUTOSTOP_SETUP": f"{home / '.d2l-tui' / 'provision'}:{home / '.d2l-tui' / 'bench'}",
         # The demo's shells are this process's children, not an sshd's: no login on this laptop counts.
         "D2L_AUTOSTOP_SSHD_PID": str(os.getpid()),
+        # The simulated machine's boots, not this laptop's: a Start (or the setup's reboot) is a new
+        # boot id, so the agent's idle clock starts over as on an instance (DemoHosts.endpoint).
+        "D2L_AUTOSTOP_BOOT_ID_FILE": str(home / ".d2l-simulated" / "boot_id"),
+        "D2L_AUTOSTOP_UPTIME_FILE": str(root / "uptime"),
         **({"D2L_AUTOSTOP_MINUTE_S": f"{minute_s:g}"} if minute_s is not None else {}),
     }
+
+
+def _new_boot(home: Path) -> None:
+    """A stopped simulated instance starts again: a boot id of its own, as /proc gives each boot."""
+    boot_id = home / ".d2l-simulated" / "boot_id"
+    boot_id.parent.mkdir(parents=True, exist_ok=True)
+    boot_id.write_text(f"simulated-boot-{uuid.uuid4().hex}\n")
 
 
 def _run_agent(env: dict[str, str]) -> None:
