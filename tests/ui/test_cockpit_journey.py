@@ -32,6 +32,7 @@ from tui.screens.instance_actions import InstanceActions
 from tui.screens.provision import SetupPane
 from tui.services.cloud.aws import Aws
 from tui.services.cloud.lifecycle import describe_one
+from tui.widgets.instance_header import InstanceHeader
 
 
 @pytest.fixture
@@ -140,6 +141,12 @@ async def test_the_whole_cockpit_journey_with_keys_only(hosts: DemoHosts, tmp_pa
             app.screen.query_one(Input).focus()
             await pilot.press(*name, "enter")
             await wait_until(pilot, lambda: cockpit.gone, 30)
+            # What it shows is true at once: terminated in the header and the status line, no key offered.
+            assert "terminated" in str(cockpit.query_one(InstanceHeader).render()).splitlines()[0]
+            assert "terminated: it no longer exists" in str(
+                cockpit.query_one("#instances-status", Static).render()
+            )
+            assert not any(cockpit.check_action(a, ()) for a in ("stop", "start", "terminate", "image"))
             assert not ctx.tunnels.is_active(iid)
             tunnel = ctx.tunnels.tunnel(iid)
             await wait_until(pilot, lambda: tunnel is None or tunnel.finished.is_set(), 10)

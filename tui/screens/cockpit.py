@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from textual import events, on, work
@@ -24,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane
 
-from tui.screens.instance_actions import INSTANCES_CSS, InstanceActions, lifecycle_bindings
+from tui.screens.instance_actions import INSTANCES_CSS, LIFECYCLE_ACTIONS, InstanceActions, lifecycle_bindings
 from tui.services.cloud import lifecycle
 from tui.services.cloud.costs import InstanceRow, money
 from tui.services.errors import D2lError
@@ -32,6 +33,7 @@ from tui.services.remote import sshconfig
 from tui.widgets.instance_header import InstanceHeader
 from tui.widgets.keys_footer import KeysFooter
 from tui.widgets.plain import plain
+from tui.widgets.ssh_failure import SshFailure
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -323,7 +325,11 @@ class CockpitScreen(InstanceActions):
     def _loaded(self, row: InstanceRow | None) -> None:
         was_running = self.instance.state == "running" and not self.gone
         if row is None:
+            if not self.gone:
+                self.say(f"{self.instance.name or self.instance_id} is terminated: it no longer exists.")
             self.gone, self.row = True, None
+            # What the header and the status line show: DescribeInstances no longer lists it.
+            self.instance = replace(self.instance, state="terminated", public_dns="", public_ip="")
             self.ctx.sightings.gone(self.instance_id)
         else:
             self.row, self.instance = row, row.instance
@@ -432,11 +438,20 @@ class CockpitScreen(InstanceActions):
 
     # -- keys: the panes' letters switch panes here --------------------------------------------
 
+    def on_ssh_failure_link_failed(self, message: SshFailure.LinkFailed) -> None:
+        """A pane found the instance not running (auto-stop, the console): the header asks AWS now
+        instead of saying "running" until its next poll."""
+        message.stop()
+        if not self.gone:
+            self.refresh_soon()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "show_pane":
             return True
         if action in ("provision", "gpu", "tunnel"):
             return True  # the pane says why it can't connect
+        if self.gone and action in LIFECYCLE_ACTIONS:
+            return False  # terminated: no instance left to act on, so no key offered (not greyed)
         return super().check_action(action, parameters)
 
     def action_provision(self) -> None:

@@ -83,6 +83,8 @@ _NEEDS = {
     "gpu": "ssh",
     "bench": "ssh",
 }
+# The keys that act on an instance (none apply once it is gone).
+LIFECYCLE_ACTIONS = frozenset(_NEEDS)
 PALETTE = [
     ("Stop instance", "stop", "Stop the selected instance; its disk stays (and is billed)"),
     ("Start instance", "start", "Start the selected stopped instance"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from textual.message import Message
 from textual.widgets import Static
 
 from tui.services.errors import D2lError
@@ -26,6 +27,10 @@ class Trusting(Protocol):
 
 
 class SshFailure(Static):
+    class LinkFailed(Message):
+        """A pane's link failed: what it learned of the instance (stopped, gone) may be news to the
+        screen around it (the cockpit polls AWS every few seconds only), which then asks at once."""
+
     def __init__(self) -> None:
         super().__init__("", id="step-error")
         self.untrusted_key = ""  # a presented host key the person may choose to trust
@@ -60,6 +65,7 @@ class SshFailure(Static):
         elif isinstance(exc, D2lError):
             log.warning("connection to an instance failed: %s", exc)
             self.show(f"{exc}{retry}")
+            self.post_message(self.LinkFailed())
         else:
             log.error("%s", unexpected, exc_info=exc)
             self.show(f"{unexpected}; details are in the log file.{again}")

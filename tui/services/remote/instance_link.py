@@ -93,7 +93,7 @@ class InstanceLink:
             if now.state != "pending":
                 raise D2lError(
                     f"{self.label} is {now.state}, so SSH can't reach it.",
-                    "Start it first (S on the instances screen, or `d2l-tui start NAME`).",
+                    "Start it first (S in its cockpit or on the instances screen, or `d2l-tui start NAME`).",
                 )
             if on_wait is not None:
                 on_wait(f"{self.label} is still starting (pending)…")
