@@ -49,7 +49,7 @@ LEFTOVER_BINDINGS = [
     Binding(
         "n",
         "launch_from_image",
-        "Launch",  # short: the footer is full; the tooltip and palette say "from image"
+        "Launch image",  # short: the footer is full; the tooltip and palette say more
         id="instances.launch_from_image",
         tooltip="Open the wizard with this saved image chosen (My AMIs)",
     ),
@@ -159,8 +159,10 @@ class LeftoversSection(Screen[None]):
             return True if bulk(self.leftovers.values()) else None
         item = self.highlighted_leftover()
         if action == "launch_from_image":
-            # A pending or failed image can't be launched; My AMIs lists only available ones.
-            return True if item is not None and item.kind == IMAGE and item.state == "available" else None
+            # A pending or failed image can't be launched; My AMIs lists only available ones. Left out
+            # of the footer unless a saved image is under the cursor: shown greyed, "n Launch" read
+            # as "launch a new instance", which it is not (a newcomer pressed it and nothing happened).
+            return True if item is not None and item.kind == IMAGE and item.state == "available" else False
         return True if item is not None else None
 
     def action_cleanup(self) -> None:
