@@ -92,3 +92,24 @@ async def test_spot_asks_before_idle_means_terminate(aws: Aws, tmp_path: Path) -
         await launch_from_review(pilot)
     tags, alarms = launched(aws)
     assert TAG_AUTOSTOP not in tags and alarms == []
+
+
+async def test_the_demo_says_its_auto_stop_minutes_are_short(tmp_path: Path) -> None:
+    from tests.support.screen_app import ScreenApp
+    from tests.ui.test_disk_prices import IMAGE, T4
+    from tui.context import make_context
+    from tui.models import KeyChoice, Region
+    from tui.screens.review import ReviewStep
+    from tui.screens.wizard_state import WizardState
+
+    ctx = make_context(None, None, demo=True)  # the simulated cloud --demo runs (its agent's minute: 1 s)
+    try:
+        key = KeyChoice("d2l-tui", None, create=True)
+        state = WizardState(region=Region("us-east-1"), gpu_type=T4, image=IMAGE, key=key, name="box")
+        screen = ReviewStep(ctx, state)
+        async with ScreenApp(screen).run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            note = str(screen.query_one("#autostop-note", Static).render())
+            assert "after 30 min idle" in note and "In this simulated cloud a minute of it lasts 1 s." in note
+    finally:
+        await ctx.aclose()

@@ -240,8 +240,16 @@ class ReviewStep(StepScreen):
             note, setting = str(exc), AutostopSetting()
         else:
             note = autostop.describe(setting, spot)
+            minute_s = self._simulated_minute_s()
+            if setting.on and minute_s:
+                note += f" In this simulated cloud a minute of it lasts {minute_s:g} s."
         self.query_one("#autostop-note", Static).update(plain(note))
         self.query_one("#spot-idle", Checkbox).display = spot and setting.on
+
+    def _simulated_minute_s(self) -> float | None:
+        """--demo runs the agent with short minutes (tui/demo/cloud.py), so its stop comes soon."""
+        hosts = getattr(self.ctx.cloud, "hosts", None)
+        return getattr(hosts, "agent_minute_s", None)
 
     def action_toggle_autostop(self) -> None:
         field = self.query_one("#autostop", Input)
