@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 from tests.support.screen_app import demo_cloud
@@ -42,17 +43,20 @@ async def test_an_idle_demo_instance_stops_itself(tmp_path: Path, client_key: tu
             assert status["state"] == "stopping" and status["minute_s"] == 0.2
             assert not hosts.hosts[instance.instance_id].running
 
-            # Started again, it is a new boot: its idle clock starts over (it stopped again at once
-            # when the agent saw this laptop's boot id, which never changes).
-            stopped_boot = json.loads((root / "var" / "lib" / "d2l-autostop" / "state.json").read_text())
+            # Started again, it is a new boot: its idle clock starts over (the agent read this laptop's
+            # boot id, which never changes, and stopped every start again at once).
+            state_file = root / "var" / "lib" / "d2l-autostop" / "state.json"
+            stopped_boot = json.loads(state_file.read_text())["boot_id"]
             ec2 = aws.client("ec2", "us-east-1")
             await asyncio.to_thread(ec2.start_instances, InstanceIds=[instance.instance_id])
+            started_at = time.time()
             await hosts.endpoint(instance, client_key[0])
-            await asyncio.sleep(0.5)  # two of its minutes: the agent ran, not yet the 3 idle ones
-            after = json.loads((root / "var" / "lib" / "d2l-autostop" / "state.json").read_text())
-            assert after["boot_id"] != stopped_boot["boot_id"]
-            assert await state() == "running"
-            status = json.loads((root / "var" / "lib" / "d2l-autostop" / "status.json").read_text())
-            assert status["state"] != "stopping", status
+            for _ in range(150):  # the agent's next run after the start (its timer, a subprocess)
+                after = json.loads(state_file.read_text())
+                if after["boot_id"] != stopped_boot:
+                    break
+                await asyncio.sleep(0.1)
+            assert after["boot_id"] != stopped_boot and after["boot_id"].startswith("simulated-boot-")
+            assert after["last_active"] >= started_at - 0.5  # idle counted from this start, not before
         finally:
             await hosts.stop()
