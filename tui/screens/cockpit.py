@@ -9,7 +9,8 @@ the Jupyter pane copies its URL with u and opens it with b (c and o stay the ssh
 The SSH panes are made when first shown and only while the instance can be reached: a stopped
 instance has no GPU stream to show. When the instance leaves "running" (stopped here, from the
 console, or by the idle auto-stop) the GPU stream and the setup follow end with a line saying why,
-and the tunnel closes; when it runs again, what the person had open reconnects.
+and the tunnel closes; when it runs again, what the person had open reconnects. Its auto-stop line and
+`a` are in tui/screens/cockpit_autostop.py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static, TabbedContent, TabPane
 
+from tui.screens.cockpit_autostop import AUTOSTOP_READ_S, CockpitAutostop
 from tui.screens.instance_actions import INSTANCES_CSS, LIFECYCLE_ACTIONS, InstanceActions, lifecycle_bindings
 from tui.services.cloud import lifecycle
 from tui.services.cloud.costs import InstanceRow, money
@@ -38,16 +40,13 @@ from tui.widgets.ssh_failure import SshFailure
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from textual.app import App
-
     from tui.context import AppContext
     from tui.flows.instance_ops import Action
-    from tui.models import AutostopSetting, Instance, Recipe
+    from tui.models import Instance, Recipe
     from tui.services.remote.instance_link import Link
     from tui.services.remote.provision import Mode
 
 log = logging.getLogger(__name__)
-AUTOSTOP_READ_S = 30.0  # the agent checks once a minute: reading it more often shows nothing new
 
 Pane = Literal["setup", "gpu", "jupyter", "shell", "details"]
 PANES: tuple[tuple[Pane, str], ...] = (
@@ -72,7 +71,7 @@ CockpitScreen #cockpit-details, CockpitScreen #cockpit-shell { height: auto; }
 )
 
 
-class CockpitScreen(InstanceActions):
+class CockpitScreen(CockpitAutostop, InstanceActions):
     DEFAULT_CSS = COCKPIT_CSS
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
@@ -496,26 +495,6 @@ class CockpitScreen(InstanceActions):
                 return
         self.dismiss(None)
 
-    # -- auto-stop: the agent's words in the header (with the header's polls), `a` to change it ----
-
-    def _reached_before(self) -> bool:
-        """Its host key is pinned (a pane or a launch connected): reading the agent for the header
-        never waits on the console or asks to trust a key; a pane does that, where it is said."""
-        from tui.services.remote.instance_link import known_hosts
-
-        return bool(known_hosts().keys_for(self.instance_id))
-
-    @work(exclusive=True, group="autostop", exit_on_error=False)
-    async def read_autostop(self) -> None:
-        from tui.flows.autostop import agent_words
-
-        try:
-            self.autostop_words = await agent_words(self.link)
-        except Exception as exc:  # not reachable yet, or no agent: the header just says nothing
-            log.info("auto-stop status of %s not read: %s", self.instance_id, exc)
-            self.autostop_words = None
-        self._show_instance()
-
     def action_bench(self) -> None:
         from tui.screens.bench import BenchScreen
         from tui.services.remote.instance_link import InstanceLink
@@ -527,70 +506,3 @@ class CockpitScreen(InstanceActions):
             self.say("This instance can't be benchmarked from here.", error=True)
             return
         self.app.push_screen(BenchScreen(self.ctx, self.link))
-
-    def action_autostop(self) -> None:
-        from tui.screens.autostop_modal import AutostopModal
-
-        if self.gone or self.instance.state != "running":
-            self.say("Auto-stop is changed on the running instance: start it first (S).", error=True)
-            return
-        modal = AutostopModal(
-            self.instance.name or self.instance_id, self.instance.spot, self.autostop_words or ""
-        )
-        self.app.push_screen(modal, self._autostop_chosen)
-
-    def _autostop_chosen(self, setting: AutostopSetting | None) -> None:
-        if setting is not None:  # None: Escape, nothing changes
-            self.change_autostop(setting)
-
-    @work(exclusive=True, group="autostop-change", exit_on_error=False)
-    async def change_autostop(self, setting: AutostopSetting) -> None:
-        from tui.flows import autostop
-
-        self.say("Changing auto-stop on the instance…")
-        self.workers.cancel_group(self, "autostop")  # a read now would only show the old setting
-        self._autostop_read_at = float("inf")  # and none starts until the change is done
-        try:
-            plan, agent = await autostop.change(self.ctx.aws, self.link, self.instance, setting)
-        except Exception as exc:
-            if not isinstance(exc, D2lError):
-                log.error("changing auto-stop on %s failed", self.instance_id, exc_info=exc)
-            self._autostop_read_at = float("-inf")
-            self.say(
-                str(exc) if isinstance(exc, D2lError) else "Changing auto-stop failed; see the log file.",
-                error=True,
-            )
-            return
-        # Off is off: the agent's words may still be its last check's ("idle 18 of 30 min"), when
-        # its timer held the lock and the one-off check after the change had nothing to add.
-        self.autostop_words = agent.removeprefix("Agent: ") if setting.on else "auto-stop off"
-        self._autostop_read_at = time.monotonic()
-        self._show_instance()
-        self.say(plan)
-
-
-def open_provisioning(
-    app: App[Any],
-    ctx: AppContext,
-    instance: Instance,
-    key_path: Path | None,
-    *,
-    framework: str = "pytorch",
-) -> None:
-    """Right after a launch: the instance's cockpit on its Setup pane, running the book's recipe
-    (plus the user's own steps) afresh."""
-    from tui.flows.provisioning import plan_setup
-
-    link = ctx.instance_link(instance, key_path)
-    try:
-        setup = plan_setup(link, instance.instance_type, fresh=True, framework=framework)
-    except D2lError as exc:
-        # The instance is up all the same (e.g. "own steps only" and no recipe.toml): its cockpit,
-        # with the sentence that says why no setup runs.
-        app.push_screen(CockpitScreen(ctx, instance, pane="details", key=key_path))
-        app.notify(str(exc), severity="error", timeout=15, markup=False)
-        return
-    cockpit = CockpitScreen(
-        ctx, instance, pane="setup", recipe=setup.recipe, setup_mode=setup.mode, key=key_path
-    )
-    app.push_screen(cockpit)

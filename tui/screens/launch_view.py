@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
@@ -198,8 +198,6 @@ class LaunchScreen(Screen[str]):
         self._show_result(instance)
         self.notify(f"{instance.name} is ready.", title="Launched", markup=False)
         if self.ctx.provision_after_launch:
-            from tui.screens.cockpit import open_provisioning
-
             key = self.spec.key.private_key_path or self.key_path()
             open_provisioning(
                 self.app,
@@ -248,3 +246,31 @@ class LaunchScreen(Screen[str]):
     def action_again(self) -> None:
         if self.finished:
             self.dismiss("again")
+
+
+def open_provisioning(
+    app: App[Any],
+    ctx: AppContext,
+    instance: Instance,
+    key_path: Path | None,
+    *,
+    framework: str = "pytorch",
+) -> None:
+    """Right after a launch: the instance's cockpit on its Setup pane, running the book's recipe
+    (plus the user's own steps) afresh."""
+    from tui.flows.provisioning import plan_setup
+    from tui.screens.cockpit import CockpitScreen
+
+    link = ctx.instance_link(instance, key_path)
+    try:
+        setup = plan_setup(link, instance.instance_type, fresh=True, framework=framework)
+    except D2lError as exc:
+        # The instance is up all the same (e.g. "own steps only" and no recipe.toml): its cockpit,
+        # with the sentence that says why no setup runs.
+        app.push_screen(CockpitScreen(ctx, instance, pane="details", key=key_path))
+        app.notify(str(exc), severity="error", timeout=15, markup=False)
+        return
+    cockpit = CockpitScreen(
+        ctx, instance, pane="setup", recipe=setup.recipe, setup_mode=setup.mode, key=key_path
+    )
+    app.push_screen(cockpit)
