@@ -17,7 +17,8 @@ import pytest
 from tests.test_lifecycle import run
 from tests.ui.driving import build_context, wait_for_screen, wait_until
 from tui.app import make_app
-from tui.screens.instances import InstancesScreen, cells
+from tui.screens.instance_rows import cells
+from tui.screens.instances import InstancesScreen
 from tui.services import instance_memory
 from tui.services.cloud.aws import Aws
 from tui.services.cloud.costs import InstanceRow, rows_without_costs

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from textual import work
@@ -24,6 +23,7 @@ from textual.widgets import DataTable, Static
 
 from tui.messages import InstancesListed
 from tui.screens.instance_actions import INSTANCES_CSS, LIST_BINDINGS, InstanceActions
+from tui.screens.instance_rows import COLUMNS, address_line, cells, incomplete_words
 from tui.screens.leftovers_section import (
     LEFTOVER_BINDINGS,
     LEFTOVER_PALETTE,
@@ -31,7 +31,7 @@ from tui.screens.leftovers_section import (
     LeftoversSection,
 )
 from tui.services.cloud import lifecycle
-from tui.services.cloud.costs import InstanceRow, money, uptime
+from tui.services.cloud.costs import InstanceRow, money
 from tui.services.cloud.leftovers import Leftover
 from tui.services.errors import D2lError
 from tui.widgets.keys_footer import KeysFooter
@@ -49,64 +49,6 @@ log = logging.getLogger(__name__)
 
 # Seconds the leftovers sweep waits after the list is painted (tui/screens/leftovers_section.py).
 LEFTOVERS_AFTER_S = 0.5
-
-COLUMNS = [
-    ("name", "Name"),
-    ("region", "Region"),
-    ("type", "Type"),
-    ("gpu", "GPU"),
-    ("state", "State"),
-    ("uptime", "Up"),
-    ("per_hour", "$/h"),
-    ("so_far", "$ so far"),
-    ("disk", "Disk $/month"),
-    ("tunnel", "Jupyter"),
-]
-# The public DNS name (~45 characters) would be cut at 120 columns: the highlighted instance's
-# address is on the detail line under the table instead (address_line).
-
-
-def cells(row: InstanceRow, now: datetime | None = None, tunnel: str = "") -> dict[str, str]:
-    inst = row.instance
-    stopped = inst.state == "stopped"
-    return {
-        "name": inst.name or inst.instance_id,
-        "region": inst.region,
-        "type": inst.instance_type,
-        "gpu": row.gpu or "-",
-        "state": inst.state,
-        "uptime": uptime(inst, now),
-        "per_hour": "…" if row.costs_pending else money(row.usd_per_hour),
-        "so_far": "…" if row.costs_pending else money(row.usd_so_far),
-        # Stopped: the disk is all that is billed, so its cost is what matters.
-        "disk": "…"
-        if row.costs_pending
-        else money(row.disk_usd_per_month) + (" (stopped)" if stopped else ""),
-        "tunnel": tunnel or "-",  # "up :8889", "reconnecting :8889" (tunnel_registry.short_state)
-    }
-
-
-def address_line(row: InstanceRow | None) -> str:
-    """'d2l-box: ec2-54-1-2-3.compute-1.amazonaws.com (54.1.2.3)' for the highlighted row."""
-    if row is None:
-        return ""
-    inst = row.instance
-    name = inst.name or inst.instance_id
-    if not (inst.public_dns or inst.public_ip):
-        return f"{name}: no public address ({inst.state})"
-    ip = f" ({inst.public_ip})" if inst.public_dns and inst.public_ip else ""
-    return f"{name}: {inst.public_dns or inst.public_ip}{ip}"
-
-
-def incomplete_words(count: int, failed: tuple[RegionFailure, ...], carried: int = 0) -> str:
-    """'3 instance(s); eu-west-1 did not answer (connection dropped): the list may be incomplete.'"""
-    from tui.models import unanswered_words
-
-    kept = f" ({carried} shown as last seen)" if carried else ""
-    return (
-        f"{count} instance(s){kept}; {unanswered_words(failed)}: the list may be incomplete. "
-        "It retries by itself; r retries now."
-    )
 
 
 class InstancesScreen(InstanceActions, LeftoversSection):
