@@ -303,14 +303,15 @@ async def test_a_kernel_executing_keeps_it_up_and_idle_counts_from_its_last_acti
         client.wait_for_ready(timeout=60)
         await asyncio.sleep(2)  # the start-up's own activity is older than a "minute" now
         quiet = await host.check()
-        # On a slow moment the kernel's start-up may still be busy, or its last activity recent,
-        # after those 2 s (seen failing 3 runs in 5 at one time of the day): it settles idle.
-        for _ in range(25):
+        # On a slow moment (a loaded suite) the kernel's start-up may still be busy, or its last
+        # activity recent, long after those 2 s (seen failing in 2 whole-suite runs of 5, and 3 of 5
+        # alone at one time of the day): it settles idle, which is all this first check is for.
+        for _ in range(150):
             if quiet.state == "idle":
                 break
             await asyncio.sleep(0.2)
             quiet = await host.check()
-        assert quiet.state == "idle" and quiet.reason == ""
+        assert quiet.state == "idle" and quiet.reason == "", quiet
 
         client.execute("import time; time.sleep(4)")
         for _ in range(100):
