@@ -152,7 +152,7 @@ def machine_environment(home: Path, driver: bool) -> dict[str, str]:
     driver is there, where its marks go, its boot id and how it reboots (tui/demo/bin/d2l-sim-reboot)."""
     state = home / ".d2l-simulated"
     state.mkdir(parents=True, exist_ok=True)
-    boot_id = state / "boot_id"
+    boot_id = boot_id_file(home)
     if not boot_id.exists():
         boot_id.write_text("simulated-boot-1\n")
     return {
@@ -183,15 +183,21 @@ def autostop_environment(home: Path, minute_s: float | None = None) -> dict[str,
         "D2L_AUTOSTOP_SSHD_PID": str(os.getpid()),
         # The simulated machine's boots, not this laptop's: a Start (or the setup's reboot) is a new
         # boot id, so the agent's idle clock starts over as on an instance (DemoHosts.endpoint).
-        "D2L_AUTOSTOP_BOOT_ID_FILE": str(home / ".d2l-simulated" / "boot_id"),
+        "D2L_AUTOSTOP_BOOT_ID_FILE": str(boot_id_file(home)),
         "D2L_AUTOSTOP_UPTIME_FILE": str(root / "uptime"),
         **({"D2L_AUTOSTOP_MINUTE_S": f"{minute_s:g}"} if minute_s is not None else {}),
     }
 
 
+def boot_id_file(home: Path) -> Path:
+    """The simulated machine's /proc/sys/kernel/random/boot_id: the setup's reboot check and the
+    auto-stop agent read it, a reboot (bin/d2l-sim-reboot) and a Start (_new_boot) write it."""
+    return home / ".d2l-simulated" / "boot_id"
+
+
 def _new_boot(home: Path) -> None:
     """A stopped simulated instance starts again: a boot id of its own, as /proc gives each boot."""
-    boot_id = home / ".d2l-simulated" / "boot_id"
+    boot_id = boot_id_file(home)
     boot_id.parent.mkdir(parents=True, exist_ok=True)
     boot_id.write_text(f"simulated-boot-{uuid.uuid4().hex}\n")
 
