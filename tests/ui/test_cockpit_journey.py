@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
-from textual.widgets import Input, Static, TabPane
+from textual.widgets import Input, Static
 from textual.worker import WorkerState
 
 from tests.ui.driving import build_context, wait_for_screen, wait_until
@@ -33,6 +33,7 @@ from tui.screens.provision import SetupPane
 from tui.services.cloud.aws import Aws
 from tui.services.cloud.lifecycle import describe_one
 from tui.widgets.instance_header import InstanceHeader
+from tui.widgets.pane_tabs import PaneBody
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoHosts
 
 
 def waiting_text(screen: CockpitScreen, pane: str) -> str:
-    return str(screen.query_one(f"#{pane}", TabPane).query_one(".pane-waiting", Static).render())
+    return str(screen.query_one(f"#{pane}", PaneBody).query_one(".pane-waiting", Static).render())
 
 
 async def test_the_whole_cockpit_journey_with_keys_only(hosts: DemoHosts, tmp_path: Path) -> None:

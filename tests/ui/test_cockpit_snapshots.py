@@ -180,3 +180,34 @@ async def test_a_terminal_resize_still_lays_the_cockpit_out_again(
         await wait_until(pilot, lambda: cockpit.has_class("-narrow") and not cockpit.has_class("-wide"))
         await wait_until(pilot, lambda: steps.region.bottom <= log.region.y)  # the steps above the log
         assert cockpit.query_one("KeysFooter").region.y == 23  # the footer on the new last row
+
+
+async def test_the_tab_line_says_which_pane_shows_and_a_click_on_a_name_shows_it(
+    moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys and clicks move the highlight with the pane; a pane without focusable widgets leaves
+    none of a hidden pane's widgets with the keys (Jupyter's u and b must not act from Details)."""
+    from textual.widgets import ContentSwitcher
+
+    from tui.widgets.pane_tabs import PaneTabs
+
+    cockpit = cockpit_on("details", tmp_path, monkeypatch)
+    app = CockpitApp(cockpit)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tabs, switcher = cockpit.query_one(PaneTabs), cockpit.query_one(ContentSwitcher)
+        assert tabs.shown == switcher.current == "details"
+        line = str(tabs.render())
+        for pane, title in PANES:
+            # A click on the middle of the name, where the line draws it (one cell of padding).
+            await pilot.click(PaneTabs, offset=(1 + line.index(title) + len(title) // 2, 0))
+            await wait_until(pilot, lambda pane=pane: tabs.shown == switcher.current == pane)
+        await pilot.press("t")
+        await wait_until(
+            pilot, lambda: switcher.current == "jupyter" and cockpit.live_pane("jupyter") is not None
+        )
+        await pilot.pause()
+        await pilot.press("d")
+        await wait_until(pilot, lambda: tabs.shown == switcher.current == "details")
+        focused = app.focused
+        assert focused is None or cockpit.query_one("#details") in focused.ancestors_with_self, focused

@@ -55,9 +55,8 @@ async def test_a_stop_from_elsewhere_is_named_as_such(
 async def test_a_pane_that_finds_it_stopped_makes_the_header_ask_aws_at_once(
     aws_mocked: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from textual.widgets import TabPane
-
     from tui.widgets.instance_header import InstanceHeader
+    from tui.widgets.pane_tabs import PaneBody
     from tui.widgets.ssh_failure import SshFailure
 
     cockpit = cockpit_on("details", tmp_path, monkeypatch)
@@ -68,7 +67,7 @@ async def test_a_pane_that_finds_it_stopped_makes_the_header_ask_aws_at_once(
         # (as the GPU stream's does when it finds the instance stopped): the header follows at once.
         cockpit.ctx.aws.client("ec2", "us-east-1").stop_instances(InstanceIds=[cockpit.instance_id])
         failure = SshFailure()  # a pane's error line (the Details pane has none of its own)
-        await cockpit.query_one("#details", TabPane).mount(failure)
+        await cockpit.query_one("#details", PaneBody).mount(failure)
         failure.post_message(SshFailure.LinkFailed())
         await wait_until(pilot, lambda: cockpit.instance.state != "running", 5)
         assert "stopp" in str(cockpit.query_one(InstanceHeader).render()).splitlines()[0]

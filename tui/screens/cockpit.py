@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Static
 
 from tui.screens.cockpit_autostop import AUTOSTOP_READ_S, CockpitAutostop
 from tui.screens.instance_actions import INSTANCES_CSS, LIFECYCLE_ACTIONS, InstanceActions, lifecycle_bindings
@@ -34,6 +34,7 @@ from tui.services.errors import D2lError
 from tui.services.remote import sshconfig
 from tui.widgets.instance_header import InstanceHeader
 from tui.widgets.keys_footer import KeysFooter
+from tui.widgets.pane_tabs import PaneBody, PaneTabs
 from tui.widgets.plain import plain
 from tui.widgets.ssh_failure import SshFailure
 
@@ -61,9 +62,9 @@ SSH_PANES: tuple[Pane, ...] = ("setup", "gpu", "jupyter")
 COCKPIT_CSS = (
     INSTANCES_CSS
     + """
-CockpitScreen TabbedContent { height: 1fr; }
-CockpitScreen TabPane { padding: 0 1; height: 1fr; }
-CockpitScreen TabPane > Vertical { height: 1fr; }
+CockpitScreen ContentSwitcher { height: 1fr; }
+CockpitScreen PaneBody { padding: 0 1; height: 1fr; }
+CockpitScreen PaneBody > Vertical { height: 1fr; }
 CockpitScreen .pane-title { color: $text-muted; height: auto; }
 CockpitScreen .pane-waiting { color: $text-muted; padding: 1 0; height: auto; }
 CockpitScreen #cockpit-details, CockpitScreen #cockpit-shell { height: auto; }
@@ -145,9 +146,10 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
         # a restyle of every widget and one more layout. Set now, that Resize changes nothing.
         self._breakpoint_classes(self.app.size.width, update=False)
         yield InstanceHeader(id="cockpit-header")
-        with TabbedContent(initial=self.first_pane, id="cockpit-panes"):
-            for pane, title in PANES:
-                with TabPane(title, id=pane):
+        yield PaneTabs(PANES, self.first_pane, id="cockpit-tabs")
+        with ContentSwitcher(initial=self.first_pane, id="cockpit-panes"):
+            for pane, _title in PANES:
+                with PaneBody(id=pane):
                     if pane == "details":
                         yield Static("", id="cockpit-details")
                     elif pane == "shell":
@@ -201,17 +203,16 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
 
     # -- panes ----------------------------------------------------------------------------------
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        pane = event.pane.id
-        if pane in dict(PANES):
-            self._open(pane)  # type: ignore[arg-type]
+    def shown_pane(self) -> Pane:
+        return self.query_one(PaneTabs).shown  # type: ignore[return-value]
 
     def action_show_pane(self, pane: Pane) -> None:
-        tabs = self.query_one(TabbedContent)
-        if tabs.active != pane:
-            tabs.active = pane  # TabActivated opens it
-        else:
-            self._open(pane)
+        """Its key, or a click on its name in the tab line."""
+        if pane not in dict(PANES):
+            return
+        self.query_one(PaneTabs).show(pane)
+        self.query_one(ContentSwitcher).current = pane
+        self._open(pane)
 
     def _open(self, pane: Pane) -> None:
         if pane in SSH_PANES:
@@ -220,9 +221,10 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
         self._focus_pane(pane)
 
     def _focus_pane(self, pane: Pane) -> None:
-        body = self.query_one(f"#{pane}", TabPane)
+        body = self.query_one(f"#{pane}", PaneBody)
         live = [child for child in body.children if child.can_focus]
-        (live[0] if live else body).focus()
+        if live:  # else none: Textual takes focus from a pane the switcher hides
+            live[0].focus()
 
     def _reachable(self) -> bool:
         # Right after a launch the instance may still be pending: the setup pane waits for SSH itself.
@@ -231,7 +233,7 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
         return not self.gone and lifecycle.can("ssh", self.instance)
 
     def _mount_ssh_pane(self, pane: Pane) -> None:
-        body = self.query_one(f"#{pane}", TabPane)
+        body = self.query_one(f"#{pane}", PaneBody)
         if self.live_pane(pane) is not None:
             return
         waiting = body.query_one(".pane-waiting", Static)
@@ -241,7 +243,7 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
             return
         waiting.display = False
         body.mount(self._make_pane(pane))
-        if self.query_one(TabbedContent).active == pane:  # focus in a hidden pane would switch to it
+        if self.shown_pane() == pane:  # focus in a hidden pane would steal the keys
             self.call_after_refresh(self._focus_pane, pane)
 
     def _make_pane(self, pane: Pane) -> Static:
@@ -263,7 +265,7 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
         return JupyterPane(self.ctx.tunnels, self.link, self.instance_id, start=start)  # type: ignore[return-value]
 
     def live_pane(self, pane: Pane) -> Static | None:
-        body = self.query_one(f"#{pane}", TabPane)
+        body = self.query_one(f"#{pane}", PaneBody)
         live = [child for child in body.children if "pane-waiting" not in child.classes]
         return live[0] if live else None  # type: ignore[return-value]
 
@@ -286,7 +288,7 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
             live = self.live_pane(pane)
             if live is not None:
                 live.remove()
-            waiting = self.query_one(f"#{pane}", TabPane).query_one(".pane-waiting", Static)
+            waiting = self.query_one(f"#{pane}", PaneBody).query_one(".pane-waiting", Static)
             waiting.update(plain(f"{why} {self._why_not_reachable(pane)}"))
             waiting.display = True
         self.closed_why = why  # kept on the panes' line until the instance runs again
@@ -393,7 +395,7 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
         self.query_one("#cockpit-shell", Static).update(plain(self._shell()))
         for pane in SSH_PANES:
             if self.live_pane(pane) is None and pane in self.opened:
-                waiting = self.query_one(f"#{pane}", TabPane).query_one(".pane-waiting", Static)
+                waiting = self.query_one(f"#{pane}", PaneBody).query_one(".pane-waiting", Static)
                 if not self._reachable():
                     waiting.update(plain(f"{self.closed_why} {self._why_not_reachable(pane)}".strip()))
 
@@ -461,8 +463,7 @@ class CockpitScreen(CockpitAutostop, InstanceActions):
 
     def action_tunnel(self) -> None:
         self.tunnel_up_at_stop = False  # s then n, then t: what the person wants now is t's
-        tabs = self.query_one(TabbedContent)
-        if tabs.active == "jupyter":
+        if self.shown_pane() == "jupyter":
             live = self.live_pane("jupyter")
             if live is not None:
                 live.action_toggle_tunnel()  # type: ignore[attr-defined]
