@@ -20,9 +20,11 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 from tests.support.botocore_cache import share_botocore_models  # noqa: E402
 from tests.support.pilot_pace import quicker_pilot_waits  # noqa: E402
+from tui.demo.moto_speed import remember_response_methods  # noqa: E402
 from tui.services.cloud.aws import Aws  # noqa: E402
 
 share_botocore_models()
+remember_response_methods()  # as --demo does; moto in-process and the loopback server share it
 quicker_pilot_waits()
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -30,6 +32,16 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 def _encodable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest runs 5 full garbage collections when a worker ends, to surface unraisable exceptions;
+    with the objects a worker holds by then (moto's models, Textual's) each took about a second
+    (py-spy over the whole suite: ~5 s at the end of every worker). One pass finds what five did for
+    this suite's objects (no __del__ chains); the plugin itself stays on."""
+    from _pytest.unraisableexception import gc_collect_iterations_key
+
+    config.stash[gc_collect_iterations_key] = 1
 
 
 @pytest.hookimpl(tryfirst=True)

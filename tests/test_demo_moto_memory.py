@@ -96,3 +96,25 @@ def test_a_merge_makes_new_dicts_along_its_path_and_leaves_the_shared_parts_alon
     assert shared_shape["members"] == {"A": {"shape": "String"}}  # the parsed original as it was
     assert list(base["shapes"]) == ["Thing"]
     assert isinstance(merged["shapes"], OrderedDict)
+
+
+def test_moto_lists_a_responses_class_once_and_answers_as_before() -> None:
+    """tui/demo/moto_speed.py: the second request of a class reuses its method list."""
+    import moto.core.responses as responses
+    from moto import mock_aws
+
+    from tui.demo.moto_speed import remember_response_methods
+    from tui.services.cloud.aws import Aws
+
+    remember_response_methods()
+    listing = responses.method_names_from_class
+    with mock_aws():
+        ec2 = Aws(region="us-east-1").client("ec2", "us-east-1")
+        hits = listing.cache_info().hits  # type: ignore[attr-defined]
+        first = ec2.describe_instances()["Reservations"]
+        second = ec2.describe_instances()["Reservations"]
+        assert first == second == []
+        assert listing.cache_info().hits > hits  # type: ignore[attr-defined]
+    from moto.ec2.responses import EC2Response
+
+    assert "describe_instances" in listing(EC2Response)  # what moto looks the action up in

@@ -82,9 +82,11 @@ class SimulatedCloud:
         os.environ.setdefault("AWS_DEFAULT_REGION", DEMO_REGION)
         configure_moto_environment()
         from tui.demo.moto_memory import lighter_offerings, share_service_descriptions
+        from tui.demo.moto_speed import remember_response_methods
 
         share_service_descriptions()
         lighter_offerings()
+        remember_response_methods()
         from moto import mock_aws
 
         self._mock = mock_aws()
