@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.support.cli_run import run_cli
 from tui.demo.cloud import ami_root_sizes
 from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME
 from tui.services.cloud.aws import Aws
@@ -46,6 +47,12 @@ def endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def d2l(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """In this process (tests/support/cli_run.py): the command as `python -m tui` runs it."""
+    return run_cli(env, *args)
+
+
+def d2l_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """A real `python -m tui` process: the entry point itself, once per command group."""
     return subprocess.run(
         [sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=180
     )
@@ -85,7 +92,7 @@ def assert_nothing_created(home: Path) -> None:
 def test_launch_then_ls(endpoint: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = subprocess_env(endpoint, home)
-    result = d2l(env, *LAUNCH, "--name", "book", "--yes")
+    result = d2l_process(env, *LAUNCH, "--name", "book", "--yes")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -138,7 +145,7 @@ def test_launch_then_ls(endpoint: str, tmp_path: Path) -> None:
     assert rules == [("tcp", 22, 22, [CIDR], [])]
     assert ec2().describe_key_pairs(KeyNames=["d2l-tui"])["KeyPairs"]
 
-    listed = d2l(env, "ls", "--json")
+    listed = d2l_process(env, "ls", "--json")
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)["instances"]
     assert row["id"] == instance_id and row["name"] == "book" and row["region"] == "us-east-1"
