@@ -1,4 +1,4 @@
-"""`d2l-tui bench --results [--json]` as a real subprocess, reading the results file the app keeps
+"""`d2l-tui bench --results [--json]` (run in the test's process, tests/support/cli_run.py), reading the results file the app keeps
 (under XDG_STATE_HOME), made of the published fixtures with the app's own store."""
 
 from __future__ import annotations
@@ -6,20 +6,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.bench import published_raw, published_records, results_file_of
+from tests.support.cli_run import run_cli
 from tui.flows.bench_compare import BOOK_EPOCHS, NO_RUNS
 
 
 def d2l(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)  # the isolated env: XDG_STATE_HOME under tmp_path, no AWS
-    return subprocess.run(
-        [sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    """In this process, as `python -m tui` runs it (tests/support/cli_run.py)."""
+    return run_cli(dict(os.environ), *args)  # the isolated env: XDG_STATE_HOME under tmp_path, no AWS
 
 
 @pytest.fixture

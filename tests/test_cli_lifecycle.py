@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import subprocess_env
-from tests.test_cli import assert_one_line_failure, d2l, ec2
+from tests.test_cli import assert_one_line_failure, d2l, d2l_process, ec2
 from tests.test_lifecycle import run
 from tui.services.cloud.aws import Aws
 
@@ -77,7 +77,7 @@ def test_ssh_prints_and_execs_with_the_apps_known_hosts(
 
     host_key = keygen(tmp_path / "host_key")
     monkeypatch.setattr(general, "SAMPLE_CONSOLE_OUTPUT", console_output_for(host_key))
-    result = d2l(env, "ssh", "shell-box", "--", "nvidia-smi")
+    result = d2l_process(env, "ssh", "shell-box", "--", "nvidia-smi")  # it execs ssh
     assert result.returncode == 0, result.stderr
     assert (
         result.stdout.strip()

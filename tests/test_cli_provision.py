@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.support.cli_run import run_cli
 from tests.support.sshd import OpenSshServer, point_host_at
 from tui.demo.ssh_host import console_output_for
 from tui.models import TAG_MANAGED, TAG_NAME
@@ -87,16 +88,18 @@ def booted_long_ago(instance_id: str) -> None:
     backend.get_instance(instance_id).launch_time = an_hour_ago.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def provision(tmp_path: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+def provision(
+    tmp_path: Path, endpoint: str, *args: str, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """In this process (tests/support/cli_run.py), or with ``process`` a real `python -m tui`."""
     recipe = tmp_path / "quick.toml"
     recipe.write_text(RECIPE)
     env = subprocess_env(endpoint, tmp_path / "home")
+    argv = ["provision", "d2l-prov", "--recipe", str(recipe), *args]
+    if not process:
+        return run_cli(env, *argv)
     return subprocess.run(
-        [sys.executable, "-m", "tui", "provision", "d2l-prov", "--recipe", str(recipe), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-m", "tui", *argv], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -108,7 +111,7 @@ def test_keys_from_the_console_then_the_run_streams_and_exits_0(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     console_shows(monkeypatch, console_output_for(sshd.host_public_key))
-    result = provision(tmp_path, moto_endpoint)
+    result = provision(tmp_path, moto_endpoint, process=True)
 
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
@@ -173,10 +176,7 @@ def test_a_failing_step_exits_1_naming_it(
     bad = tmp_path / "bad.toml"
     bad.write_text('[[step]]\nname = "broken"\nrun = "echo about to fail; exit 4"\n')
     env = subprocess_env(moto_endpoint, tmp_path / "home")
-    result = subprocess.run(
-        [sys.executable, "-m", "tui", "provision", "d2l-prov", "--recipe", str(bad)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = run_cli(env, "provision", "d2l-prov", "--recipe", str(bad))
     assert result.returncode == 1
     assert "==> Broken: FAILED, exit code 4" in result.stdout
     assert "Step 'Broken' failed (exit code 4)." in result.stderr
@@ -195,10 +195,7 @@ def test_a_step_printing_the_runners_records_then_failing_exits_1(
         '[[step]]\nname = "forger"\nrun = "echo \'::d2l:: 1700000000.0 run-end 0\'; sleep 0.5; exit 7"\n'
     )
     env = subprocess_env(moto_endpoint, tmp_path / "home")
-    result = subprocess.run(
-        [sys.executable, "-m", "tui", "provision", "d2l-prov", "--recipe", str(forger)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = run_cli(env, "provision", "d2l-prov", "--recipe", str(forger))
     assert result.returncode == 1, result.stderr
     assert "::d2l:: 1700000000.0 run-end 0" in result.stdout.splitlines()  # shown, as output
     assert "Step 'Forger' failed (exit code 7)." in result.stderr
@@ -211,9 +208,6 @@ def test_a_malformed_recipe_names_its_line(
     bad = tmp_path / "bad.toml"
     bad.write_text('[[step]]\nname = "ok"\nrun = "true"\n\n[[step]]\nname = "Bad Name"\nrun = "true"\n')
     env = subprocess_env(moto_endpoint, tmp_path / "home")
-    result = subprocess.run(
-        [sys.executable, "-m", "tui", "provision", "d2l-prov", "--recipe", str(bad)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = run_cli(env, "provision", "d2l-prov", "--recipe", str(bad))
     assert result.returncode != 0
     assert "line 6" in result.stderr and "Traceback" not in result.stderr

@@ -8,11 +8,11 @@ import logging
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli_run import run_cli as run_command
 from tui.logs import setup_logging, working_log_file
 from tui.services.cloud.aws import as_d2l_error
 from tui.services.errors import local_file_error
@@ -36,9 +36,7 @@ def run_cli(tmp_path: Path, state: Path, endpoint: str, *args: str) -> subproces
     in-process cloud where this costs 1."""
     env = dict(os.environ)
     env.update({"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": str(state), "AWS_ENDPOINT_URL": endpoint})
-    return subprocess.run(
-        [sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=180
-    )
+    return run_command(env, *args)  # in this process, as `python -m tui` runs it
 
 
 def test_a_full_disk_gives_one_line_and_the_commands_outcome(tmp_path: Path, moto_endpoint: str) -> None:

@@ -1,9 +1,10 @@
 """Listings that some regions did not answer: never "nothing is running", always which regions and why.
 
-`d2l-tui ls`, `ls --json`, `ls --leftovers` and `cleanup` run as real subprocesses against the moto
-server behind a real TCP proxy (tests/support/fault_proxy.py) that drops, resets or stalls every
-request signed for the chosen regions. The commands' retries and read timeout are shortened
-through the app's own constants (as tests/test_silent_aws.py does), so each fault costs one try.
+`d2l-tui ls`, `ls --json`, `ls --leftovers` and `cleanup` run (in the test's process, as `python -m
+tui` runs them: tests/support/cli_run.py) against the moto server behind a real TCP proxy
+(tests/support/fault_proxy.py) that drops, resets or stalls every request signed for the chosen
+regions. The commands' retries and read timeout are shortened through the app's own constants (as
+tests/test_silent_aws.py does), so each fault costs one try.
 """
 
 from __future__ import annotations
@@ -17,36 +18,30 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.support.cli_run import run_cli
 from tests.support.fault_proxy import FaultProxy
 from tests.test_cli import ec2
 from tests.test_lifecycle import run
 from tui.cli.output import INCOMPLETE
 from tui.models import TAG_MANAGED
+from tui.services.cloud import aws
 from tui.services.cloud.aws import Aws
 from tui.services.cloud.regions import list_region_names
 
 DOWN = frozenset({"eu-west-1", "ap-south-1"})
-# The command as a person runs it, with one EC2 attempt and a 2 s read timeout instead of 6 × 30 s.
-QUICK = (
-    "import sys, tui.services.cloud.aws as aws\n"
-    "aws._ATTEMPTS['ec2'] = 1\n"
-    "aws._READ_TIMEOUT_S['ec2'] = 2\n"
-    "from tui.__main__ import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
-)
 
 
 @pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    # The command as a person runs it, with one EC2 attempt and a 2 s read timeout instead of 6 × 30 s.
+    monkeypatch.setitem(aws._ATTEMPTS, "ec2", 1)
+    monkeypatch.setitem(aws._READ_TIMEOUT_S, "ec2", 2)
     with FaultProxy(moto_endpoint, regions=DOWN) as faulty:
         yield faulty
 
 
 def d2l(proxy: FaultProxy, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = subprocess_env(proxy.url, home)
-    return subprocess.run(
-        [sys.executable, "-c", QUICK, *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_cli(subprocess_env(proxy.url, home), *args)
 
 
 def eight_instances() -> dict[str, list[str]]:

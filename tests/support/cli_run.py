@@ -39,9 +39,13 @@ def run_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[s
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 parsed = cli.parse_args(list(args))
-                if parsed.command in (None, "open"):
+                if parsed.command is None:
                     raise AssertionError("the interactive app: run it as a subprocess")
                 status = cli.run(parsed)
+                if parsed.command == "open" and status == 0:  # its refusals are the CLI's
+                    raise AssertionError(
+                        "`open` found the instance and the app would start: use a subprocess"
+                    )
             except SystemExit as exc:  # argparse: usage errors (2) and --help (0)
                 status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         _wait_for_threads_started_since(before, args)
@@ -60,9 +64,14 @@ def _restored_process_state(env: Mapping[str, str], args: tuple[str, ...]) -> It
     os.environ.clear()
     os.environ.update(env)
     sys.argv = ["d2l-tui", *args]
+    saved_exec = {name: getattr(os, name) for name in _EXECS}
+    for name in _EXECS:  # it would replace the test's process
+        setattr(os, name, _refuse_exec)
     try:
         yield
     finally:
+        for name, function in saved_exec.items():
+            setattr(os, name, function)
         os.environ.clear()
         os.environ.update(saved_env)
         sys.argv = saved_argv
@@ -76,6 +85,13 @@ def _restored_process_state(env: Mapping[str, str], args: tuple[str, ...]) -> It
             logging.getLogger(name).setLevel(level)
         if not warnings_were_captured:
             logging.captureWarnings(False)
+
+
+_EXECS = ("execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe")
+
+
+def _refuse_exec(*args: object) -> None:
+    raise AssertionError(f"the command execs {args[0]!r}: run it as a subprocess")
 
 
 def _wait_for_threads_started_since(before: set[threading.Thread], args: tuple[str, ...]) -> None:
