@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.support.cli_run import run_cli
 from tests.support.sshd import SSHD, OpenSshServer, point_host_at
 from tests.test_cli_provision import console_shows, launch_instance
 from tui.demo.ssh_host import console_output_for
@@ -70,11 +71,10 @@ def book_environment(server: OpenSshServer, slow_s: float = 0) -> None:
     python.chmod(0o755)
 
 
-def d2l(tmp_path: Path, endpoint: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = subprocess_env(endpoint, tmp_path / "home")
-    return subprocess.run(
-        [sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
+def d2l(tmp_path: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """In this process, as `python -m tui` runs it (tests/support/cli_run.py); the Ctrl+C tests
+    below run real processes."""
+    return run_cli(subprocess_env(endpoint, tmp_path / "home"), *args)
 
 
 def set_up(tmp_path: Path, endpoint: str) -> None:

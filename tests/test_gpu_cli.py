@@ -1,5 +1,6 @@
-"""`d2l-tui gpu NAME` headless, as a subprocess: AWS is a moto server, the instance a real sshd with
-the replaying nvidia-smi on its PATH. Textual is blocked in the subprocess: the command never needs it.
+"""`d2l-tui gpu NAME` headless: AWS is a moto server, the instance a real sshd with the replaying
+nvidia-smi on its PATH. The first test runs a real process with Textual blocked (the command never
+needs it); the others run the command in the test's process (tests/support/cli_run.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
+from tests.support.cli_run import run_cli
 from tests.support.instances import (
     control,
     gpu_sshd_fixture,  # noqa: F401  (the gpu_sshd fixture)
@@ -59,8 +61,11 @@ def instance(
     return data
 
 
-def gpu(tmp_path: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+def gpu(tmp_path: Path, endpoint: str, *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """In this process (tests/support/cli_run.py); with ``process``, a real one with Textual blocked."""
     env = subprocess_env(endpoint, tmp_path / "home")
+    if not process:
+        return run_cli(env, "gpu", NAME, *args)
     return subprocess.run(
         [sys.executable, "-c", DRIVER, "gpu", NAME, *args],
         env=env,
@@ -74,7 +79,7 @@ def test_once_prints_a_line_per_gpu(
     moto_endpoint: str, instance: dict[str, Any], gpu_sshd: OpenSshServer, tmp_path: Path
 ) -> None:
     control(gpu_sshd.home, gpus=2, profile="l40s")
-    result = gpu(tmp_path, moto_endpoint, "--once")
+    result = gpu(tmp_path, moto_endpoint, "--once", process=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
