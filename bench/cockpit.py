@@ -235,7 +235,9 @@ async def enter_to_cockpit(runs: int, tmp: Path) -> None:
                         send_key(app, key)  # not pilot.press: it also waits for every queue to be idle
                         await painted(app)
                         if frame.armed:
-                            raise AssertionError(f"{key}: no frame showed {marks[key]} by the time it settled")
+                            raise AssertionError(
+                                f"{key}: no frame showed {marks[key]} by the time it settled"
+                            )
                         if n:
                             first_frame[key].append(frame.at - start)
                             frames_before[key].append(frame.frames)
