@@ -25,7 +25,8 @@ def test_each_moment_freezes_once_and_later_cycles_are_still_collected() -> None
         assert frozen > frozen_before
         made_after = [_Node() for _ in range(100)]
         freeze_once("test-moment")  # the same moment again: nothing more is frozen
-        assert gc.get_freeze_count() == frozen
+        # At most as many: another thread may free a frozen object meanwhile (a CI run saw one fewer).
+        assert gc.get_freeze_count() <= frozen
 
         later = weakref.ref(made_after[0])
         del made_after
