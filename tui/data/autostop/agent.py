@@ -9,8 +9,9 @@ atomic state file are each a few lines here and a page of awk there.
 The machine is idle when ALL of these hold, and stops once it has been idle for `idle_minutes`:
   - no GPU busier than `gpu_percent` (nvidia-smi; a GPU that answers [N/A], as under MIG, is skipped:
     a kernel holding GPU memory but computing nothing must not keep a $22/h machine up);
-  - no Jupyter kernel executing, and the idle clock starts at the last kernel activity (the server's
-    own /api/kernels on loopback, token from its runtime file);
+  - no Jupyter kernel executing (or starting: for at most STARTING_MINUTES, as one can read
+    "starting" forever), and the idle clock starts at the last kernel activity (the server's own
+    /api/kernels on loopback, token from its runtime file);
   - no interactive SSH login (a session leader on a pseudo-terminal under sshd; the app's GPU stream
     and tunnel have no terminal). A terminal nobody typed in for `idle_minutes` (a laptop asleep with
     its ssh still open) stops counting;
@@ -60,6 +61,12 @@ CLOCK_FILE = ENV("D2L_AUTOSTOP_CLOCK_FILE")
 # surprise stop, and bounds a forgotten p4d.24xlarge at about $11. An idle GPU with a model loaded
 # reads 0%, training 30-100%: 10% tells them apart. Half a core busy is a one-thread data job;
 # the system's own daemons use a few hundredths of one.
+# A kernel starts in seconds. Jupyter says "starting" until the kernel's next message when it missed
+# the first "idle" (seen in tests: a kernel that announced itself before the server listened), so a
+# notebook opened and left could read "starting" forever and keep the machine, and its bill, up:
+# past this long since its last activity, "starting" is idle since then.
+STARTING_MINUTES = 5
+
 DEFAULTS = {
     "idle_minutes": 30,  # 0: no idle stop
     "max_hours": 0,  # 0: no cap
@@ -245,12 +252,14 @@ def jupyter_signals(conf, now):
             log("Jupyter on port %s did not answer (%s)" % (info.get("port"), exc))
             continue
         for kernel in kernels if isinstance(kernels, list) else []:
-            if kernel.get("execution_state") in ("busy", "starting"):
+            state = kernel.get("execution_state")
+            last = iso_epoch(kernel.get("last_activity"))
+            if state == "busy" or (
+                state == "starting" and (last is None or now - last < STARTING_MINUTES * MINUTE)
+            ):
                 found.append((now, "kernel busy"))
-            else:
-                last = iso_epoch(kernel.get("last_activity"))
-                if last is not None:
-                    found.append((min(last, now), "kernel ran"))
+            elif last is not None:
+                found.append((min(last, now), "kernel ran"))
     return found
 
 
