@@ -152,24 +152,23 @@ class FirstFrame:
     writing to a real terminal costs. The frame counts once it shows the header's name and the
     Details pane's first line (the text on screen, escape codes taken out)."""
 
-    def __init__(self, app: App[None], marks: tuple[str, ...]) -> None:
+    def __init__(self, app: App[None]) -> None:
         self.app = app
-        self.marks = marks
+        self.marks: tuple[str, ...] = ()
         self.armed = False
         self.at = 0.0
         self.write_s = 0.0  # turning the first frame into the terminal's bytes
-        self.frames = 0  # frames written for the cockpit before it showed the pane
+        self.frames = 0  # frames written for the cockpit, up to the one that showed the pane
         self._display = app._display
         app._display = self  # type: ignore[method-assign]
 
-    def arm(self) -> None:
-        self.armed, self.at, self.frames = True, 0.0, 0
+    def arm(self, marks: tuple[str, ...]) -> None:
+        """Watch for the next frame showing every one of ``marks``."""
+        self.marks, self.armed, self.at, self.frames = marks, True, 0.0, 0
 
     def __call__(self, screen: object, renderable: object) -> None:
         self._display(screen, renderable)  # type: ignore[arg-type]
-        if renderable is None or not isinstance(screen, CockpitScreen):
-            return
-        if not self.armed:
+        if not self.armed or renderable is None or not isinstance(screen, CockpitScreen):
             return
         began = time.perf_counter()
         written = renderable.render_segments(self.app.console)  # type: ignore[attr-defined]
@@ -212,7 +211,7 @@ async def enter_to_cockpit(runs: int, tmp: Path) -> None:
             "enter": ("d2l-bench", f"Id            {instance.instance_id}"),
             "g": ("d2l-bench", "GPUs on d2l-bench"),
         }
-        frame = FirstFrame(app, ())
+        frame = FirstFrame(app)
         first_frame: dict[str, list[float]] = {"enter": [], "g": []}
         frames_before: dict[str, list[int]] = {"enter": [], "g": []}
         write_ms: dict[str, list[float]] = {"enter": [], "g": []}
@@ -228,8 +227,7 @@ async def enter_to_cockpit(runs: int, tmp: Path) -> None:
                     for key in ("enter", "g"):
                         start = time.perf_counter()
                         cpu0, thread0, gc0 = time.process_time(), time.thread_time(), pauses.total
-                        frame.marks = marks[key]
-                        frame.arm()
+                        frame.arm(marks[key])
                         if PROFILE is not None and key == "enter" and n:
                             PROFILE.enable()
                         send_key(app, key)  # not pilot.press: it also waits for every queue to be idle

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
-from tests.support.cli_run import run_cli
+from tests.support.cli_run import run_cli, run_process
 from tui.demo.cloud import ami_root_sizes
 from tui.models import TAG_CLIENT_TOKEN, TAG_MANAGED, TAG_NAME
 from tui.services.cloud.aws import Aws
@@ -53,9 +53,7 @@ def d2l(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def d2l_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """A real `python -m tui` process: the entry point itself, once per command group."""
-    return subprocess.run(
-        [sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True, timeout=180
-    )
+    return run_process(env, *args)
 
 
 def ec2(region: str = "us-east-1") -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import subprocess_env
-from tests.support.cli_run import run_cli
+from tests.support.cli_run import run_cli, run_process
 from tests.support.sshd import OpenSshServer, point_host_at
 from tui.demo.ssh_host import console_output_for
 from tui.models import TAG_MANAGED, TAG_NAME
@@ -96,11 +95,7 @@ def provision(
     recipe.write_text(RECIPE)
     env = subprocess_env(endpoint, tmp_path / "home")
     argv = ["provision", "d2l-prov", "--recipe", str(recipe), *args]
-    if not process:
-        return run_cli(env, *argv)
-    return subprocess.run(
-        [sys.executable, "-m", "tui", *argv], env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_process(env, *argv, timeout=120) if process else run_cli(env, *argv)
 
 
 def test_keys_from_the_console_then_the_run_streams_and_exits_0(

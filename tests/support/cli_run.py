@@ -26,7 +26,16 @@ import time
 from collections.abc import Iterator, Mapping
 
 _ONE_AT_A_TIME = threading.Lock()  # the environment and sys.stdout are the process's
-THREADS_GRACE_S = 10.0  # as long as tui/leaving.py waits at exit
+# A process waits tui/leaving.py's GRACE_S for its threads, then exits without them. In the test's
+# process they must end (a stalled region's call ends at its read timeout) or run into the next test.
+THREADS_GRACE_S = 10.0
+
+
+def run_process(env: Mapping[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """A real `python -m tui COMMAND …` process: for the tests whose subject is the process itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args], env=dict(env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def run_cli(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
